@@ -1,0 +1,157 @@
+//! RFC 8785 (JCS) canonical serialisation, written straight into any byte sink.
+//!
+//! ```
+//! use batch_sync::{canonical, value::Value};
+//! let v = Value::parse(br#"{"b": 1.0, "a": "\u0041\n"}"#).unwrap();
+//! assert_eq!(canonical::to_string(&v), r#"{"a":"A\n","b":1}"#);
+//! ```
+//!
+//! Keys are already in UTF-16 order (see [`crate::value::Map`]); numbers are written as
+//! ECMAScript's `Number.prototype.toString` does (via `ryu-js`); strings escape only `"`, `\`
+//! and control characters, the latter as `\b \t \n \f \r` or lowercase `\u00xx`.
+
+use sha2::Digest;
+
+use crate::value::Value;
+
+/// Where canonical bytes go: a buffer, a hasher, a counter.
+pub trait Sink {
+    /// Appends bytes.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for sha2::Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Counts bytes without storing them.
+#[derive(Default)]
+pub struct Counter(pub usize);
+
+impl Sink for Counter {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+/// Writes the canonical form of `v` into `out`.
+pub fn write<S: Sink + ?Sized>(v: &Value, out: &mut S) {
+    match v {
+        Value::Null => out.put(b"null"),
+        Value::Bool(true) => out.put(b"true"),
+        Value::Bool(false) => out.put(b"false"),
+        Value::Number(n) => write_number(*n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(a) => {
+            out.put(b"[");
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.put(b",");
+                }
+                write(x, out);
+            }
+            out.put(b"]");
+        }
+        Value::Object(m) => {
+            out.put(b"{");
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.put(b",");
+                }
+                write_string(k, out);
+                out.put(b":");
+                write(x, out);
+            }
+            out.put(b"}");
+        }
+    }
+}
+
+/// Writes a finite double as ECMAScript does (`-0` as `0`). Non-finite values cannot occur in
+/// a [`Value`]; they are written as `null` for safety.
+pub fn write_number<S: Sink + ?Sized>(n: f64, out: &mut S) {
+    if n == 0.0 {
+        out.put(b"0");
+    } else if n.is_finite() {
+        let mut buf = ryu_js::Buffer::new();
+        out.put(buf.format_finite(n).as_bytes());
+    } else {
+        out.put(b"null");
+    }
+}
+
+/// Writes a JSON string with JCS escaping.
+pub fn write_string<S: Sink + ?Sized>(s: &str, out: &mut S) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put(b"\"");
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0A => b"\\n",
+            0x0C => b"\\f",
+            0x0D => b"\\r",
+            0..=0x1F => &[],
+            _ => continue,
+        };
+        out.put(&bytes[run..i]);
+        if esc.is_empty() {
+            out.put(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        } else {
+            out.put(esc);
+        }
+        run = i + 1;
+    }
+    out.put(&bytes[run..]);
+    out.put(b"\"");
+}
+
+/// The canonical bytes of `v`.
+pub fn to_vec(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(v, &mut out);
+    out
+}
+
+/// The canonical text of `v`.
+pub fn to_string(v: &Value) -> String {
+    // Canonical output is built only from UTF-8 strings and ASCII, so this never loses data.
+    String::from_utf8(to_vec(v)).unwrap_or_default()
+}
+
+/// The length of the canonical form of `v`.
+pub fn len(v: &Value) -> usize {
+    let mut c = Counter::default();
+    write(v, &mut c);
+    c.0
+}
+
+/// Lowercase hex SHA-256 of the canonical bytes of `v`.
+pub fn sha256_hex(v: &Value) -> String {
+    let mut h = sha2::Sha256::new();
+    write(v, &mut h);
+    hex(&h.finalize())
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}

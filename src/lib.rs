@@ -1,0 +1,33 @@
+//! batch-sync: exact change detection, conflict detection and three-way merge for batch
+//! synchronisation between a PostgreSQL application database and OpenProject work packages.
+//!
+//! ```
+//! use batch_sync::contract::call;
+//! let resp = call(br#"{"op":"canonicalize","value":{"b":1.0,"a":"x"}}"#);
+//! assert_eq!(resp, br#"{"canonical":"{\"a\":\"x\",\"b\":1}","contract":1,"ok":true,"op":"canonicalize"}"#);
+//! ```
+//!
+//! The core is pure Rust and knows nothing of its hosts. Hosts: the native CLI (`src/main.rs`),
+//! the WASI command (the same CLI built for `wasm32-wasip1`), the WASI reactor module
+//! (`src/wasi.rs`: `alloc`, `dealloc`, `call`) and the JS binding for Node (next to it).
+//! All of them go through [`contract::call`], so the same request gives the same bytes.
+#![warn(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod canonical;
+pub mod classify;
+pub mod config;
+pub mod contract;
+pub mod error;
+pub mod mapping;
+pub mod merge;
+pub mod parse;
+pub mod patch;
+pub mod plan;
+pub mod pointer;
+pub mod record;
+pub mod time;
+pub mod value;
+
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod wasi;

@@ -1,0 +1,438 @@
+//! A strict JSON parser (RFC 8259) that rejects what JCS cannot represent.
+//!
+//! ```
+//! use batch_sync::parse::Parser;
+//! let err = Parser::new(64).parse(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
+//! assert_eq!(err.code().as_str(), "duplicate_key");
+//! assert_eq!(err.path(), "/a/b");
+//! ```
+//!
+//! Rejected, each with the JSON Pointer of the offending value: invalid UTF-8, lone
+//! surrogates in `\u` escapes, duplicate keys, numbers outside the double range, nesting
+//! deeper than the limit (checked before recursing, so hostile input cannot overflow the
+//! stack), and anything that is not exactly one JSON text.
+
+use crate::error::{Error, ErrorCode};
+use crate::pointer::escape_token;
+use crate::value::{Map, Value};
+
+/// The deepest nesting any parser accepts, whatever the configuration says.
+pub const HARD_MAX_DEPTH: usize = 512;
+
+/// A parser with a nesting limit.
+pub struct Parser {
+    max_depth: usize,
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+struct Fail {
+    code: ErrorCode,
+    message: String,
+    offset: usize,
+    rev_path: Vec<Seg>,
+}
+
+type R<T> = Result<T, Fail>;
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+    max_depth: usize,
+    scratch: Vec<u8>,
+}
+
+impl Parser {
+    /// A parser that rejects nesting deeper than `max_depth` (capped at [`HARD_MAX_DEPTH`]).
+    pub fn new(max_depth: usize) -> Self {
+        Parser {
+            max_depth: max_depth.min(HARD_MAX_DEPTH),
+        }
+    }
+
+    /// Parses exactly one JSON text.
+    pub fn parse(&self, input: &[u8]) -> Result<Value, Error> {
+        let mut c = Cursor {
+            b: input,
+            i: 0,
+            max_depth: self.max_depth,
+            scratch: Vec::new(),
+        };
+        let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
+            c.ws()?;
+            if c.i < c.b.len() {
+                Err(c.fail(ErrorCode::InvalidJson, "trailing characters after the JSON text"))
+            } else {
+                Ok(v)
+            }
+        });
+        r.map_err(|f| {
+            let mut path = String::new();
+            for seg in f.rev_path.iter().rev() {
+                path.push('/');
+                match seg {
+                    Seg::Key(k) => path.push_str(&escape_token(k)),
+                    Seg::Index(i) => path.push_str(&i.to_string()),
+                }
+            }
+            Error::new(f.code, format!("{} (at byte {})", f.message, f.offset)).at(path)
+        })
+    }
+}
+
+impl<'a> Cursor<'a> {
+    fn fail(&self, code: ErrorCode, message: impl Into<String>) -> Fail {
+        Fail {
+            code,
+            message: message.into(),
+            offset: self.i,
+            rev_path: Vec::new(),
+        }
+    }
+
+    fn ws(&mut self) -> R<()> {
+        while let Some(&c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn expect_lit(&mut self, lit: &[u8], v: Value) -> R<Value> {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(v)
+        } else {
+            Err(self.fail(ErrorCode::InvalidJson, "invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> R<Value> {
+        match self.peek() {
+            None => Err(self.fail(ErrorCode::InvalidJson, "unexpected end of input")),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.expect_lit(b"true", Value::Bool(true)),
+            Some(b'f') => self.expect_lit(b"false", Value::Bool(false)),
+            Some(b'n') => self.expect_lit(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.fail(ErrorCode::InvalidJson, "expected a JSON value")),
+        }
+    }
+
+    fn check_depth(&self, depth: usize) -> R<()> {
+        if depth > self.max_depth {
+            Err(self.fail(
+                ErrorCode::DepthExceeded,
+                format!("nesting deeper than the limit of {}", self.max_depth),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> R<Value> {
+        self.check_depth(depth)?;
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws()?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.ws()?;
+            let idx = items.len();
+            let v = self.value(depth).map_err(|mut f| {
+                f.rev_path.push(Seg::Index(idx));
+                f
+            })?;
+            items.push(v);
+            self.ws()?;
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.fail(ErrorCode::InvalidJson, "expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> R<Value> {
+        self.check_depth(depth)?;
+        self.i += 1;
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        self.ws()?;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(Value::Object(Map::new()));
+        }
+        loop {
+            self.ws()?;
+            if self.peek() != Some(b'"') {
+                return Err(self.fail(ErrorCode::InvalidJson, "expected a string key"));
+            }
+            let key = self.string()?;
+            self.ws()?;
+            if self.peek() != Some(b':') {
+                return Err(self.fail(ErrorCode::InvalidJson, "expected ':'"));
+            }
+            self.i += 1;
+            self.ws()?;
+            let v = match self.value(depth) {
+                Ok(v) => v,
+                Err(mut f) => {
+                    f.rev_path.push(Seg::Key(key));
+                    return Err(f);
+                }
+            };
+            entries.push((key, v));
+            self.ws()?;
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Map::from_entries(entries).map(Value::Object).map_err(|k| {
+                        let mut f = self.fail(
+                            ErrorCode::DuplicateKey,
+                            format!("duplicate key \"{}\" in object", k.escape_debug()),
+                        );
+                        f.rev_path.push(Seg::Key(k));
+                        f
+                    });
+                }
+                _ => return Err(self.fail(ErrorCode::InvalidJson, "expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> R<u32> {
+        let s = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.fail(ErrorCode::InvalidJson, "truncated \\u escape"))?;
+        let mut n = 0u32;
+        for &c in s {
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| self.fail(ErrorCode::InvalidJson, "invalid \\u escape"))?;
+            n = n * 16 + d;
+        }
+        self.i += 4;
+        Ok(n)
+    }
+
+    fn string(&mut self) -> R<String> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        // Fast path: no escapes.
+        while let Some(&c) = self.b.get(self.i) {
+            match c {
+                b'"' => {
+                    let s = self.utf8(&self.b[start..self.i], start)?;
+                    self.i += 1;
+                    return Ok(s.to_owned());
+                }
+                b'\\' => break,
+                0..=0x1F => {
+                    return Err(self.fail(ErrorCode::InvalidJson, "control character in string"))
+                }
+                _ => self.i += 1,
+            }
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(&self.b[start..self.i]);
+        let r = self.string_slow(&mut buf, start);
+        self.scratch = buf;
+        r
+    }
+
+    fn string_slow(&mut self, buf: &mut Vec<u8>, start: usize) -> R<String> {
+        loop {
+            let Some(&c) = self.b.get(self.i) else {
+                return Err(self.fail(ErrorCode::InvalidJson, "unterminated string"));
+            };
+            self.i += 1;
+            match c {
+                b'"' => return self.utf8(buf, start).map(str::to_owned),
+                b'\\' => {
+                    let Some(&e) = self.b.get(self.i) else {
+                        return Err(self.fail(ErrorCode::InvalidJson, "unterminated string"));
+                    };
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => return Err(self.fail(ErrorCode::InvalidJson, "invalid escape")),
+                    };
+                    let mut tmp = [0u8; 4];
+                    buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                }
+                0..=0x1F => {
+                    return Err(self.fail(ErrorCode::InvalidJson, "control character in string"))
+                }
+                _ => buf.push(c),
+            }
+        }
+    }
+
+    fn unicode_escape(&mut self) -> R<char> {
+        let hi = self.hex4()?;
+        let lone = |c: &Self| {
+            c.fail(
+                ErrorCode::LoneSurrogate,
+                "lone UTF-16 surrogate in \\u escape (not representable in canonical JSON)",
+            )
+        };
+        if (0xDC00..0xE000).contains(&hi) {
+            return Err(lone(self));
+        }
+        if (0xD800..0xDC00).contains(&hi) {
+            if !self.b[self.i..].starts_with(b"\\u") {
+                return Err(lone(self));
+            }
+            self.i += 2;
+            let lo = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return Err(lone(self));
+            }
+            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+            return char::from_u32(c).ok_or_else(|| lone(self));
+        }
+        char::from_u32(hi).ok_or_else(|| lone(self))
+    }
+
+    fn utf8<'b>(&self, bytes: &'b [u8], start: usize) -> R<&'b str> {
+        std::str::from_utf8(bytes).map_err(|e| Fail {
+            code: ErrorCode::InvalidUtf8,
+            message: "string is not valid UTF-8".into(),
+            offset: start + e.valid_up_to(),
+            rev_path: Vec::new(),
+        })
+    }
+
+    fn number(&mut self) -> R<Value> {
+        let start = self.i;
+        let b = self.b;
+        let mut i = self.i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.i = i;
+                return Err(self.fail(ErrorCode::InvalidJson, "invalid number"));
+            }
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.fail(ErrorCode::InvalidJson, "invalid number"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.fail(ErrorCode::InvalidJson, "invalid number"));
+            }
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        self.i = i;
+        // The grammar above admits only ASCII, so this cannot fail; stay panic-free anyway.
+        let text = std::str::from_utf8(&b[start..i]).unwrap_or("x");
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Value::Number(n)),
+            _ => {
+                self.i = start;
+                Err(self.fail(
+                    ErrorCode::NumberOutOfRange,
+                    format!("number {text} is outside the IEEE-754 double range"),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &[u8]) -> Error {
+        Parser::new(64).parse(s).unwrap_err()
+    }
+
+    #[test]
+    fn rejects_what_jcs_cannot_represent() {
+        assert_eq!(err(br#"{"a":1e400}"#).code(), ErrorCode::NumberOutOfRange);
+        assert_eq!(err(br#"{"a":1e400}"#).path(), "/a");
+        assert_eq!(err(br#"["\ud800"]"#).code(), ErrorCode::LoneSurrogate);
+        assert_eq!(err(br#"["\ud800"]"#).path(), "/0");
+        assert_eq!(err(br#"["\udc00\ud800"]"#).code(), ErrorCode::LoneSurrogate);
+        assert_eq!(err(b"[\"\xff\"]").code(), ErrorCode::InvalidUtf8);
+        assert_eq!(err(br#"{"x":[{"k":1,"k":1}]}"#).path(), "/x/0/k");
+    }
+
+    #[test]
+    fn depth_limit_is_checked_before_recursing() {
+        let deep = "[".repeat(100_000);
+        let e = err(deep.as_bytes());
+        assert_eq!(e.code(), ErrorCode::DepthExceeded);
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(Parser::new(64).parse(ok.as_bytes()).is_ok());
+        let bad = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(err(bad.as_bytes()).code(), ErrorCode::DepthExceeded);
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        for s in [
+            &b""[..], b"{", b"[1,]", b"{\"a\" 1}", b"01", b"1.", b"-", b"1e", b"tru", b"\"a",
+            b"[1] x", b"{\"a\":1,}", b"\"\\x\"", b"\"\\u12\"", b"\"\x01\"", b"NaN",
+        ] {
+            assert_eq!(err(s).code(), ErrorCode::InvalidJson, "{:?}", String::from_utf8_lossy(s));
+        }
+    }
+
+    #[test]
+    fn reads_escapes_and_pairs() {
+        let v = Parser::new(8).parse(br#""\u00e9\ud83d\ude00\n\/""#).unwrap();
+        assert_eq!(v.as_str(), Some("\u{e9}\u{1F600}\n/"));
+    }
+}

@@ -1,0 +1,233 @@
+//! One record read under a sync configuration: validation, id, version, timestamps, the common
+//! view and its checksum.
+//!
+//! ```
+//! use batch_sync::{config::{Side, SyncConfig}, record, value::Value};
+//! let cfg = SyncConfig::default();
+//! let a = Value::parse(br#"{"id":1,"lockVersion":3,"subject":"A","n":1.0}"#).unwrap();
+//! let b = Value::parse(br#"{"n":1,"subject":"\u0041","lockVersion":4,"id":1}"#).unwrap();
+//! let ra = record::inspect(&cfg, Side::Local, &a, None).unwrap();
+//! let rb = record::inspect(&cfg, Side::Local, &b, None).unwrap();
+//! assert_eq!(ra.checksum(), rb.checksum()); // key order, 1.0 vs 1, escapes, excluded version
+//! assert_eq!(ra.id(), "1");
+//! ```
+
+use sha2::Digest;
+
+use crate::canonical::{self, Sink};
+use crate::config::{Selection, Side, SyncConfig};
+use crate::error::{Error, ErrorCode};
+use crate::mapping::Links;
+use crate::pointer::Pointer;
+use crate::time::{parse_instant, Instant};
+use crate::value::{Map, Value};
+
+/// Largest integer id that survives a round trip through a double (2^53).
+pub const MAX_SAFE_ID: f64 = 9_007_199_254_740_992.0;
+
+/// What classification needs to know about a record.
+#[derive(Debug, Clone)]
+pub struct RecordInfo {
+    id: String,
+    checksum: String,
+    version: Option<f64>,
+    updated_at: Option<Instant>,
+    deleted: bool,
+}
+
+impl RecordInfo {
+    /// The id as a match key (integers in decimal).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// Lowercase hex SHA-256 of the canonical view.
+    pub fn checksum(&self) -> &str {
+        &self.checksum
+    }
+    /// The version (OpenProject `lockVersion`), if present.
+    pub fn version(&self) -> Option<f64> {
+        self.version
+    }
+    /// The updated-at instant, if present.
+    pub fn updated_at(&self) -> Option<Instant> {
+        self.updated_at
+    }
+    /// True for a tombstone.
+    pub fn deleted(&self) -> bool {
+        self.deleted
+    }
+}
+
+/// Reads an id value as a match key: strings as they are, integers up to 2^53 in decimal.
+pub fn id_key(v: &Value) -> Result<String, Error> {
+    match v {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_ID => Ok(canonical::to_string(v)),
+        Value::Number(_) => Err(Error::new(ErrorCode::InvalidId, "id must be an integer no larger than 2^53")),
+        Value::String(_) => Err(Error::new(ErrorCode::InvalidId, "id must not be empty")),
+        other => Err(Error::new(ErrorCode::InvalidId, format!("id must be a string or an integer, got {}", other.type_name()))),
+    }
+}
+
+/// Checks that a record is an object within the depth and size limits.
+pub fn validate(cfg: &SyncConfig, rec: &Value) -> Result<(), Error> {
+    if !matches!(rec, Value::Object(_)) {
+        return Err(Error::new(ErrorCode::InvalidRecord, format!("record must be an object, got {}", rec.type_name())));
+    }
+    let limits = cfg.limits();
+    if let Some(path) = too_deep(rec, limits.max_depth) {
+        return Err(Error::new(ErrorCode::DepthExceeded, format!("record nests deeper than {}", limits.max_depth)).at(path));
+    }
+    let size = canonical::len(rec);
+    if size > limits.max_record_bytes {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("record is {size} bytes in canonical form, more than the limit of {}", limits.max_record_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// The path of the first value nested deeper than `max`, if any.
+fn too_deep(v: &Value, max: usize) -> Option<String> {
+    fn walk(v: &Value, left: usize, path: &mut Vec<String>) -> bool {
+        let children: Box<dyn Iterator<Item = (String, &Value)>> = match v {
+            Value::Array(a) => Box::new(a.iter().enumerate().map(|(i, x)| (i.to_string(), x))),
+            Value::Object(m) => Box::new(m.iter().map(|(k, x)| (crate::pointer::escape_token(k), x))),
+            _ => return false,
+        };
+        if left == 0 {
+            return true;
+        }
+        for (t, x) in children {
+            path.push(t);
+            if walk(x, left - 1, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    walk(v, max, &mut path).then(|| path.iter().map(|t| format!("/{t}")).collect())
+}
+
+fn version_of(v: &Value, p: &Pointer) -> Result<Option<f64>, Error> {
+    match p.get(v) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(*n)),
+        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(f64::is_finite) => Ok(s.parse::<f64>().ok()),
+        Some(_) => Err(Error::new(ErrorCode::InvalidRecord, "version must be a number").at(p.to_string())),
+    }
+}
+
+/// Validates a record and reads its id, version, updated-at, tombstone flag and checksum.
+pub fn inspect(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<RecordInfo, Error> {
+    validate(cfg, rec)?;
+    let f = cfg.fields(side);
+    let id_v = f.id.get(rec).filter(|v| !v.is_null()).ok_or_else(|| {
+        Error::new(ErrorCode::MissingId, format!("no id at {} (set {}_id_field)", f.id, side.as_str())).at(f.id.to_string())
+    })?;
+    let id = id_key(id_v).map_err(|e| e.at(f.id.to_string()))?;
+    let version = match &f.version {
+        Some(p) => version_of(rec, p)?,
+        None => None,
+    };
+    let updated_at = match f.updated_at.as_ref().map(|p| (p, p.get(rec))) {
+        None | Some((_, None | Some(Value::Null))) => None,
+        Some((p, Some(Value::String(s)))) => {
+            Some(parse_instant(s, cfg.zone()).map_err(|e| Error::new(ErrorCode::InvalidTimestamp, e).at(p.to_string()))?)
+        }
+        Some((p, Some(other))) => {
+            return Err(Error::new(
+                ErrorCode::InvalidTimestamp,
+                format!("updated-at must be an RFC 3339 string, got {}", other.type_name()),
+            )
+            .at(p.to_string()))
+        }
+    };
+    let deleted = f.deleted.as_ref().and_then(|p| p.get(rec)).is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)));
+    let checksum = checksum_of(cfg, side, rec, links)?;
+    Ok(RecordInfo { id, checksum, version, updated_at, deleted })
+}
+
+/// The pointers a side's view leaves out when no `include` is given.
+fn default_exclusions(cfg: &SyncConfig, side: Side) -> Vec<&Pointer> {
+    let f = cfg.fields(side);
+    let mut out = vec![&f.id];
+    out.extend(f.version.iter());
+    out.extend(f.updated_at.iter());
+    out.extend(f.deleted.iter());
+    out
+}
+
+/// The common view of a record: mapped to the common shape (if a mapping is set), then
+/// narrowed to the selection. Checksums and merges work on this view.
+pub fn view(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<Value, Error> {
+    let (mut v, mapped) = match cfg.mapping() {
+        Some(m) => (m.to_common(side, rec, cfg.zone(), links)?, true),
+        None => (rec.clone(), false),
+    };
+    match cfg.selection() {
+        Selection::Include(ps) => {
+            let mut out = Value::Object(Map::new());
+            for p in ps {
+                if let Some(x) = p.get(&v) {
+                    p.set(&mut out, x.clone())?;
+                }
+            }
+            Ok(out)
+        }
+        Selection::Exclude(ps) => {
+            if !mapped {
+                for p in default_exclusions(cfg, side) {
+                    p.remove(&mut v);
+                }
+            }
+            for p in ps {
+                p.remove(&mut v);
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// The checksum of a record's view; streams straight into the hasher when the view is the
+/// record minus some top-level members.
+pub fn checksum_of(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<String, Error> {
+    if let (None, Selection::Exclude(ps), Value::Object(m)) = (cfg.mapping(), cfg.selection(), rec) {
+        let skip: Vec<&str> = default_exclusions(cfg, side).into_iter().chain(ps).filter_map(single_token).collect();
+        let all_top = default_exclusions(cfg, side).len() + ps.len() == skip.len();
+        if all_top {
+            let mut h = sha2::Sha256::new();
+            write_skipping(m, &skip, &mut h);
+            return Ok(canonical::hex(&h.finalize()));
+        }
+    }
+    Ok(canonical::sha256_hex(&view(cfg, side, rec, links)?))
+}
+
+fn single_token(p: &Pointer) -> Option<&str> {
+    match p.tokens() {
+        [t] => Some(t.as_str()),
+        _ => None,
+    }
+}
+
+fn write_skipping<S: Sink>(m: &Map, skip: &[&str], out: &mut S) {
+    out.put(b"{");
+    let mut first = true;
+    for (k, v) in m.iter() {
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        if !first {
+            out.put(b",");
+        }
+        first = false;
+        canonical::write_string(k, out);
+        out.put(b":");
+        canonical::write(v, out);
+    }
+    out.put(b"}");
+}

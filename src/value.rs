@@ -1,0 +1,315 @@
+//! The JSON value model: objects keep their members sorted in RFC 8785 order.
+//!
+//! ```
+//! use batch_sync::value::Value;
+//! let v = Value::parse(br#"{"b":1,"a":[true,null]}"#).unwrap();
+//! assert_eq!(v.get("a").and_then(|a| a.as_array()).map(|a| a.len()), Some(2));
+//! ```
+//!
+//! Numbers are IEEE-754 doubles (as in JCS). Object members are stored sorted by the UTF-16
+//! code units of their keys, so canonical output is a straight walk and lookups are binary
+//! searches. Duplicate keys cannot be represented: the parser rejects them.
+
+use std::cmp::Ordering;
+
+use crate::error::Error;
+use crate::parse;
+
+/// A JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A finite IEEE-754 double.
+    Number(f64),
+    /// A Unicode string (never holds a lone surrogate).
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object with unique keys in RFC 8785 order.
+    Object(Map),
+}
+
+/// An object: members sorted by the UTF-16 code units of their keys, keys unique.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Map {
+    entries: Vec<(String, Value)>,
+}
+
+/// Compares two strings by their UTF-16 code units (RFC 8785 §3.2.3).
+pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let common = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    if common == ab.len() || common == bb.len() {
+        return ab.len().cmp(&bb.len());
+    }
+    // Back up to the start of the differing character.
+    let mut start = common;
+    while !a.is_char_boundary(start) {
+        start -= 1;
+    }
+    let ca = a[start..].chars().next().map_or(0, u32::from);
+    let cb = b[start..].chars().next().map_or(0, u32::from);
+    utf16_first_unit(ca).cmp(&utf16_first_unit(cb)).then(ca.cmp(&cb))
+}
+
+fn utf16_first_unit(c: u32) -> u32 {
+    if c >= 0x10000 {
+        0xD800 + ((c - 0x10000) >> 10)
+    } else {
+        c
+    }
+}
+
+impl Map {
+    /// An empty object.
+    pub fn new() -> Self {
+        Map::default()
+    }
+
+    /// Builds a map from members in any order; returns the first duplicated key on failure.
+    pub fn from_entries(mut entries: Vec<(String, Value)>) -> Result<Self, String> {
+        if !entries.windows(2).all(|w| cmp_utf16(&w[0].0, &w[1].0) == Ordering::Less) {
+            entries.sort_by(|x, y| cmp_utf16(&x.0, &y.0));
+            if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(w[0].0.clone());
+            }
+        }
+        Ok(Map { entries })
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| cmp_utf16(k, key))
+    }
+
+    /// The member value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// A mutable reference to the member value for `key`.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        match self.find(key) {
+            Ok(i) => Some(&mut self.entries[i].1),
+            Err(_) => None,
+        }
+    }
+
+    /// Sets `key`, returning the previous value.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// Members in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All keys of `self` and `other`, merged in canonical order, without repeats.
+    pub fn union_keys<'a>(&'a self, other: &'a Map) -> Vec<&'a str> {
+        let (mut i, mut j) = (0, 0);
+        let (a, b) = (&self.entries, &other.entries);
+        let mut out = Vec::with_capacity(a.len().max(b.len()));
+        while i < a.len() || j < b.len() {
+            let ord = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => cmp_utf16(&x.0, &y.0),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match ord {
+                Ordering::Less => {
+                    out.push(a[i].0.as_str());
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    out.push(b[j].0.as_str());
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    out.push(a[i].0.as_str());
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Value {
+    /// Parses one JSON text with the default limits (see [`parse::Parser`]).
+    pub fn parse(input: &[u8]) -> Result<Value, Error> {
+        parse::Parser::new(parse::HARD_MAX_DEPTH).parse(input)
+    }
+
+    /// The member `key` if this is an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.get(key),
+            _ => None,
+        }
+    }
+
+    /// The object map, if this is an object.
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The array, if this is an array.
+    pub fn as_array(&self) -> Option<&Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a boolean.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// True for `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The JSON type name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Nesting depth: scalars 0, `[]` and `{}` 1, each level adds one.
+    pub fn depth(&self) -> usize {
+        match self {
+            Value::Array(a) => 1 + a.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Object(m) => 1 + m.iter().map(|(_, v)| v.depth()).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Builds an object from members (later duplicates replace earlier ones).
+    pub fn object<I: IntoIterator<Item = (K, Value)>, K: Into<String>>(members: I) -> Value {
+        let mut m = Map::new();
+        for (k, v) in members {
+            m.insert(k.into(), v);
+        }
+        Value::Object(m)
+    }
+
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        Value::Number(n)
+    }
+}
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Number(n as f64)
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+impl From<Map> for Value {
+    fn from(m: Map) -> Self {
+        Value::Object(m)
+    }
+}
+impl From<Vec<Value>> for Value {
+    fn from(a: Vec<Value>) -> Self {
+        Value::Array(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_order_differs_from_byte_order_above_the_bmp() {
+        // U+FFFD (EF BF BD) sorts after U+1F600 in UTF-16 (D83D ...) but before it in UTF-8.
+        assert_eq!(cmp_utf16("\u{FFFD}", "\u{1F600}"), Ordering::Greater);
+        assert_eq!(cmp_utf16("a", "ab"), Ordering::Less);
+        assert_eq!(cmp_utf16("\u{80}", "\u{7F}"), Ordering::Greater);
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported() {
+        let e = Map::from_entries(vec![("a".into(), Value::Null), ("a".into(), Value::Null)]);
+        assert_eq!(e.unwrap_err(), "a");
+    }
+}

@@ -108,7 +108,14 @@ pub fn write_string<S: Sink + ?Sized>(s: &str, out: &mut S) {
         };
         out.put(&bytes[run..i]);
         if esc.is_empty() {
-            out.put(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+            out.put(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]);
         } else {
             out.put(esc);
         }

@@ -15,6 +15,10 @@
 //! id that is not fully understood.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Hash maps with fixed keys: no randomness, so WASI hosts need not provide `random_get`.
+type Map64<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 use crate::canonical;
 use crate::config::{Mode, Side, Strategy, SyncConfig};
@@ -54,8 +58,16 @@ pub enum Kind {
 impl Kind {
     /// All kinds, in summary order.
     pub const ALL: [Kind; 10] = [
-        Kind::Unchanged, Kind::CreateRemote, Kind::CreateLocal, Kind::UpdateRemote, Kind::UpdateLocal,
-        Kind::Converged, Kind::DeleteRemote, Kind::DeleteLocal, Kind::Conflict, Kind::Invalid,
+        Kind::Unchanged,
+        Kind::CreateRemote,
+        Kind::CreateLocal,
+        Kind::UpdateRemote,
+        Kind::UpdateLocal,
+        Kind::Converged,
+        Kind::DeleteRemote,
+        Kind::DeleteLocal,
+        Kind::Conflict,
+        Kind::Invalid,
     ];
 
     /// The contract name.
@@ -104,7 +116,7 @@ impl ConflictType {
 #[derive(Debug, Clone)]
 pub struct Classification {
     decisions: Vec<Value>,
-    counts: HashMap<Kind, usize>,
+    counts: Map64<Kind, usize>,
     conflicts_resolved: usize,
     conflicts_unresolved: usize,
 }
@@ -122,10 +134,19 @@ impl Classification {
     pub fn summary(&self) -> Value {
         let mut m = Map::new();
         for k in Kind::ALL {
-            m.insert(k.as_str().into(), Value::from(self.counts.get(&k).copied().unwrap_or(0)));
+            m.insert(
+                k.as_str().into(),
+                Value::from(self.counts.get(&k).copied().unwrap_or(0)),
+            );
         }
-        m.insert("conflicts_resolved".into(), Value::from(self.conflicts_resolved));
-        m.insert("conflicts_unresolved".into(), Value::from(self.conflicts_unresolved));
+        m.insert(
+            "conflicts_resolved".into(),
+            Value::from(self.conflicts_resolved),
+        );
+        m.insert(
+            "conflicts_unresolved".into(),
+            Value::from(self.conflicts_unresolved),
+        );
         m.insert("total".into(), Value::from(self.decisions.len()));
         Value::Object(m)
     }
@@ -167,46 +188,117 @@ struct Ctx<'a> {
 }
 
 fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), Error> {
-    let m = v.as_object().ok_or_else(|| Error::new(ErrorCode::InvalidRecord, "base entry must be an object {id, checksum, version, snapshot}"))?;
-    if let Some((k, _)) = m.iter().find(|(k, _)| !["id", "checksum", "version", "snapshot"].contains(&k.as_str())) {
-        return Err(Error::new(ErrorCode::InvalidRecord, format!("unknown base member \"{k}\" (id, checksum, version, snapshot)")).at(format!("/{k}")));
+    let m = v.as_object().ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidRecord,
+            "base entry must be an object {id, checksum, version, snapshot}",
+        )
+    })?;
+    if let Some((k, _)) = m
+        .iter()
+        .find(|(k, _)| !["id", "checksum", "version", "snapshot"].contains(&k.as_str()))
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidRecord,
+            format!("unknown base member \"{k}\" (id, checksum, version, snapshot)"),
+        )
+        .at(format!("/{k}")));
     }
-    let id = id_key(m.get("id").ok_or_else(|| Error::new(ErrorCode::MissingId, "base entry has no id").at("/id"))?).map_err(|e| e.at("/id"))?;
+    let id = id_key(
+        m.get("id")
+            .ok_or_else(|| Error::new(ErrorCode::MissingId, "base entry has no id").at("/id"))?,
+    )
+    .map_err(|e| e.at("/id"))?;
     let snapshot = match m.get("snapshot") {
         None | Some(Value::Null) => None,
         Some(s @ Value::Object(_)) => {
             record::validate(cfg, s).map_err(|e| e.within("/snapshot"))?;
             Some(s)
         }
-        Some(_) => return Err(Error::new(ErrorCode::InvalidRecord, "base snapshot must be an object").at("/snapshot")),
+        Some(_) => {
+            return Err(
+                Error::new(ErrorCode::InvalidRecord, "base snapshot must be an object")
+                    .at("/snapshot"),
+            )
+        }
     };
     let checksum = match (m.get("checksum"), snapshot) {
-        (Some(Value::String(c)), _) if c.len() == 64 && c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => c.clone(),
-        (Some(_), _) => return Err(Error::new(ErrorCode::InvalidRecord, "base checksum must be 64 lowercase hex digits").at("/checksum")),
+        (Some(Value::String(c)), _)
+            if c.len() == 64
+                && c.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            c.clone()
+        }
+        (Some(_), _) => {
+            return Err(Error::new(
+                ErrorCode::InvalidRecord,
+                "base checksum must be 64 lowercase hex digits",
+            )
+            .at("/checksum"))
+        }
         (None, Some(s)) => canonical::sha256_hex(s),
-        (None, None) => return Err(Error::new(ErrorCode::InvalidRecord, "base entry needs a checksum or a snapshot")),
+        (None, None) => {
+            return Err(Error::new(
+                ErrorCode::InvalidRecord,
+                "base entry needs a checksum or a snapshot",
+            ))
+        }
     };
     let version = match m.get("version") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(*n),
-        Some(_) => return Err(Error::new(ErrorCode::InvalidRecord, "base version must be a number").at("/version")),
+        Some(_) => {
+            return Err(
+                Error::new(ErrorCode::InvalidRecord, "base version must be a number")
+                    .at("/version"),
+            )
+        }
     };
-    Ok((id, Base { checksum, version, snapshot }))
+    Ok((
+        id,
+        Base {
+            checksum,
+            version,
+            snapshot,
+        },
+    ))
 }
 
-fn read_side<'a>(cfg: &SyncConfig, side: Side, recs: &'a [Value], links: &mut Links) -> Vec<(Option<String>, Item<'a, RecordInfo>)> {
+fn read_side<'a>(
+    cfg: &SyncConfig,
+    side: Side,
+    recs: &'a [Value],
+    links: &mut Links,
+) -> Vec<(Option<String>, Item<'a, RecordInfo>)> {
     recs.iter()
         .enumerate()
         .map(|(index, rec)| {
             let id = cfg.fields(side).id.get(rec).and_then(|v| id_key(v).ok());
-            let learn = if side == Side::Remote { Some(&mut *links) } else { None };
-            (id, Item { index, rec, info: record::inspect(cfg, side, rec, learn) })
+            let learn = if side == Side::Remote {
+                Some(&mut *links)
+            } else {
+                None
+            };
+            (
+                id,
+                Item {
+                    index,
+                    rec,
+                    info: record::inspect(cfg, side, rec, learn),
+                },
+            )
         })
         .collect()
 }
 
 /// Classifies local and remote records against an optional base.
-pub fn classify(cfg: &SyncConfig, local: &[Value], remote: &[Value], base: Option<&[Value]>) -> Classification {
+pub fn classify(
+    cfg: &SyncConfig,
+    local: &[Value],
+    remote: &[Value],
+    base: Option<&[Value]>,
+) -> Classification {
     let mut links = Links::default();
     let remote_items = read_side(cfg, Side::Remote, remote, &mut links);
     let local_items = read_side(cfg, Side::Local, local, &mut links);
@@ -215,15 +307,34 @@ pub fn classify(cfg: &SyncConfig, local: &[Value], remote: &[Value], base: Optio
         .iter()
         .enumerate()
         .map(|(index, rec)| match read_base(cfg, rec) {
-            Ok((id, b)) => (Some(id), Item { index, rec, info: Ok(b) }),
-            Err(e) => (rec.get("id").and_then(|v| id_key(v).ok()), Item { index, rec, info: Err(e) }),
+            Ok((id, b)) => (
+                Some(id),
+                Item {
+                    index,
+                    rec,
+                    info: Ok(b),
+                },
+            ),
+            Err(e) => (
+                rec.get("id").and_then(|v| id_key(v).ok()),
+                Item {
+                    index,
+                    rec,
+                    info: Err(e),
+                },
+            ),
         })
         .collect();
 
-    let mut groups: HashMap<String, Group> = HashMap::with_capacity(local.len() + remote.len());
-    let mut order: Vec<Result<String, (u8, usize)>> = Vec::with_capacity(local.len() + remote.len());
+    let mut groups: Map64<String, Group> =
+        Map64::with_capacity_and_hasher(local.len() + remote.len(), Default::default());
+    let mut order: Vec<Result<String, (u8, usize)>> =
+        Vec::with_capacity(local.len() + remote.len());
     let sides = [
-        local_items.iter().map(|(id, it)| (id, it.index)).collect::<Vec<_>>(),
+        local_items
+            .iter()
+            .map(|(id, it)| (id, it.index))
+            .collect::<Vec<_>>(),
         remote_items.iter().map(|(id, it)| (id, it.index)).collect(),
         base_items.iter().map(|(id, it)| (id, it.index)).collect(),
     ];
@@ -251,7 +362,12 @@ pub fn classify(cfg: &SyncConfig, local: &[Value], remote: &[Value], base: Optio
         remote: remote_items.into_iter().map(|(_, it)| it).collect(),
         base: base_items.into_iter().map(|(_, it)| it).collect(),
     };
-    let mut out = Classification { decisions: Vec::with_capacity(order.len()), counts: HashMap::new(), conflicts_resolved: 0, conflicts_unresolved: 0 };
+    let mut out = Classification {
+        decisions: Vec::with_capacity(order.len()),
+        counts: Map64::default(),
+        conflicts_resolved: 0,
+        conflicts_unresolved: 0,
+    };
     for entry in order {
         match entry {
             Err((tag, i)) => {
@@ -273,11 +389,18 @@ const SIDE_NAMES: [&str; 3] = ["local", "remote", "base"];
 
 impl Classification {
     fn push(&mut self, d: Value) {
-        let kind = d.get("decision").and_then(Value::as_str).and_then(|k| Kind::ALL.into_iter().find(|x| x.as_str() == k));
+        let kind = d
+            .get("decision")
+            .and_then(Value::as_str)
+            .and_then(|k| Kind::ALL.into_iter().find(|x| x.as_str() == k));
         if let Some(k) = kind {
             *self.counts.entry(k).or_insert(0) += 1;
         }
-        match d.get("conflict").and_then(|c| c.get("status")).and_then(Value::as_str) {
+        match d
+            .get("conflict")
+            .and_then(|c| c.get("status"))
+            .and_then(Value::as_str)
+        {
             Some("resolved") => self.conflicts_resolved += 1,
             Some("unresolved") => self.conflicts_unresolved += 1,
             _ => {}
@@ -293,12 +416,15 @@ impl<'a> Ctx<'a> {
             1 => self.remote[i].info.as_ref().err(),
             _ => self.base[i].info.as_ref().err(),
         };
-        e.cloned().unwrap_or_else(|| Error::new(ErrorCode::MissingId, "record has no usable id"))
+        e.cloned()
+            .unwrap_or_else(|| Error::new(ErrorCode::MissingId, "record has no usable id"))
     }
 
     fn invalid(&self, id: Option<&str>, tag: u8, i: usize, err: Error) -> Value {
         let side = SIDE_NAMES[tag as usize];
-        let err = err.within(&format!("/{side}/{i}")).context(&format!("classify: {side}[{i}]"));
+        let err = err
+            .within(&format!("/{side}/{i}"))
+            .context(&format!("classify: {side}[{i}]"));
         let mut m = Map::new();
         if let Some(id) = id {
             m.insert("id".into(), Value::str(id));
@@ -311,13 +437,39 @@ impl<'a> Ctx<'a> {
     }
 
     fn decide_group(&self, id: &str, g: &Group) -> Vec<Value> {
-        let members: Vec<(u8, usize)> = g.local.iter().map(|&i| (0u8, i)).chain(g.remote.iter().map(|&i| (1, i))).chain(g.base.iter().map(|&i| (2, i))).collect();
+        let members: Vec<(u8, usize)> = g
+            .local
+            .iter()
+            .map(|&i| (0u8, i))
+            .chain(g.remote.iter().map(|&i| (1, i)))
+            .chain(g.base.iter().map(|&i| (2, i)))
+            .collect();
         // Repeated ids: every record of the id is rejected.
-        let dup = [(&g.local, 0usize), (&g.remote, 1), (&g.base, 2)].into_iter().find(|(v, _)| v.len() > 1);
+        let dup = [(&g.local, 0usize), (&g.remote, 1), (&g.base, 2)]
+            .into_iter()
+            .find(|(v, _)| v.len() > 1);
         if let Some((v, tag)) = dup {
-            let at: Vec<String> = v.iter().map(|i| format!("{}[{}]", SIDE_NAMES[tag], i)).collect();
-            let msg = format!("id \"{id}\" occurs {} times on the {} side ({})", v.len(), SIDE_NAMES[tag], at.join(", "));
-            return members.iter().map(|&(t, i)| self.invalid(Some(id), t, i, Error::new(ErrorCode::DuplicateId, msg.clone()))).collect();
+            let at: Vec<String> = v
+                .iter()
+                .map(|i| format!("{}[{}]", SIDE_NAMES[tag], i))
+                .collect();
+            let msg = format!(
+                "id \"{id}\" occurs {} times on the {} side ({})",
+                v.len(),
+                SIDE_NAMES[tag],
+                at.join(", ")
+            );
+            return members
+                .iter()
+                .map(|&(t, i)| {
+                    self.invalid(
+                        Some(id),
+                        t,
+                        i,
+                        Error::new(ErrorCode::DuplicateId, msg.clone()),
+                    )
+                })
+                .collect();
         }
         // A rejected record rejects its partners too.
         let bad = members.iter().find_map(|&(t, i)| {
@@ -335,15 +487,31 @@ impl<'a> Ctx<'a> {
                     let e = if (t, i) == (bt, bi) {
                         be.clone()
                     } else {
-                        Error::new(be.code(), format!("id \"{id}\" was rejected on the {} side: {}", SIDE_NAMES[bt as usize], be.message()))
+                        Error::new(
+                            be.code(),
+                            format!(
+                                "id \"{id}\" was rejected on the {} side: {}",
+                                SIDE_NAMES[bt as usize],
+                                be.message()
+                            ),
+                        )
                     };
                     self.invalid(Some(id), t, i, e)
                 })
                 .collect();
         }
-        let l = g.local.first().and_then(|&i| self.local[i].info.as_ref().ok().map(|x| (i, x)));
-        let r = g.remote.first().and_then(|&i| self.remote[i].info.as_ref().ok().map(|x| (i, x)));
-        let b = g.base.first().and_then(|&i| self.base[i].info.as_ref().ok().map(|x| (i, x)));
+        let l = g
+            .local
+            .first()
+            .and_then(|&i| self.local[i].info.as_ref().ok().map(|x| (i, x)));
+        let r = g
+            .remote
+            .first()
+            .and_then(|&i| self.remote[i].info.as_ref().ok().map(|x| (i, x)));
+        let b = g
+            .base
+            .first()
+            .and_then(|&i| self.base[i].info.as_ref().ok().map(|x| (i, x)));
         vec![self.decide(id, l, r, b)]
     }
 
@@ -351,12 +519,20 @@ impl<'a> Ctx<'a> {
         match x {
             Some((_, info)) if info.deleted() => State::Deleted,
             Some((_, info)) => State::Present(info),
-            None if has_base && self.cfg.mode() == Mode::Full && self.cfg.delete_missing() => State::Deleted,
+            None if has_base && self.cfg.mode() == Mode::Full && self.cfg.delete_missing() => {
+                State::Deleted
+            }
             None => State::Unknown,
         }
     }
 
-    fn decide(&self, id: &str, l: Option<(usize, &'a RecordInfo)>, r: Option<(usize, &'a RecordInfo)>, b: Option<(usize, &'a Base<'a>)>) -> Value {
+    fn decide(
+        &self,
+        id: &str,
+        l: Option<(usize, &'a RecordInfo)>,
+        r: Option<(usize, &'a RecordInfo)>,
+        b: Option<(usize, &'a Base<'a>)>,
+    ) -> Value {
         use State::*;
         let ls = self.state(l, b.is_some());
         let rs = self.state(r, b.is_some());
@@ -365,7 +541,11 @@ impl<'a> Ctx<'a> {
             (Some((_, base)), Present(li), Present(ri)) => {
                 let (cl, cr, cb) = (li.checksum(), ri.checksum(), base.checksum.as_str());
                 if cl == cr {
-                    if cl == cb { Outcome::Kind(Kind::Unchanged) } else { Outcome::Kind(Kind::Converged) }
+                    if cl == cb {
+                        Outcome::Kind(Kind::Unchanged)
+                    } else {
+                        Outcome::Kind(Kind::Converged)
+                    }
                 } else if cl == cb {
                     Outcome::Kind(Kind::UpdateLocal)
                 } else if cr == cb {
@@ -374,13 +554,33 @@ impl<'a> Ctx<'a> {
                     Outcome::Conflict(ConflictType::ConcurrentModification)
                 }
             }
-            (Some((_, base)), Present(li), Unknown) => Outcome::Kind(if li.checksum() == base.checksum { Kind::Unchanged } else { Kind::UpdateRemote }),
-            (Some((_, base)), Unknown, Present(ri)) => Outcome::Kind(if ri.checksum() == base.checksum { Kind::Unchanged } else { Kind::UpdateLocal }),
+            (Some((_, base)), Present(li), Unknown) => {
+                Outcome::Kind(if li.checksum() == base.checksum {
+                    Kind::Unchanged
+                } else {
+                    Kind::UpdateRemote
+                })
+            }
+            (Some((_, base)), Unknown, Present(ri)) => {
+                Outcome::Kind(if ri.checksum() == base.checksum {
+                    Kind::Unchanged
+                } else {
+                    Kind::UpdateLocal
+                })
+            }
             (Some((_, base)), Present(li), Deleted) => {
-                if li.checksum() == base.checksum { Outcome::Kind(Kind::DeleteLocal) } else { Outcome::Conflict(ConflictType::ModifyDelete) }
+                if li.checksum() == base.checksum {
+                    Outcome::Kind(Kind::DeleteLocal)
+                } else {
+                    Outcome::Conflict(ConflictType::ModifyDelete)
+                }
             }
             (Some((_, base)), Deleted, Present(ri)) => {
-                if ri.checksum() == base.checksum { Outcome::Kind(Kind::DeleteRemote) } else { Outcome::Conflict(ConflictType::ModifyDelete) }
+                if ri.checksum() == base.checksum {
+                    Outcome::Kind(Kind::DeleteRemote)
+                } else {
+                    Outcome::Conflict(ConflictType::ModifyDelete)
+                }
             }
             (Some(_), Deleted, Deleted) => Outcome::Kind(Kind::Converged),
             (Some(_), Deleted, Unknown) => Outcome::Kind(Kind::DeleteRemote),
@@ -395,7 +595,9 @@ impl<'a> Ctx<'a> {
             }
             (None, Present(_), Unknown) => Outcome::Kind(Kind::CreateRemote),
             (None, Unknown, Present(_)) => Outcome::Kind(Kind::CreateLocal),
-            (None, Deleted, Present(_)) | (None, Present(_), Deleted) => Outcome::Conflict(ConflictType::ModifyDelete),
+            (None, Deleted, Present(_)) | (None, Present(_), Deleted) => {
+                Outcome::Conflict(ConflictType::ModifyDelete)
+            }
             (None, _, _) => Outcome::Kind(Kind::Unchanged),
         };
         match self.build(&d, outcome) {
@@ -432,7 +634,12 @@ fn behind(l: &RecordInfo, r: &RecordInfo) -> ConflictType {
 
 /// The side `newest_wins` takes: the later updated-at; ties go to the higher version, then to remote.
 pub(crate) fn newer(l: Option<&RecordInfo>, r: Option<&RecordInfo>) -> Side {
-    let key = |x: Option<&RecordInfo>| (x.and_then(RecordInfo::updated_at), x.and_then(RecordInfo::version).unwrap_or(f64::NEG_INFINITY));
+    let key = |x: Option<&RecordInfo>| {
+        (
+            x.and_then(RecordInfo::updated_at),
+            x.and_then(RecordInfo::version).unwrap_or(f64::NEG_INFINITY),
+        )
+    };
     let (lk, rk) = (key(l), key(r));
     match lk.0.cmp(&rk.0) {
         std::cmp::Ordering::Greater => Side::Local,
@@ -476,6 +683,9 @@ impl Action {
 
 type BuildError = (Error, Side);
 
+/// A conflict's type, merge outcome and record-level strategy.
+type Resolved = (ConflictType, MergeOutcome, Strategy);
+
 impl<'a> Ctx<'a> {
     fn rec(&self, side: Side, i: usize) -> &'a Value {
         match side {
@@ -491,7 +701,9 @@ impl<'a> Ctx<'a> {
     /// The side-shaped form of a common-view value (only the mapped fields with a mapping).
     fn shape(&self, side: Side, common: &Value) -> Result<Value, BuildError> {
         match self.cfg.mapping() {
-            Some(m) => m.from_common(side, common, &self.links).map_err(|e| (e, side)),
+            Some(m) => m
+                .from_common(side, common, &self.links)
+                .map_err(|e| (e, side)),
             None => Ok(common.clone()),
         }
     }
@@ -499,60 +711,107 @@ impl<'a> Ctx<'a> {
     fn build(&self, d: &Draft<'a, '_>, outcome: Outcome) -> Result<Value, BuildError> {
         let reconcile = self.cfg.mode() == Mode::Reconciliation;
         // Views are built only where something may be written or reported.
-        let quiet = matches!(outcome, Outcome::Kind(Kind::Unchanged | Kind::DeleteLocal | Kind::DeleteRemote)) && d.b.is_some();
+        let quiet = matches!(
+            outcome,
+            Outcome::Kind(Kind::Unchanged | Kind::DeleteLocal | Kind::DeleteRemote)
+        ) && d.b.is_some();
         let need = reconcile || !quiet;
-        let lview = d.l.filter(|(_, x)| need && !x.deleted()).map(|(i, _)| self.view(Side::Local, i)).transpose()?;
-        let rview = d.r.filter(|(_, x)| need && !x.deleted()).map(|(i, _)| self.view(Side::Remote, i)).transpose()?;
+        let lview =
+            d.l.filter(|(_, x)| need && !x.deleted())
+                .map(|(i, _)| self.view(Side::Local, i))
+                .transpose()?;
+        let rview =
+            d.r.filter(|(_, x)| need && !x.deleted())
+                .map(|(i, _)| self.view(Side::Remote, i))
+                .transpose()?;
         let snapshot = d.b.and_then(|(_, b)| b.snapshot);
         let mut m = Map::new();
         m.insert("id".into(), Value::str(d.id));
         // target: Some(Some(v)) upsert v; Some(None) delete; None nothing to store.
-        let (kind, target, conflict_info): (Kind, Option<Option<Value>>, Option<(ConflictType, MergeOutcome, Strategy)>) = match outcome {
-            Outcome::Kind(k) => {
-                let t = match k {
-                    Kind::Unchanged => match (d.b, &lview, &rview) {
-                        (None, Some(v), _) | (None, None, Some(v)) => Some(Some(v.clone())),
+        let (kind, target, conflict_info): (Kind, Option<Option<Value>>, Option<Resolved>) =
+            match outcome {
+                Outcome::Kind(k) => {
+                    let t = match k {
+                        Kind::Unchanged => match (d.b, &lview, &rview) {
+                            (None, Some(v), _) | (None, None, Some(v)) => Some(Some(v.clone())),
+                            _ => None,
+                        },
+                        Kind::CreateRemote | Kind::UpdateRemote | Kind::Converged
+                            if lview.is_some() =>
+                        {
+                            Some(lview.clone())
+                        }
+                        Kind::CreateLocal | Kind::UpdateLocal => Some(rview.clone()),
+                        Kind::Converged => Some(None),
+                        Kind::DeleteLocal | Kind::DeleteRemote => Some(None),
                         _ => None,
-                    },
-                    Kind::CreateRemote | Kind::UpdateRemote | Kind::Converged if lview.is_some() => Some(lview.clone()),
-                    Kind::CreateLocal | Kind::UpdateLocal => Some(rview.clone()),
-                    Kind::Converged => Some(None),
-                    Kind::DeleteLocal | Kind::DeleteRemote => Some(None),
-                    _ => None,
-                };
-                (k, t, None)
-            }
-            Outcome::Conflict(ct) => {
-                let strategies = self.cfg.strategies();
-                let opts = MergeOptions::new(strategies).arrays(self.cfg.arrays()).newer(newer(d.l.map(|x| x.1), d.r.map(|x| x.1)));
-                let out = match ct {
-                    ConflictType::ModifyDelete => merge_deleted(snapshot, lview.as_ref(), rview.as_ref(), &opts),
-                    ConflictType::LocalBehind | ConflictType::RemoteBehind if strategies.default_strategy() == Strategy::Merge => {
-                        // Versions say which side is ahead: it wins as a whole.
-                        let ahead = if ct == ConflictType::LocalBehind { Strategy::ServerWins } else { Strategy::ClientWins };
-                        let s = crate::config::Strategies::new(ahead);
-                        merge3(None, lview.as_ref(), rview.as_ref(), &MergeOptions::new(&s).arrays(self.cfg.arrays()))
-                    }
-                    _ => merge3(snapshot, lview.as_ref(), rview.as_ref(), &opts),
-                };
-                let target = (!out.is_unresolved()).then(|| out.merged().cloned());
-                (Kind::Conflict, target, Some((ct, out, strategies.default_strategy())))
-            }
-        };
+                    };
+                    (k, t, None)
+                }
+                Outcome::Conflict(ct) => {
+                    let strategies = self.cfg.strategies();
+                    let opts = MergeOptions::new(strategies)
+                        .arrays(self.cfg.arrays())
+                        .newer(newer(d.l.map(|x| x.1), d.r.map(|x| x.1)));
+                    let out = match ct {
+                        ConflictType::ModifyDelete => {
+                            merge_deleted(snapshot, lview.as_ref(), rview.as_ref(), &opts)
+                        }
+                        ConflictType::LocalBehind | ConflictType::RemoteBehind
+                            if strategies.default_strategy() == Strategy::Merge =>
+                        {
+                            // Versions say which side is ahead: it wins as a whole.
+                            let ahead = if ct == ConflictType::LocalBehind {
+                                Strategy::ServerWins
+                            } else {
+                                Strategy::ClientWins
+                            };
+                            let s = crate::config::Strategies::new(ahead);
+                            merge3(
+                                None,
+                                lview.as_ref(),
+                                rview.as_ref(),
+                                &MergeOptions::new(&s).arrays(self.cfg.arrays()),
+                            )
+                        }
+                        _ => merge3(snapshot, lview.as_ref(), rview.as_ref(), &opts),
+                    };
+                    let target = (!out.is_unresolved()).then(|| out.merged().cloned());
+                    (
+                        Kind::Conflict,
+                        target,
+                        Some((ct, out, strategies.default_strategy())),
+                    )
+                }
+            };
         m.insert("decision".into(), Value::str(kind.as_str()));
         if let Some((ct, out, strategy)) = &conflict_info {
-            let status = if out.is_unresolved() { "unresolved" } else { "resolved" };
+            let status = if out.is_unresolved() {
+                "unresolved"
+            } else {
+                "resolved"
+            };
             m.insert(
                 "conflict".into(),
-                Value::object([("type", Value::str(ct.as_str())), ("strategy", Value::str(strategy.as_str())), ("status", Value::str(status))]),
+                Value::object([
+                    ("type", Value::str(ct.as_str())),
+                    ("strategy", Value::str(strategy.as_str())),
+                    ("status", Value::str(status)),
+                ]),
             );
-            m.insert("conflicts".into(), Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()));
+            m.insert(
+                "conflicts".into(),
+                Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
+            );
         }
         if reconcile {
             if let (Some(a), Some(b)) = (&lview, &rview) {
                 let mut paths = Vec::new();
                 diff_paths(Some(a), Some(b), &mut String::new(), &mut paths);
-                m.insert("differences".into(), Value::Array(paths.into_iter().map(Value::String).collect()));
+                m.insert(
+                    "differences".into(),
+                    Value::Array(paths.into_iter().map(Value::String).collect()),
+                );
             }
         }
         let target = if reconcile { None } else { target };
@@ -577,7 +836,15 @@ impl<'a> Ctx<'a> {
                     sm.insert("deleted".into(), Value::Bool(true));
                 }
             }
-            let action = self.side_action(d, side, x, view.as_ref(), snapshot, target.as_ref(), &mut sm)?;
+            let action = self.side_action(
+                d,
+                side,
+                x,
+                view.as_ref(),
+                snapshot,
+                target.as_ref(),
+                &mut sm,
+            )?;
             sm.insert("action".into(), Value::str(action.as_str()));
             m.insert(side.as_str().into(), Value::Object(sm));
         }
@@ -594,12 +861,18 @@ impl<'a> Ctx<'a> {
         match (&target, target_checksum) {
             (Some(Some(v)), Some(c)) => {
                 let same = d.b.is_some_and(|(_, b)| b.checksum == c);
-                tm.insert("action".into(), Value::str(if same { "none" } else { "upsert" }));
+                tm.insert(
+                    "action".into(),
+                    Value::str(if same { "none" } else { "upsert" }),
+                );
                 tm.insert("checksum".into(), Value::str(c));
                 tm.insert("record".into(), v.clone());
             }
             (Some(None), _) => {
-                tm.insert("action".into(), Value::str(if d.b.is_some() { "delete" } else { "none" }));
+                tm.insert(
+                    "action".into(),
+                    Value::str(if d.b.is_some() { "delete" } else { "none" }),
+                );
             }
             _ => {
                 tm.insert("action".into(), Value::str("none"));
@@ -620,7 +893,9 @@ impl<'a> Ctx<'a> {
         target: Option<&Option<Value>>,
         sm: &mut Map,
     ) -> Result<Action, BuildError> {
-        let Some(target) = target else { return Ok(Action::None) };
+        let Some(target) = target else {
+            return Ok(Action::None);
+        };
         let full_delete = self.cfg.mode() == Mode::Full && self.cfg.delete_missing();
         // Known gone: a tombstone, or absent from a complete listing of a synced id.
         let gone = x.map_or(full_delete && d.b.is_some(), |(_, info)| info.deleted());
@@ -629,7 +904,11 @@ impl<'a> Ctx<'a> {
             let exists = !gone && (x.is_some() || d.b.is_some());
             return Ok(if exists { Action::Delete } else { Action::None });
         };
-        let current = if gone { None } else { view.or(if x.is_none() { snapshot } else { None }) };
+        let current = if gone {
+            None
+        } else {
+            view.or(if x.is_none() { snapshot } else { None })
+        };
         let Some(current) = current else {
             if !gone && x.is_none() && d.b.is_some() {
                 // Not in this batch and no snapshot: send the whole target as the update.
@@ -640,11 +919,11 @@ impl<'a> Ctx<'a> {
             // Create: the whole target, in this side's shape, with the id.
             let mut rec = self.shape(side, t)?;
             let id_field = &self.cfg.fields(side).id;
-            let id_value = [d.l, d.r]
+            let id_value = [(d.l, Side::Local), (d.r, Side::Remote)]
                 .into_iter()
-                .flatten()
-                .zip([Side::Local, Side::Remote])
-                .find_map(|((i, _), s)| self.cfg.fields(s).id.get(self.rec(s, i)).cloned())
+                .find_map(|(x, s)| {
+                    x.and_then(|(i, _)| self.cfg.fields(s).id.get(self.rec(s, i)).cloned())
+                })
                 .unwrap_or_else(|| Value::str(d.id));
             id_field.set(&mut rec, id_value).map_err(|e| (e, side))?;
             sm.insert("record".into(), rec);
@@ -664,10 +943,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// Adds the remote version (OpenProject `lockVersion`) to a remote patch.
-    fn with_version(&self, side: Side, mut p: Value, x: Option<(usize, &'a RecordInfo)>, d: &Draft<'a, '_>) -> Result<Value, BuildError> {
+    fn with_version(
+        &self,
+        side: Side,
+        mut p: Value,
+        x: Option<(usize, &'a RecordInfo)>,
+        d: &Draft<'a, '_>,
+    ) -> Result<Value, BuildError> {
         if side == Side::Remote {
             if let Some(vf) = &self.cfg.fields(Side::Remote).version {
-                let v = x.and_then(|(_, i)| i.version()).or_else(|| d.b.and_then(|(_, b)| b.version));
+                let v = x
+                    .and_then(|(_, i)| i.version())
+                    .or_else(|| d.b.and_then(|(_, b)| b.version));
                 if let Some(v) = v {
                     vf.set(&mut p, Value::Number(v)).map_err(|e| (e, side))?;
                 }

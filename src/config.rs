@@ -94,7 +94,10 @@ pub struct Strategies {
 impl Strategies {
     /// Only a default.
     pub fn new(default: Strategy) -> Self {
-        Strategies { default, fields: Vec::new() }
+        Strategies {
+            default,
+            fields: Vec::new(),
+        }
     }
 
     /// The default strategy.
@@ -188,7 +191,12 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        RetryConfig { base_ms: 1000, cap_ms: 300_000, max_retries: 3, seed: 0 }
+        RetryConfig {
+            base_ms: 1000,
+            cap_ms: 300_000,
+            max_retries: 3,
+            seed: 0,
+        }
     }
 }
 
@@ -235,10 +243,29 @@ impl Default for SyncConfig {
 }
 
 const KEYS: &[&str] = &[
-    "id_field", "local_id_field", "remote_id_field", "version_field", "local_version_field",
-    "remote_version_field", "updated_at_field", "local_updated_at_field", "remote_updated_at_field",
-    "deleted_field", "local_deleted_field", "remote_deleted_field", "include", "exclude", "mapping",
-    "mode", "delete_missing", "strategy", "time_zone", "arrays", "limits", "batch_size", "retry",
+    "id_field",
+    "local_id_field",
+    "remote_id_field",
+    "version_field",
+    "local_version_field",
+    "remote_version_field",
+    "updated_at_field",
+    "local_updated_at_field",
+    "remote_updated_at_field",
+    "deleted_field",
+    "local_deleted_field",
+    "remote_deleted_field",
+    "include",
+    "exclude",
+    "mapping",
+    "mode",
+    "delete_missing",
+    "strategy",
+    "time_zone",
+    "arrays",
+    "limits",
+    "batch_size",
+    "retry",
 ];
 
 fn bad(key: &str, msg: impl std::fmt::Display) -> Error {
@@ -250,17 +277,24 @@ fn string_or_null<'a>(m: &'a Map, key: &str) -> Result<Option<Option<&'a str>>, 
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(s)) => Ok(Some(Some(s))),
-        Some(v) => Err(bad(key, format!("expected a string or null, got {}", v.type_name()))),
+        Some(v) => Err(bad(
+            key,
+            format!("expected a string or null, got {}", v.type_name()),
+        )),
     }
 }
 
 fn pointer_list(m: &Map, key: &str) -> Result<Option<Vec<Pointer>>, Error> {
     let Some(v) = m.get(key) else { return Ok(None) };
-    let arr = v.as_array().ok_or_else(|| bad(key, "expected an array of JSON Pointers"))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| bad(key, "expected an array of JSON Pointers"))?;
     arr.iter()
         .enumerate()
         .map(|(i, p)| {
-            let s = p.as_str().ok_or_else(|| bad(key, "expected JSON Pointer strings"))?;
+            let s = p
+                .as_str()
+                .ok_or_else(|| bad(key, "expected JSON Pointer strings"))?;
             Pointer::parse(s).map_err(|e| bad(key, e.message()).at(format!("/{key}/{i}")))
         })
         .collect::<Result<Vec<_>, _>>()
@@ -270,7 +304,9 @@ fn pointer_list(m: &Map, key: &str) -> Result<Option<Vec<Pointer>>, Error> {
 fn uint(m: &Map, key: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
     match m.get(key) {
         None => Ok(None),
-        Some(Value::Number(n)) if n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64 => Ok(Some(*n as u64)),
+        Some(Value::Number(n)) if n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64 => {
+            Ok(Some(*n as u64))
+        }
         Some(_) => Err(bad(key, format!("expected an integer from {min} to {max}"))),
     }
 }
@@ -282,10 +318,18 @@ impl SyncConfig {
         let m = match v {
             Value::Null => return Ok(cfg),
             Value::Object(m) => m,
-            _ => return Err(Error::new(ErrorCode::InvalidConfig, "config must be an object")),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "config must be an object",
+                ))
+            }
         };
         if let Some((k, _)) = m.iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
-            return Err(bad(k, format!("unknown key (known keys: {})", KEYS.join(", "))));
+            return Err(bad(
+                k,
+                format!("unknown key (known keys: {})", KEYS.join(", ")),
+            ));
         }
         cfg.local = side_fields(m, "local", &cfg.local)?;
         cfg.remote = side_fields(m, "remote", &cfg.remote)?;
@@ -322,7 +366,9 @@ impl SyncConfig {
             cfg.zone = Zone::parse(z).map_err(|e| bad("time_zone", e))?;
         }
         if let Some(a) = m.get("arrays") {
-            let am = a.as_object().ok_or_else(|| bad("arrays", "expected an object of pointer -> key field"))?;
+            let am = a
+                .as_object()
+                .ok_or_else(|| bad("arrays", "expected an object of pointer -> key field"))?;
             for (p, key) in am.iter() {
                 let ptr = Pointer::parse(p).map_err(|e| bad("arrays", e.message()))?;
                 let key = match key {
@@ -337,8 +383,12 @@ impl SyncConfig {
             }
         }
         if let Some(l) = m.get("limits") {
-            let lm = l.as_object().ok_or_else(|| bad("limits", "expected an object"))?;
-            if let Some((k, _)) = lm.iter().find(|(k, _)| !["max_depth", "max_record_bytes", "max_batch"].contains(&k.as_str())) {
+            let lm = l
+                .as_object()
+                .ok_or_else(|| bad("limits", "expected an object"))?;
+            if let Some((k, _)) = lm.iter().find(|(k, _)| {
+                !["max_depth", "max_record_bytes", "max_batch"].contains(&k.as_str())
+            }) {
                 return Err(bad("limits", format!("unknown key \"{k}\"")));
             }
             let e = |x: Error| x.within("/limits");
@@ -356,8 +406,13 @@ impl SyncConfig {
             cfg.batch_size = b as usize;
         }
         if let Some(r) = m.get("retry") {
-            let rm = r.as_object().ok_or_else(|| bad("retry", "expected an object"))?;
-            if let Some((k, _)) = rm.iter().find(|(k, _)| !["base_ms", "cap_ms", "max_retries", "seed"].contains(&k.as_str())) {
+            let rm = r
+                .as_object()
+                .ok_or_else(|| bad("retry", "expected an object"))?;
+            if let Some((k, _)) = rm
+                .iter()
+                .find(|(k, _)| !["base_ms", "cap_ms", "max_retries", "seed"].contains(&k.as_str()))
+            {
                 return Err(bad("retry", format!("unknown key \"{k}\"")));
             }
             let e = |x: Error| x.within("/retry");
@@ -437,13 +492,20 @@ fn side_fields(m: &Map, side: &str, defaults: &SideFields) -> Result<SideFields,
         match found {
             None => Ok(None),
             Some((_, None)) => Ok(Some(None)),
-            Some((key, Some(s))) => Pointer::field(s).map(|p| Some(Some(p))).map_err(|e| bad(&key, e.message())),
+            Some((key, Some(s))) => Pointer::field(s)
+                .map(|p| Some(Some(p)))
+                .map_err(|e| bad(&key, e.message())),
         }
     };
     let id = match pick("id_field")? {
         None => defaults.id.clone(),
         Some(Some(p)) if !p.is_root() => p,
-        Some(_) => return Err(bad(&format!("{side}_id_field"), "the id field cannot be null or empty")),
+        Some(_) => {
+            return Err(bad(
+                &format!("{side}_id_field"),
+                "the id field cannot be null or empty",
+            ))
+        }
     };
     Ok(SideFields {
         id,
@@ -467,7 +529,10 @@ fn strategies(v: &Value) -> Result<Strategies, Error> {
         Value::String(_) => Ok(Strategies::new(parse(v, "")?)),
         Value::Object(m) => {
             if let Some((k, _)) = m.iter().find(|(k, _)| *k != "default" && *k != "fields") {
-                return Err(bad("strategy", format!("unknown key \"{k}\" (expected default, fields)")));
+                return Err(bad(
+                    "strategy",
+                    format!("unknown key \"{k}\" (expected default, fields)"),
+                ));
             }
             let default = match m.get("default") {
                 Some(d) => parse(d, "/default")?,
@@ -475,15 +540,21 @@ fn strategies(v: &Value) -> Result<Strategies, Error> {
             };
             let mut fields = Vec::new();
             if let Some(f) = m.get("fields") {
-                let fm = f.as_object().ok_or_else(|| bad("strategy", "fields must map JSON Pointers to strategies"))?;
+                let fm = f.as_object().ok_or_else(|| {
+                    bad("strategy", "fields must map JSON Pointers to strategies")
+                })?;
                 for (p, s) in fm.iter() {
                     let at = format!("/fields/{}", crate::pointer::escape_token(p));
-                    let ptr = Pointer::parse(p).map_err(|e| bad("strategy", e.message()).at(format!("/strategy{at}")))?;
+                    let ptr = Pointer::parse(p)
+                        .map_err(|e| bad("strategy", e.message()).at(format!("/strategy{at}")))?;
                     fields.push((ptr, parse(s, &at)?));
                 }
             }
             Ok(Strategies { default, fields })
         }
-        _ => Err(bad("strategy", "expected a strategy name or {default, fields}")),
+        _ => Err(bad(
+            "strategy",
+            "expected a strategy name or {default, fields}",
+        )),
     }
 }

@@ -30,7 +30,17 @@ pub const CONTRACT_VERSION: u32 = 1;
 pub const MAX_REQUEST_BYTES: usize = 512 << 20;
 
 /// The operations.
-pub const OPS: &[&str] = &["canonicalize", "checksum", "classify", "merge", "patch_diff", "patch_apply", "plan", "retry", "version"];
+pub const OPS: &[&str] = &[
+    "canonicalize",
+    "checksum",
+    "classify",
+    "merge",
+    "patch_diff",
+    "patch_apply",
+    "plan",
+    "retry",
+    "version",
+];
 
 /// Handles one request given as bytes; always returns a response (never panics).
 pub fn call(input: &[u8]) -> Vec<u8> {
@@ -44,7 +54,13 @@ pub fn call(input: &[u8]) -> Vec<u8> {
 /// Parses request bytes with the contract's limits.
 pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
     if input.len() > MAX_REQUEST_BYTES {
-        return Err(Error::new(ErrorCode::TooLarge, format!("request is {} bytes; the limit is {MAX_REQUEST_BYTES}", input.len())));
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!(
+                "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                input.len()
+            ),
+        ));
     }
     Parser::new(HARD_MAX_DEPTH).parse(input)
 }
@@ -64,7 +80,11 @@ pub fn respond(req: &Value) -> Value {
 
 /// The failure response for an error.
 pub fn failure(e: &Error) -> Value {
-    Value::object([("ok", Value::Bool(false)), ("contract", Value::from(CONTRACT_VERSION as usize)), ("error", e.to_value())])
+    Value::object([
+        ("ok", Value::Bool(false)),
+        ("contract", Value::from(CONTRACT_VERSION as usize)),
+        ("error", e.to_value()),
+    ])
 }
 
 fn req_err(msg: impl Into<String>, path: &str) -> Error {
@@ -78,16 +98,34 @@ struct Req<'a> {
 
 impl<'a> Req<'a> {
     fn allow(&self, keys: &[&str]) -> Result<(), Error> {
-        match self.m.iter().find(|(k, _)| !keys.contains(&k.as_str()) && !["op", "contract"].contains(&k.as_str())) {
-            Some((k, _)) => Err(req_err(format!("{}: unknown member \"{k}\" (expected {})", self.op, keys.join(", ")), &format!("/{k}"))),
+        match self
+            .m
+            .iter()
+            .find(|(k, _)| !keys.contains(&k.as_str()) && !["op", "contract"].contains(&k.as_str()))
+        {
+            Some((k, _)) => Err(req_err(
+                format!(
+                    "{}: unknown member \"{k}\" (expected {})",
+                    self.op,
+                    keys.join(", ")
+                ),
+                &format!("/{k}"),
+            )),
             None => Ok(()),
         }
     }
     fn need(&self, k: &str) -> Result<&'a Value, Error> {
-        self.m.get(k).ok_or_else(|| req_err(format!("{}: missing member \"{k}\"", self.op), ""))
+        self.m
+            .get(k)
+            .ok_or_else(|| req_err(format!("{}: missing member \"{k}\"", self.op), ""))
     }
     fn array(&self, k: &str) -> Result<&'a [Value], Error> {
-        self.need(k)?.as_array().map(Vec::as_slice).ok_or_else(|| req_err(format!("{}: \"{k}\" must be an array", self.op), &format!("/{k}")))
+        self.need(k)?.as_array().map(Vec::as_slice).ok_or_else(|| {
+            req_err(
+                format!("{}: \"{k}\" must be an array", self.op),
+                &format!("/{k}"),
+            )
+        })
     }
     fn opt_array(&self, k: &str) -> Result<Option<&'a [Value]>, Error> {
         match self.m.get(k) {
@@ -96,29 +134,50 @@ impl<'a> Req<'a> {
         }
     }
     fn config(&self) -> Result<SyncConfig, Error> {
-        SyncConfig::from_value(self.m.get("config").unwrap_or(&Value::Null)).map_err(|e| e.within("/config").context(self.op))
+        SyncConfig::from_value(self.m.get("config").unwrap_or(&Value::Null))
+            .map_err(|e| e.within("/config").context(self.op))
     }
     fn batch_limit(&self, cfg: &SyncConfig, k: &str, n: usize) -> Result<(), Error> {
         let max = cfg.limits().max_batch;
         if n > max {
-            return Err(Error::new(ErrorCode::TooLarge, format!("{}: {n} items in \"{k}\", more than limits.max_batch = {max}", self.op)).at(format!("/{k}")));
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{}: {n} items in \"{k}\", more than limits.max_batch = {max}",
+                    self.op
+                ),
+            )
+            .at(format!("/{k}")));
         }
         Ok(())
     }
 }
 
 fn handle(req: &Value) -> Result<(&str, Map), Error> {
-    let m = req.as_object().ok_or_else(|| req_err("request must be an object {\"op\": ...}", ""))?;
+    let m = req
+        .as_object()
+        .ok_or_else(|| req_err("request must be an object {\"op\": ...}", ""))?;
     match m.get("contract") {
         None => {}
         Some(Value::Number(n)) if *n == f64::from(CONTRACT_VERSION) => {}
         Some(_) => {
-            return Err(Error::new(ErrorCode::UnsupportedVersion, format!("this build speaks contract {CONTRACT_VERSION}")).at("/contract"))
+            return Err(Error::new(
+                ErrorCode::UnsupportedVersion,
+                format!("this build speaks contract {CONTRACT_VERSION}"),
+            )
+            .at("/contract"))
         }
     }
-    let op = m.get("op").and_then(Value::as_str).ok_or_else(|| req_err("request has no \"op\" string", "/op"))?;
+    let op = m
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or_else(|| req_err("request has no \"op\" string", "/op"))?;
     let op = OPS.iter().find(|o| **o == op).copied().ok_or_else(|| {
-        Error::new(ErrorCode::UnknownOp, format!("unknown op \"{op}\" (expected one of {})", OPS.join(", "))).at("/op")
+        Error::new(
+            ErrorCode::UnknownOp,
+            format!("unknown op \"{op}\" (expected one of {})", OPS.join(", ")),
+        )
+        .at("/op")
     })?;
     let r = Req { op, m };
     let mut out = Map::new();
@@ -126,11 +185,17 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
         "version" => {
             r.allow(&[])?;
             out.insert("version".into(), Value::str(env!("CARGO_PKG_VERSION")));
-            out.insert("ops".into(), Value::Array(OPS.iter().map(|o| Value::str(*o)).collect()));
+            out.insert(
+                "ops".into(),
+                Value::Array(OPS.iter().map(|o| Value::str(*o)).collect()),
+            );
         }
         "canonicalize" => {
             r.allow(&["value"])?;
-            out.insert("canonical".into(), Value::String(canonical::to_string(r.need("value")?)));
+            out.insert(
+                "canonical".into(),
+                Value::String(canonical::to_string(r.need("value")?)),
+            );
         }
         "patch_diff" => {
             r.allow(&["from", "to"])?;
@@ -138,7 +203,10 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
         }
         "patch_apply" => {
             r.allow(&["target", "patch"])?;
-            out.insert("result".into(), patch::apply(r.need("target")?, r.need("patch")?));
+            out.insert(
+                "result".into(),
+                patch::apply(r.need("target")?, r.need("patch")?),
+            );
         }
         "checksum" => {
             r.allow(&["records", "side", "config"])?;
@@ -146,14 +214,23 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
             let side = side_of(&r)?;
             let recs = r.array("records")?;
             r.batch_limit(&cfg, "records", recs.len())?;
-            let items = recs.iter().enumerate().map(|(i, rec)| checksum_item(&cfg, side, i, rec)).collect();
+            let items = recs
+                .iter()
+                .enumerate()
+                .map(|(i, rec)| checksum_item(&cfg, side, i, rec))
+                .collect();
             out.insert("items".into(), Value::Array(items));
         }
         "classify" => {
             r.allow(&["local", "remote", "base", "config"])?;
             let cfg = r.config()?;
-            let (local, remote, base) = (r.array("local")?, r.array("remote")?, r.opt_array("base")?);
-            for (k, n) in [("local", local.len()), ("remote", remote.len()), ("base", base.map_or(0, <[Value]>::len))] {
+            let (local, remote, base) =
+                (r.array("local")?, r.array("remote")?, r.opt_array("base")?);
+            for (k, n) in [
+                ("local", local.len()),
+                ("remote", remote.len()),
+                ("base", base.map_or(0, <[Value]>::len)),
+            ] {
                 r.batch_limit(&cfg, k, n)?;
             }
             let c = classify(&cfg, local, remote, base);
@@ -164,8 +241,14 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
             r.allow(&["base", "local", "remote", "items", "config"])?;
             let cfg = r.config()?;
             if let Some(items) = r.opt_array("items")? {
-                if ["base", "local", "remote"].iter().any(|k| r.m.get(k).is_some()) {
-                    return Err(req_err("merge: give items or base/local/remote, not both", "/items"));
+                if ["base", "local", "remote"]
+                    .iter()
+                    .any(|k| r.m.get(k).is_some())
+                {
+                    return Err(req_err(
+                        "merge: give items or base/local/remote, not both",
+                        "/items",
+                    ));
                 }
                 r.batch_limit(&cfg, "items", items.len())?;
                 let res = items
@@ -175,8 +258,11 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                         let mut m = match merge_item(&cfg, it) {
                             Ok(m) => m,
                             Err(e) => {
-                                let e = e.within(&format!("/items/{i}")).context(&format!("merge: items[{i}]"));
-                                Map::from_entries(vec![("error".into(), e.to_value())]).unwrap_or_default()
+                                let e = e
+                                    .within(&format!("/items/{i}"))
+                                    .context(&format!("merge: items[{i}]"));
+                                Map::from_entries(vec![("error".into(), e.to_value())])
+                                    .unwrap_or_default()
                             }
                         };
                         m.insert("index".into(), Value::from(i));
@@ -203,10 +289,18 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
         "retry" => {
             r.allow(&["key", "attempt", "config"])?;
             let cfg = r.config()?;
-            let key = r.need("key")?.as_str().ok_or_else(|| req_err("retry: key must be a string", "/key"))?;
+            let key = r
+                .need("key")?
+                .as_str()
+                .ok_or_else(|| req_err("retry: key must be a string", "/key"))?;
             let attempt = match r.need("attempt")? {
                 Value::Number(n) if n.fract() == 0.0 && *n >= 1.0 && *n <= 1000.0 => *n as u32,
-                _ => return Err(req_err("retry: attempt must be an integer from 1 to 1000", "/attempt")),
+                _ => {
+                    return Err(req_err(
+                        "retry: attempt must be an integer from 1 to 1000",
+                        "/attempt",
+                    ))
+                }
             };
             out.insert("attempt".into(), Value::from(attempt as usize));
             match plan::retry_delay(cfg.retry(), key, attempt) {
@@ -219,7 +313,13 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                 }
             }
         }
-        _ => return Err(Error::new(ErrorCode::UnknownOp, format!("op \"{op}\" is not implemented")).at("/op")),
+        _ => {
+            return Err(Error::new(
+                ErrorCode::UnknownOp,
+                format!("op \"{op}\" is not implemented"),
+            )
+            .at("/op"))
+        }
     }
     Ok((op, out))
 }
@@ -228,14 +328,22 @@ fn side_of(r: &Req<'_>) -> Result<Side, Error> {
     match r.m.get("side").map(Value::as_str) {
         None | Some(Some("local")) => Ok(Side::Local),
         Some(Some("remote")) => Ok(Side::Remote),
-        _ => Err(req_err("checksum: side must be \"local\" or \"remote\"", "/side")),
+        _ => Err(req_err(
+            "checksum: side must be \"local\" or \"remote\"",
+            "/side",
+        )),
     }
 }
 
 fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
     let mut m = Map::new();
     m.insert("index".into(), Value::from(i));
-    if let Some(id) = cfg.fields(side).id.get(rec).and_then(|v| record::id_key(v).ok()) {
+    if let Some(id) = cfg
+        .fields(side)
+        .id
+        .get(rec)
+        .and_then(|v| record::id_key(v).ok())
+    {
         m.insert("id".into(), Value::String(id));
     }
     match record::validate(cfg, rec).and_then(|_| record::checksum_of(cfg, side, rec, None)) {
@@ -243,7 +351,9 @@ fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
             m.insert("checksum".into(), Value::String(c));
         }
         Err(e) => {
-            let e = e.within(&format!("/records/{i}")).context(&format!("checksum: records[{i}]"));
+            let e = e
+                .within(&format!("/records/{i}"))
+                .context(&format!("checksum: records[{i}]"));
             m.insert("error".into(), e.to_value());
         }
     }
@@ -253,7 +363,9 @@ fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
 /// Merges one `{base, local, remote}`: local and remote are records (mapped and narrowed to
 /// their common view), base is a common view (as stored from a previous `target.record`).
 fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
-    let m = it.as_object().ok_or_else(|| req_err("item must be an object {base, local, remote}", ""))?;
+    let m = it
+        .as_object()
+        .ok_or_else(|| req_err("item must be an object {base, local, remote}", ""))?;
     let mut links = crate::mapping::Links::default();
     let mut side = |k: &str, s: Side| -> Result<Option<(Value, record::RecordInfo)>, Error> {
         match m.get(k) {
@@ -261,7 +373,8 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
             Some(rec) => {
                 let info = inspect_loose(cfg, s, rec).map_err(|e| e.within(&format!("/{k}")))?;
                 let learn = (s == Side::Remote).then_some(&mut links);
-                let view = record::view(cfg, s, rec, learn).map_err(|e| e.within(&format!("/{k}")))?;
+                let view =
+                    record::view(cfg, s, rec, learn).map_err(|e| e.within(&format!("/{k}")))?;
                 Ok(Some((view, info)))
             }
         }
@@ -276,8 +389,15 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
         }
     };
     let newer = newer_side(local.as_ref().map(|x| &x.1), remote.as_ref().map(|x| &x.1));
-    let opts = MergeOptions::new(cfg.strategies()).arrays(cfg.arrays()).newer(newer);
-    let out: MergeOutcome = merge3(base, local.as_ref().map(|x| &x.0), remote.as_ref().map(|x| &x.0), &opts);
+    let opts = MergeOptions::new(cfg.strategies())
+        .arrays(cfg.arrays())
+        .newer(newer);
+    let out: MergeOutcome = merge3(
+        base,
+        local.as_ref().map(|x| &x.0),
+        remote.as_ref().map(|x| &x.0),
+        &opts,
+    );
     let mut res = Map::new();
     let status = if out.conflicts().is_empty() {
         "clean"
@@ -287,10 +407,19 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
         "resolved"
     };
     res.insert("status".into(), Value::str(status));
-    res.insert("conflicts".into(), Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()));
-    res.insert("merged".into(), out.merged().cloned().unwrap_or(Value::Null));
+    res.insert(
+        "conflicts".into(),
+        Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
+    );
+    res.insert(
+        "merged".into(),
+        out.merged().cloned().unwrap_or(Value::Null),
+    );
     if let Some(merged) = out.merged() {
-        res.insert("checksum".into(), Value::String(canonical::sha256_hex(merged)));
+        res.insert(
+            "checksum".into(),
+            Value::String(canonical::sha256_hex(merged)),
+        );
         let mut patches = Map::new();
         for (s, x) in [(Side::Local, &local), (Side::Remote, &remote)] {
             let Some((view, info)) = x else { continue };

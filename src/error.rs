@@ -145,7 +145,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at '{}': {}", self.code.as_str(), self.path, self.message)
+        write!(
+            f,
+            "{} at '{}': {}",
+            self.code.as_str(),
+            self.path,
+            self.message
+        )
     }
 }
 

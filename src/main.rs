@@ -67,7 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "-V" | "--version" => {
-            println!("batch-sync {} (contract {})", env!("CARGO_PKG_VERSION"), contract::CONTRACT_VERSION);
+            println!(
+                "batch-sync {} (contract {})",
+                env!("CARGO_PKG_VERSION"),
+                contract::CONTRACT_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         _ => {}

@@ -26,6 +26,7 @@
 //! UTC), which normalise both sides. The common pointer is `field`, by default the local one.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::config::Side;
 use crate::error::{Error, ErrorCode};
@@ -77,33 +78,49 @@ pub struct Mapping {
 /// HAL link hrefs learned from remote records: (field index, title) → href.
 #[derive(Debug, Clone, Default)]
 pub struct Links {
-    learned: HashMap<(usize, String), String>,
+    learned: HashMap<(usize, String), String, BuildHasherDefault<DefaultHasher>>,
 }
 
 fn bad(i: usize, msg: impl Into<String>) -> Error {
-    Error::new(ErrorCode::InvalidConfig, format!("config.mapping[{i}]: {}", msg.into())).at(format!("/{i}"))
+    Error::new(
+        ErrorCode::InvalidConfig,
+        format!("config.mapping[{i}]: {}", msg.into()),
+    )
+    .at(format!("/{i}"))
 }
 
 fn fail(side: Side, p: &Pointer, msg: impl Into<String>) -> Error {
-    Error::new(ErrorCode::MappingFailed, format!("{} field {p}: {}", side.as_str(), msg.into())).at(p.to_string())
+    Error::new(
+        ErrorCode::MappingFailed,
+        format!("{} field {p}: {}", side.as_str(), msg.into()),
+    )
+    .at(p.to_string())
 }
 
 impl Mapping {
     /// Reads `[{local, remote, field?, transform?}, ...]`.
     pub fn from_value(v: &Value) -> Result<Mapping, Error> {
         let arr = v.as_array().ok_or_else(|| {
-            Error::new(ErrorCode::InvalidConfig, "config.mapping: expected an array of {local, remote}")
+            Error::new(
+                ErrorCode::InvalidConfig,
+                "config.mapping: expected an array of {local, remote}",
+            )
         })?;
         let mut fields = Vec::with_capacity(arr.len());
         for (i, f) in arr.iter().enumerate() {
             let m = f.as_object().ok_or_else(|| bad(i, "expected an object"))?;
-            if let Some((k, _)) = m.iter().find(|(k, _)| !["local", "remote", "field", "transform"].contains(&k.as_str())) {
+            if let Some((k, _)) = m
+                .iter()
+                .find(|(k, _)| !["local", "remote", "field", "transform"].contains(&k.as_str()))
+            {
                 return Err(bad(i, format!("unknown key \"{k}\"")));
             }
             let ptr = |k: &str| -> Result<Option<Pointer>, Error> {
                 match m.get(k) {
                     None => Ok(None),
-                    Some(Value::String(s)) => Pointer::field(s).map(Some).map_err(|e| bad(i, e.message())),
+                    Some(Value::String(s)) => {
+                        Pointer::field(s).map(Some).map_err(|e| bad(i, e.message()))
+                    }
                     Some(_) => Err(bad(i, format!("{k} must be a JSON Pointer string"))),
                 }
             };
@@ -117,13 +134,24 @@ impl Mapping {
                 None | Some(Value::Null) => Transform::Identity,
                 Some(t) => transform(i, t)?,
             };
-            fields.push(FieldMap { common, local, remote, transform });
+            fields.push(FieldMap {
+                common,
+                local,
+                remote,
+                transform,
+            });
         }
         Ok(Mapping { fields })
     }
 
     /// Projects a record of `side` to the common shape. Remote links are learned into `links`.
-    pub fn to_common(&self, side: Side, rec: &Value, zone: &Zone, mut links: Option<&mut Links>) -> Result<Value, Error> {
+    pub fn to_common(
+        &self,
+        side: Side,
+        rec: &Value,
+        zone: &Zone,
+        mut links: Option<&mut Links>,
+    ) -> Result<Value, Error> {
         let mut out = Value::Object(Map::new());
         for (fi, f) in self.fields.iter().enumerate() {
             let p = match side {
@@ -135,35 +163,59 @@ impl Mapping {
                 (_, _, Value::Null) => Value::Null,
                 (Transform::Identity, _, _) => v.clone(),
                 (Transform::Date, _, _) => {
-                    let s = v.as_str().ok_or_else(|| fail(side, p, "expected a date string"))?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| fail(side, p, "expected a date string"))?;
                     Value::String(parse_date(s, zone).map_err(|e| fail(side, p, e))?)
                 }
                 (Transform::Timestamp, _, _) => {
-                    let s = v.as_str().ok_or_else(|| fail(side, p, "expected a timestamp string"))?;
-                    Value::String(parse_instant(s, zone).map_err(|e| fail(side, p, e))?.to_rfc3339())
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| fail(side, p, "expected a timestamp string"))?;
+                    Value::String(
+                        parse_instant(s, zone)
+                            .map_err(|e| fail(side, p, e))?
+                            .to_rfc3339(),
+                    )
                 }
                 (_, Side::Local, _) => v.clone(),
                 (Transform::LinkTitle { .. }, Side::Remote, _) => {
-                    let title = v.get("title").ok_or_else(|| fail(side, p, "expected a HAL link with a title"))?;
-                    if let (Some(l), Some(Value::String(t)), Some(Value::String(h))) = (links.as_deref_mut(), Some(title), v.get("href")) {
-                        l.learned.entry((fi, t.clone())).or_insert_with(|| h.clone());
+                    let title = v
+                        .get("title")
+                        .ok_or_else(|| fail(side, p, "expected a HAL link with a title"))?;
+                    if let (Some(l), Some(Value::String(t)), Some(Value::String(h))) =
+                        (links.as_deref_mut(), Some(title), v.get("href"))
+                    {
+                        l.learned
+                            .entry((fi, t.clone()))
+                            .or_insert_with(|| h.clone());
                     }
                     title.clone()
                 }
                 (Transform::LinkId { prefix }, Side::Remote, _) => match v.get("href") {
                     None | Some(Value::Null) => Value::Null,
                     Some(Value::String(h)) => {
-                        let id = h.strip_prefix(prefix.as_str()).ok_or_else(|| fail(side, p, format!("href \"{h}\" does not start with \"{prefix}\"")))?;
+                        let id = h.strip_prefix(prefix.as_str()).ok_or_else(|| {
+                            fail(
+                                side,
+                                p,
+                                format!("href \"{h}\" does not start with \"{prefix}\""),
+                            )
+                        })?;
                         id_value(id)
                     }
                     Some(_) => return Err(fail(side, p, "expected a HAL link with an href")),
                 },
                 (Transform::Formattable { .. }, Side::Remote, _) => match v {
                     Value::String(_) => v.clone(),
-                    _ => v.get("raw").cloned().ok_or_else(|| fail(side, p, "expected formattable text {format, raw, html}"))?,
+                    _ => v.get("raw").cloned().ok_or_else(|| {
+                        fail(side, p, "expected formattable text {format, raw, html}")
+                    })?,
                 },
             };
-            f.common.set(&mut out, c).map_err(|e| e.context(&format!("mapping to {}", f.common)))?;
+            f.common
+                .set(&mut out, c)
+                .map_err(|e| e.context(&format!("mapping to {}", f.common)))?;
         }
         Ok(out)
     }
@@ -172,16 +224,21 @@ impl Mapping {
     pub fn from_common(&self, side: Side, common: &Value, links: &Links) -> Result<Value, Error> {
         let mut out = Value::Object(Map::new());
         for (fi, f) in self.fields.iter().enumerate() {
-            let Some(v) = f.common.get(common) else { continue };
+            let Some(v) = f.common.get(common) else {
+                continue;
+            };
             let p = match side {
                 Side::Local => &f.local,
                 Side::Remote => &f.remote,
             };
             let sv = match (&f.transform, side, v) {
                 (_, _, Value::Null) => Value::Null,
-                (Transform::Identity | Transform::Date | Transform::Timestamp, _, _) | (_, Side::Local, _) => v.clone(),
+                (Transform::Identity | Transform::Date | Transform::Timestamp, _, _)
+                | (_, Side::Local, _) => v.clone(),
                 (Transform::LinkTitle { hrefs }, Side::Remote, _) => {
-                    let t = v.as_str().ok_or_else(|| fail(Side::Local, &f.local, "expected a title string"))?;
+                    let t = v
+                        .as_str()
+                        .ok_or_else(|| fail(Side::Local, &f.local, "expected a title string"))?;
                     let href = hrefs
                         .iter()
                         .find(|(k, _)| k == t)
@@ -194,24 +251,39 @@ impl Mapping {
                     let id = match v {
                         Value::String(s) => s.clone(),
                         Value::Number(n) if n.fract() == 0.0 => crate::canonical::to_string(v),
-                        _ => return Err(fail(Side::Local, &f.local, "expected an id (string or integer)")),
+                        _ => {
+                            return Err(fail(
+                                Side::Local,
+                                &f.local,
+                                "expected an id (string or integer)",
+                            ))
+                        }
                     };
                     Value::object([("href", Value::String(format!("{prefix}{id}")))])
                 }
                 (Transform::Formattable { format }, Side::Remote, _) => match format {
-                    Some(fmt) => Value::object([("format", Value::str(fmt.clone())), ("raw", v.clone())]),
+                    Some(fmt) => {
+                        Value::object([("format", Value::str(fmt.clone())), ("raw", v.clone())])
+                    }
                     None => Value::object([("raw", v.clone())]),
                 },
             };
-            p.set(&mut out, sv).map_err(|e| e.context(&format!("mapping to the {} shape", side.as_str())))?;
+            p.set(&mut out, sv)
+                .map_err(|e| e.context(&format!("mapping to the {} shape", side.as_str())))?;
         }
         Ok(out)
     }
 }
 
 fn id_value(id: &str) -> Value {
-    if !id.is_empty() && id.len() <= 15 && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0')) {
-        id.parse::<f64>().map(Value::Number).unwrap_or_else(|_| Value::str(id))
+    if !id.is_empty()
+        && id.len() <= 15
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'))
+    {
+        id.parse::<f64>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::str(id))
     } else {
         Value::str(id)
     }
@@ -221,12 +293,18 @@ fn transform(i: usize, t: &Value) -> Result<Transform, Error> {
     let (name, opts) = match t {
         Value::String(s) => (s.as_str(), None),
         Value::Object(m) => (
-            m.get("type").and_then(Value::as_str).ok_or_else(|| bad(i, "transform.type is required"))?,
+            m.get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(i, "transform.type is required"))?,
             Some(m),
         ),
         _ => return Err(bad(i, "transform must be a name or an object with type")),
     };
-    let opt_str = |k: &str| opts.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned);
+    let opt_str = |k: &str| {
+        opts.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     Ok(match name {
         "identity" => Transform::Identity,
         "link_title" => {

@@ -23,6 +23,7 @@
 //! Without a base (two-way), every difference is a conflict with reason `no_base`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::config::{Side, Strategies, Strategy};
 use crate::pointer::{escape_token, Pointer};
@@ -110,7 +111,11 @@ impl FieldConflict {
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("path".into(), Value::str(self.path.clone()));
-        for (k, v) in [("base", &self.base), ("local", &self.local), ("remote", &self.remote)] {
+        for (k, v) in [
+            ("base", &self.base),
+            ("local", &self.local),
+            ("remote", &self.remote),
+        ] {
             if let Some(v) = v {
                 m.insert(k.into(), v.clone());
             }
@@ -133,7 +138,11 @@ pub struct MergeOptions<'a> {
 impl<'a> MergeOptions<'a> {
     /// Options with these strategies, atomic arrays, and remote as the newer side.
     pub fn new(strategies: &'a Strategies) -> Self {
-        MergeOptions { strategies, arrays: &[], newer: Side::Remote }
+        MergeOptions {
+            strategies,
+            arrays: &[],
+            newer: Side::Remote,
+        }
     }
     /// Arrays merged element-wise by a key field.
     pub fn arrays(mut self, arrays: &'a [(Pointer, String)]) -> Self {
@@ -165,7 +174,9 @@ impl MergeOutcome {
     }
     /// True when a conflict is left for a person.
     pub fn is_unresolved(&self) -> bool {
-        self.conflicts.iter().any(|c| c.resolution == Resolution::Unresolved)
+        self.conflicts
+            .iter()
+            .any(|c| c.resolution == Resolution::Unresolved)
     }
 }
 
@@ -177,18 +188,44 @@ struct Ctx<'a> {
 }
 
 /// Merges three versions of a record. `base: None` makes it a two-way merge.
-pub fn merge3(base: Option<&Value>, local: Option<&Value>, remote: Option<&Value>, opts: &MergeOptions<'_>) -> MergeOutcome {
-    let mut cx = Ctx { opts, tokens: Vec::new(), conflicts: Vec::new(), two_way: base.is_none() };
+pub fn merge3(
+    base: Option<&Value>,
+    local: Option<&Value>,
+    remote: Option<&Value>,
+    opts: &MergeOptions<'_>,
+) -> MergeOutcome {
+    let mut cx = Ctx {
+        opts,
+        tokens: Vec::new(),
+        conflicts: Vec::new(),
+        two_way: base.is_none(),
+    };
     let merged = cx.merge(base, local, remote);
-    MergeOutcome { merged, conflicts: cx.conflicts }
+    MergeOutcome {
+        merged,
+        conflicts: cx.conflicts,
+    }
 }
 
 /// Resolves a record-level modify/delete conflict (`local` or `remote` is `None`) by the
 /// default strategy, with the conflict at the root path `""`.
-pub fn merge_deleted(base: Option<&Value>, local: Option<&Value>, remote: Option<&Value>, opts: &MergeOptions<'_>) -> MergeOutcome {
-    let mut cx = Ctx { opts, tokens: Vec::new(), conflicts: Vec::new(), two_way: false };
+pub fn merge_deleted(
+    base: Option<&Value>,
+    local: Option<&Value>,
+    remote: Option<&Value>,
+    opts: &MergeOptions<'_>,
+) -> MergeOutcome {
+    let mut cx = Ctx {
+        opts,
+        tokens: Vec::new(),
+        conflicts: Vec::new(),
+        two_way: false,
+    };
     let merged = cx.conflict(base, local, remote);
-    MergeOutcome { merged, conflicts: cx.conflicts }
+    MergeOutcome {
+        merged,
+        conflicts: cx.conflicts,
+    }
 }
 
 fn present<'v>(m: Option<&'v Map>, k: &str) -> Option<&'v Value> {
@@ -223,7 +260,12 @@ impl Ctx<'_> {
                 Some(Value::Object(out))
             }
             (Some(Value::Array(la)), Some(Value::Array(ra))) => {
-                let key = self.opts.arrays.iter().find(|(p, _)| p.tokens() == self.tokens.as_slice()).map(|(_, k)| k.clone());
+                let key = self
+                    .opts
+                    .arrays
+                    .iter()
+                    .find(|(p, _)| p.tokens() == self.tokens.as_slice())
+                    .map(|(_, k)| k.clone());
                 let keyed = key.and_then(|k| {
                     let ba = match b {
                         Some(Value::Array(a)) => Some(index_by_key(a, &k)?),
@@ -243,7 +285,12 @@ impl Ctx<'_> {
 
     fn merge_keyed(&mut self, b: Option<&Keyed<'_>>, l: &Keyed<'_>, r: &Keyed<'_>) -> Value {
         let mut order: Vec<&str> = l.order.iter().map(String::as_str).collect();
-        order.extend(r.order.iter().map(String::as_str).filter(|k| !l.by_key.contains_key(*k)));
+        order.extend(
+            r.order
+                .iter()
+                .map(String::as_str)
+                .filter(|k| !l.by_key.contains_key(*k)),
+        );
         let mut out = Vec::with_capacity(order.len());
         for k in order {
             self.tokens.push(out.len().to_string());
@@ -254,7 +301,12 @@ impl Ctx<'_> {
         Value::Array(out)
     }
 
-    fn conflict(&mut self, b: Option<&Value>, l: Option<&Value>, r: Option<&Value>) -> Option<Value> {
+    fn conflict(
+        &mut self,
+        b: Option<&Value>,
+        l: Option<&Value>,
+        r: Option<&Value>,
+    ) -> Option<Value> {
         let is_obj = |v: Option<&Value>| matches!(v, Some(Value::Object(_)));
         let reason = if self.two_way {
             Reason::NoBase
@@ -280,7 +332,11 @@ impl Ctx<'_> {
             Strategy::Manual | Strategy::Merge => Resolution::Unresolved,
         };
         self.conflicts.push(FieldConflict {
-            path: self.tokens.iter().map(|t| format!("/{}", escape_token(t))).collect(),
+            path: self
+                .tokens
+                .iter()
+                .map(|t| format!("/{}", escape_token(t)))
+                .collect(),
             base: b.cloned(),
             local: l.cloned(),
             remote: r.cloned(),
@@ -302,7 +358,7 @@ impl Ctx<'_> {
 
 struct Keyed<'v> {
     order: Vec<String>,
-    by_key: HashMap<String, &'v Value>,
+    by_key: HashMap<String, &'v Value, BuildHasherDefault<DefaultHasher>>,
 }
 
 impl<'v> Keyed<'v> {
@@ -314,7 +370,10 @@ impl<'v> Keyed<'v> {
 /// Elements by key, in order; `None` when an element is not an object with a scalar key or a
 /// key repeats (the array is then merged as an atomic value).
 fn index_by_key<'v>(a: &'v [Value], key: &str) -> Option<Keyed<'v>> {
-    let mut out = Keyed { order: Vec::with_capacity(a.len()), by_key: HashMap::with_capacity(a.len()) };
+    let mut out = Keyed {
+        order: Vec::with_capacity(a.len()),
+        by_key: HashMap::with_capacity_and_hasher(a.len(), Default::default()),
+    };
     for el in a {
         let k = match el.get(key)? {
             Value::String(s) => format!("s{s}"),

@@ -64,7 +64,10 @@ impl Parser {
         let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
             c.ws()?;
             if c.i < c.b.len() {
-                Err(c.fail(ErrorCode::InvalidJson, "trailing characters after the JSON text"))
+                Err(c.fail(
+                    ErrorCode::InvalidJson,
+                    "trailing characters after the JSON text",
+                ))
             } else {
                 Ok(v)
             }
@@ -423,16 +426,37 @@ mod tests {
     #[test]
     fn rejects_malformed_text() {
         for s in [
-            &b""[..], b"{", b"[1,]", b"{\"a\" 1}", b"01", b"1.", b"-", b"1e", b"tru", b"\"a",
-            b"[1] x", b"{\"a\":1,}", b"\"\\x\"", b"\"\\u12\"", b"\"\x01\"", b"NaN",
+            &b""[..],
+            b"{",
+            b"[1,]",
+            b"{\"a\" 1}",
+            b"01",
+            b"1.",
+            b"-",
+            b"1e",
+            b"tru",
+            b"\"a",
+            b"[1] x",
+            b"{\"a\":1,}",
+            b"\"\\x\"",
+            b"\"\\u12\"",
+            b"\"\x01\"",
+            b"NaN",
         ] {
-            assert_eq!(err(s).code(), ErrorCode::InvalidJson, "{:?}", String::from_utf8_lossy(s));
+            assert_eq!(
+                err(s).code(),
+                ErrorCode::InvalidJson,
+                "{:?}",
+                String::from_utf8_lossy(s)
+            );
         }
     }
 
     #[test]
     fn reads_escapes_and_pairs() {
-        let v = Parser::new(8).parse(br#""\u00e9\ud83d\ude00\n\/""#).unwrap();
+        let v = Parser::new(8)
+            .parse(br#""\u00e9\ud83d\ude00\n\/""#)
+            .unwrap();
         assert_eq!(v.as_str(), Some("\u{e9}\u{1F600}\n/"));
     }
 }

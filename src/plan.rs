@@ -41,7 +41,10 @@ pub fn retry_delay(cfg: &RetryConfig, key: &str, attempt: u32) -> Option<u64> {
     if attempt == 0 || attempt > cfg.max_retries {
         return None;
     }
-    let ceiling = cfg.base_ms.saturating_mul(1u64 << (attempt - 1).min(62)).min(cfg.cap_ms);
+    let ceiling = cfg
+        .base_ms
+        .saturating_mul(1u64 << (attempt - 1).min(62))
+        .min(cfg.cap_ms);
     let digest = sha2::Sha256::digest(key.as_bytes());
     let mut k = [0u8; 8];
     k.copy_from_slice(&digest[..8]);
@@ -50,7 +53,12 @@ pub fn retry_delay(cfg: &RetryConfig, key: &str, attempt: u32) -> Option<u64> {
 }
 
 fn delays(cfg: &RetryConfig, key: &str) -> Value {
-    Value::Array((1..=cfg.max_retries).filter_map(|n| retry_delay(cfg, key, n)).map(Value::from).collect())
+    Value::Array(
+        (1..=cfg.max_retries)
+            .filter_map(|n| retry_delay(cfg, key, n))
+            .map(Value::from)
+            .collect(),
+    )
 }
 
 fn field<'v>(d: &'v Value, path: &[&str]) -> Option<&'v Value> {
@@ -58,9 +66,15 @@ fn field<'v>(d: &'v Value, path: &[&str]) -> Option<&'v Value> {
 }
 
 fn action<'v>(d: &'v Value, side: &str) -> Result<&'v str, Error> {
-    field(d, &[side, "action"]).and_then(Value::as_str).ok_or_else(|| {
-        Error::new(ErrorCode::InvalidDecision, format!("decision has no {side}.action (pass classify's decisions unchanged)")).at(format!("/{side}/action"))
-    })
+    field(d, &[side, "action"])
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidDecision,
+                format!("decision has no {side}.action (pass classify's decisions unchanged)"),
+            )
+            .at(format!("/{side}/action"))
+        })
 }
 
 /// Builds the plan for classify's decisions.
@@ -80,12 +94,20 @@ pub fn plan(cfg: &SyncConfig, decisions: &[Value]) -> Value {
                 remote_ops.extend(op);
             }
             Err(e) => {
-                let e = e.within(&format!("/decisions/{i}")).context(&format!("plan: decisions[{i}]"));
-                errors.push(Value::object([("index", Value::from(i)), ("error", e.to_value())]));
+                let e = e
+                    .within(&format!("/decisions/{i}"))
+                    .context(&format!("plan: decisions[{i}]"));
+                errors.push(Value::object([
+                    ("index", Value::from(i)),
+                    ("error", e.to_value()),
+                ]));
             }
         }
     }
-    let batches: Vec<Value> = rows.chunks(cfg.batch_size().max(1)).map(|c| Value::Array(c.to_vec())).collect();
+    let batches: Vec<Value> = rows
+        .chunks(cfg.batch_size().max(1))
+        .map(|c| Value::Array(c.to_vec()))
+        .collect();
     let mut m = Map::new();
     m.insert("batches".into(), Value::Array(batches));
     m.insert("rows".into(), Value::from(rows.len()));
@@ -98,14 +120,28 @@ pub fn plan(cfg: &SyncConfig, decisions: &[Value]) -> Value {
 type Planned = (Option<Value>, Option<Value>);
 
 fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> {
-    let kind = d.get("decision").and_then(Value::as_str).ok_or_else(|| Error::new(ErrorCode::InvalidDecision, "decision has no \"decision\" kind").at("/decision"))?;
+    let kind = d.get("decision").and_then(Value::as_str).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidDecision,
+            "decision has no \"decision\" kind",
+        )
+        .at("/decision")
+    })?;
     if kind == "invalid" {
         return Ok((None, None));
     }
-    let id = d.get("id").and_then(Value::as_str).ok_or_else(|| Error::new(ErrorCode::InvalidDecision, "decision has no id").at("/id"))?;
+    let id = d
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::new(ErrorCode::InvalidDecision, "decision has no id").at("/id"))?;
     let local = action(d, "local")?;
     let remote = action(d, "remote")?;
-    let target = field(d, &["target", "action"]).and_then(Value::as_str).ok_or_else(|| Error::new(ErrorCode::InvalidDecision, "decision has no target.action").at("/target/action"))?;
+    let target = field(d, &["target", "action"])
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::new(ErrorCode::InvalidDecision, "decision has no target.action")
+                .at("/target/action")
+        })?;
     let checksum = field(d, &["target", "checksum"]).and_then(Value::as_str);
 
     let row = if target != "none" || local != "none" {
@@ -119,10 +155,20 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
         let mut m = Map::new();
         m.insert("external_id".into(), Value::str(id));
         m.insert("operation".into(), Value::str(operation));
-        m.insert("data".into(), field(d, &["target", "record"]).cloned().unwrap_or(Value::Null));
+        m.insert(
+            "data".into(),
+            field(d, &["target", "record"])
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         m.insert("checksum".into(), checksum.map_or(Value::Null, Value::str));
         m.insert("local_action".into(), Value::str(local));
-        m.insert("local_record".into(), field(d, &["local", "record"]).cloned().unwrap_or(Value::Null));
+        m.insert(
+            "local_record".into(),
+            field(d, &["local", "record"])
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         m.insert("decision".into(), Value::str(kind));
         m.insert("decision_index".into(), Value::from(i));
         m.insert("retry_delays_ms".into(), delays(retry, &key));
@@ -134,13 +180,20 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
     let op = match remote {
         "none" => None,
         "create" | "update" | "delete" => {
-            let key = idempotency_key("remote", id, if remote == "delete" { None } else { checksum });
+            let key = idempotency_key(
+                "remote",
+                id,
+                if remote == "delete" { None } else { checksum },
+            );
             let mut m = Map::new();
-            m.insert("op".into(), Value::str(match remote {
-                "create" => "create",
-                "update" => "patch",
-                _ => "delete",
-            }));
+            m.insert(
+                "op".into(),
+                Value::str(match remote {
+                    "create" => "create",
+                    "update" => "patch",
+                    _ => "delete",
+                }),
+            );
             m.insert("id".into(), Value::str(id));
             let body = match remote {
                 "create" => field(d, &["remote", "record"]),
@@ -148,7 +201,11 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
                 _ => None,
             };
             if remote != "delete" && body.is_none() {
-                return Err(Error::new(ErrorCode::InvalidDecision, format!("remote action {remote} without a body")).at("/remote"));
+                return Err(Error::new(
+                    ErrorCode::InvalidDecision,
+                    format!("remote action {remote} without a body"),
+                )
+                .at("/remote"));
             }
             m.insert("body".into(), body.cloned().unwrap_or(Value::Null));
             if let Some(v) = field(d, &["remote", "version"]) {
@@ -160,7 +217,13 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
             m.insert("idempotency_key".into(), Value::str(key));
             Some(Value::Object(m))
         }
-        other => return Err(Error::new(ErrorCode::InvalidDecision, format!("unknown remote action \"{other}\"")).at("/remote/action")),
+        other => {
+            return Err(Error::new(
+                ErrorCode::InvalidDecision,
+                format!("unknown remote action \"{other}\""),
+            )
+            .at("/remote/action"))
+        }
     };
     Ok((row, op))
 }

@@ -100,7 +100,8 @@ impl Pointer {
 
     /// True when `self` is `other` or lies under it.
     pub fn starts_with(&self, other: &Pointer) -> bool {
-        self.tokens.len() >= other.tokens.len() && self.tokens[..other.tokens.len()] == other.tokens[..]
+        self.tokens.len() >= other.tokens.len()
+            && self.tokens[..other.tokens.len()] == other.tokens[..]
     }
 
     /// The value at this pointer.

@@ -62,27 +62,48 @@ impl RecordInfo {
 pub fn id_key(v: &Value) -> Result<String, Error> {
     match v {
         Value::String(s) if !s.is_empty() => Ok(s.clone()),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_ID => Ok(canonical::to_string(v)),
-        Value::Number(_) => Err(Error::new(ErrorCode::InvalidId, "id must be an integer no larger than 2^53")),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_ID => {
+            Ok(canonical::to_string(v))
+        }
+        Value::Number(_) => Err(Error::new(
+            ErrorCode::InvalidId,
+            "id must be an integer no larger than 2^53",
+        )),
         Value::String(_) => Err(Error::new(ErrorCode::InvalidId, "id must not be empty")),
-        other => Err(Error::new(ErrorCode::InvalidId, format!("id must be a string or an integer, got {}", other.type_name()))),
+        other => Err(Error::new(
+            ErrorCode::InvalidId,
+            format!(
+                "id must be a string or an integer, got {}",
+                other.type_name()
+            ),
+        )),
     }
 }
 
 /// Checks that a record is an object within the depth and size limits.
 pub fn validate(cfg: &SyncConfig, rec: &Value) -> Result<(), Error> {
     if !matches!(rec, Value::Object(_)) {
-        return Err(Error::new(ErrorCode::InvalidRecord, format!("record must be an object, got {}", rec.type_name())));
+        return Err(Error::new(
+            ErrorCode::InvalidRecord,
+            format!("record must be an object, got {}", rec.type_name()),
+        ));
     }
     let limits = cfg.limits();
     if let Some(path) = too_deep(rec, limits.max_depth) {
-        return Err(Error::new(ErrorCode::DepthExceeded, format!("record nests deeper than {}", limits.max_depth)).at(path));
+        return Err(Error::new(
+            ErrorCode::DepthExceeded,
+            format!("record nests deeper than {}", limits.max_depth),
+        )
+        .at(path));
     }
     let size = canonical::len(rec);
     if size > limits.max_record_bytes {
         return Err(Error::new(
             ErrorCode::TooLarge,
-            format!("record is {size} bytes in canonical form, more than the limit of {}", limits.max_record_bytes),
+            format!(
+                "record is {size} bytes in canonical form, more than the limit of {}",
+                limits.max_record_bytes
+            ),
         ));
     }
     Ok(())
@@ -93,7 +114,9 @@ fn too_deep(v: &Value, max: usize) -> Option<String> {
     fn walk(v: &Value, left: usize, path: &mut Vec<String>) -> bool {
         let children: Box<dyn Iterator<Item = (String, &Value)>> = match v {
             Value::Array(a) => Box::new(a.iter().enumerate().map(|(i, x)| (i.to_string(), x))),
-            Value::Object(m) => Box::new(m.iter().map(|(k, x)| (crate::pointer::escape_token(k), x))),
+            Value::Object(m) => {
+                Box::new(m.iter().map(|(k, x)| (crate::pointer::escape_token(k), x)))
+            }
             _ => return false,
         };
         if left == 0 {
@@ -116,17 +139,30 @@ fn version_of(v: &Value, p: &Pointer) -> Result<Option<f64>, Error> {
     match p.get(v) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(Some(*n)),
-        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(f64::is_finite) => Ok(s.parse::<f64>().ok()),
-        Some(_) => Err(Error::new(ErrorCode::InvalidRecord, "version must be a number").at(p.to_string())),
+        Some(Value::String(s)) if s.parse::<f64>().is_ok_and(f64::is_finite) => {
+            Ok(s.parse::<f64>().ok())
+        }
+        Some(_) => {
+            Err(Error::new(ErrorCode::InvalidRecord, "version must be a number").at(p.to_string()))
+        }
     }
 }
 
 /// Validates a record and reads its id, version, updated-at, tombstone flag and checksum.
-pub fn inspect(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<RecordInfo, Error> {
+pub fn inspect(
+    cfg: &SyncConfig,
+    side: Side,
+    rec: &Value,
+    links: Option<&mut Links>,
+) -> Result<RecordInfo, Error> {
     validate(cfg, rec)?;
     let f = cfg.fields(side);
     let id_v = f.id.get(rec).filter(|v| !v.is_null()).ok_or_else(|| {
-        Error::new(ErrorCode::MissingId, format!("no id at {} (set {}_id_field)", f.id, side.as_str())).at(f.id.to_string())
+        Error::new(
+            ErrorCode::MissingId,
+            format!("no id at {} (set {}_id_field)", f.id, side.as_str()),
+        )
+        .at(f.id.to_string())
     })?;
     let id = id_key(id_v).map_err(|e| e.at(f.id.to_string()))?;
     let version = match &f.version {
@@ -135,20 +171,34 @@ pub fn inspect(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Lin
     };
     let updated_at = match f.updated_at.as_ref().map(|p| (p, p.get(rec))) {
         None | Some((_, None | Some(Value::Null))) => None,
-        Some((p, Some(Value::String(s)))) => {
-            Some(parse_instant(s, cfg.zone()).map_err(|e| Error::new(ErrorCode::InvalidTimestamp, e).at(p.to_string()))?)
-        }
+        Some((p, Some(Value::String(s)))) => Some(
+            parse_instant(s, cfg.zone())
+                .map_err(|e| Error::new(ErrorCode::InvalidTimestamp, e).at(p.to_string()))?,
+        ),
         Some((p, Some(other))) => {
             return Err(Error::new(
                 ErrorCode::InvalidTimestamp,
-                format!("updated-at must be an RFC 3339 string, got {}", other.type_name()),
+                format!(
+                    "updated-at must be an RFC 3339 string, got {}",
+                    other.type_name()
+                ),
             )
             .at(p.to_string()))
         }
     };
-    let deleted = f.deleted.as_ref().and_then(|p| p.get(rec)).is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)));
+    let deleted = f
+        .deleted
+        .as_ref()
+        .and_then(|p| p.get(rec))
+        .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)));
     let checksum = checksum_of(cfg, side, rec, links)?;
-    Ok(RecordInfo { id, checksum, version, updated_at, deleted })
+    Ok(RecordInfo {
+        id,
+        checksum,
+        version,
+        updated_at,
+        deleted,
+    })
 }
 
 /// The pointers a side's view leaves out when no `include` is given.
@@ -163,7 +213,12 @@ fn default_exclusions(cfg: &SyncConfig, side: Side) -> Vec<&Pointer> {
 
 /// The common view of a record: mapped to the common shape (if a mapping is set), then
 /// narrowed to the selection. Checksums and merges work on this view.
-pub fn view(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<Value, Error> {
+pub fn view(
+    cfg: &SyncConfig,
+    side: Side,
+    rec: &Value,
+    links: Option<&mut Links>,
+) -> Result<Value, Error> {
     let (mut v, mapped) = match cfg.mapping() {
         Some(m) => (m.to_common(side, rec, cfg.zone(), links)?, true),
         None => (rec.clone(), false),
@@ -194,9 +249,19 @@ pub fn view(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>
 
 /// The checksum of a record's view; streams straight into the hasher when the view is the
 /// record minus some top-level members.
-pub fn checksum_of(cfg: &SyncConfig, side: Side, rec: &Value, links: Option<&mut Links>) -> Result<String, Error> {
-    if let (None, Selection::Exclude(ps), Value::Object(m)) = (cfg.mapping(), cfg.selection(), rec) {
-        let skip: Vec<&str> = default_exclusions(cfg, side).into_iter().chain(ps).filter_map(single_token).collect();
+pub fn checksum_of(
+    cfg: &SyncConfig,
+    side: Side,
+    rec: &Value,
+    links: Option<&mut Links>,
+) -> Result<String, Error> {
+    if let (None, Selection::Exclude(ps), Value::Object(m)) = (cfg.mapping(), cfg.selection(), rec)
+    {
+        let skip: Vec<&str> = default_exclusions(cfg, side)
+            .into_iter()
+            .chain(ps)
+            .filter_map(single_token)
+            .collect();
         let all_top = default_exclusions(cfg, side).len() + ps.len() == skip.len();
         if all_top {
             let mut h = sha2::Sha256::new();

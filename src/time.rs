@@ -43,9 +43,9 @@ impl Zone {
         if let Some(off) = parse_offset(s.as_bytes()) {
             return Ok(Zone::Fixed(off));
         }
-        s.parse::<chrono_tz::Tz>()
-            .map(Zone::Named)
-            .map_err(|_| format!("unknown time zone \"{s}\" (use UTC, an offset like +02:00, or an IANA name)"))
+        s.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            format!("unknown time zone \"{s}\" (use UTC, an offset like +02:00, or an IANA name)")
+        })
     }
 
     fn resolve(&self, naive: NaiveDateTime) -> i64 {
@@ -92,7 +92,9 @@ fn num(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter().try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    b.iter().try_fold(0u32, |n, &d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 /// A date/time split into its parts.
@@ -109,7 +111,11 @@ fn split(s: &str) -> Option<Parts> {
     }
     let date = NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?;
     if b.len() == 10 {
-        return Some(Parts { date, time: None, offset: None });
+        return Some(Parts {
+            date,
+            time: None,
+            offset: None,
+        });
     }
     if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 16 || b[13] != b':' {
         return None;
@@ -149,7 +155,11 @@ fn split(s: &str) -> Option<Parts> {
         [b'Z' | b'z'] => Some(0),
         _ => Some(parse_offset(rest)?),
     };
-    Some(Parts { date, time: Some((time, nanos)), offset })
+    Some(Parts {
+        date,
+        time: Some((time, nanos)),
+        offset,
+    })
 }
 
 /// Reads a timestamp (or a date, as its midnight) as an instant; naive values are read in `zone`.
@@ -205,11 +215,24 @@ mod tests {
     fn offsets_and_zones() {
         let utc = Zone::Utc;
         let z = parse_instant("2026-11-26T12:00:00Z", &utc).unwrap();
-        assert_eq!(parse_instant("2026-11-26T13:00:00.000+01:00", &utc).unwrap(), z);
+        assert_eq!(
+            parse_instant("2026-11-26T13:00:00.000+01:00", &utc).unwrap(),
+            z
+        );
         assert_eq!(parse_instant("2026-11-26 07:00:00-0500", &utc).unwrap(), z);
         assert_eq!(parse_instant("2026-11-26T12:00:00", &utc).unwrap(), z);
-        assert_eq!(parse_instant("2026-11-26T14:00:00", &Zone::parse("+02:00").unwrap()).unwrap(), z);
-        assert_eq!(parse_instant("2026-11-26T07:00:00", &Zone::parse("America/New_York").unwrap()).unwrap(), z);
+        assert_eq!(
+            parse_instant("2026-11-26T14:00:00", &Zone::parse("+02:00").unwrap()).unwrap(),
+            z
+        );
+        assert_eq!(
+            parse_instant(
+                "2026-11-26T07:00:00",
+                &Zone::parse("America/New_York").unwrap()
+            )
+            .unwrap(),
+            z
+        );
         assert!(parse_instant("2026-02-30T00:00:00Z", &utc).is_err());
         assert!(parse_instant("yesterday", &utc).is_err());
         assert!(Zone::parse("Mars/Olympus").is_err());
@@ -230,7 +253,10 @@ mod tests {
     fn fractions_and_dates() {
         let t = parse_instant("2026-01-01T00:00:00.1234567891Z", &Zone::Utc).unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-01T00:00:00.123456789Z");
-        assert_eq!(parse_date("2026-01-01T23:30:00-02:00", &Zone::Utc).unwrap(), "2026-01-02");
+        assert_eq!(
+            parse_date("2026-01-01T23:30:00-02:00", &Zone::Utc).unwrap(),
+            "2026-01-02"
+        );
         assert_eq!(parse_date("2026-01-01", &Zone::Utc).unwrap(), "2026-01-01");
     }
 }

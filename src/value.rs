@@ -52,7 +52,9 @@ pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
     }
     let ca = a[start..].chars().next().map_or(0, u32::from);
     let cb = b[start..].chars().next().map_or(0, u32::from);
-    utf16_first_unit(ca).cmp(&utf16_first_unit(cb)).then(ca.cmp(&cb))
+    utf16_first_unit(ca)
+        .cmp(&utf16_first_unit(cb))
+        .then(ca.cmp(&cb))
 }
 
 fn utf16_first_unit(c: u32) -> u32 {
@@ -71,7 +73,10 @@ impl Map {
 
     /// Builds a map from members in any order; returns the first duplicated key on failure.
     pub fn from_entries(mut entries: Vec<(String, Value)>) -> Result<Self, String> {
-        if !entries.windows(2).all(|w| cmp_utf16(&w[0].0, &w[1].0) == Ordering::Less) {
+        if !entries
+            .windows(2)
+            .all(|w| cmp_utf16(&w[0].0, &w[1].0) == Ordering::Less)
+        {
             entries.sort_by(|x, y| cmp_utf16(&x.0, &y.0));
             if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
                 return Err(w[0].0.clone());

@@ -12,8 +12,14 @@ pub fn root() -> PathBuf {
 
 /// `../shared/reference` beside the repository (or `$BATCH_SYNC_REFERENCE`). Missing data fails.
 pub fn reference() -> PathBuf {
-    let dir = std::env::var_os("BATCH_SYNC_REFERENCE").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/reference"));
-    assert!(dir.join("jcs").is_dir(), "reference data not found at {} (set BATCH_SYNC_REFERENCE to the shared/reference folder)", dir.display());
+    let dir = std::env::var_os("BATCH_SYNC_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/reference"));
+    assert!(
+        dir.join("jcs").is_dir(),
+        "reference data not found at {} (set BATCH_SYNC_REFERENCE to the shared/reference folder)",
+        dir.display()
+    );
     dir
 }
 
@@ -36,21 +42,38 @@ pub struct Vector {
 /// (raw text, for malformed input); the response bytes are the canonical form of `response`.
 pub fn vectors() -> Vec<Vector> {
     let dir = root().join("tests/vectors");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/vectors").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/vectors")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
         let v = read_json(&f);
         for case in v.as_array().expect("a vector file is an array") {
-            let name = case.get("name").and_then(Value::as_str).expect("vector name").to_owned();
+            let name = case
+                .get("name")
+                .and_then(Value::as_str)
+                .expect("vector name")
+                .to_owned();
             let request = match case.get("request_text").and_then(Value::as_str) {
                 Some(t) => t.as_bytes().to_vec(),
                 None => batch_sync::canonical::to_vec(case.get("request").expect("request")),
             };
             let response = batch_sync::canonical::to_vec(case.get("response").expect("response"));
-            out.push(Vector { file: f.file_name().unwrap().to_string_lossy().into_owned(), name, request, response });
+            out.push(Vector {
+                file: f.file_name().unwrap().to_string_lossy().into_owned(),
+                name,
+                request,
+                response,
+            });
         }
     }
-    assert!(out.len() >= 20, "expected the golden vectors in tests/vectors, found {}", out.len());
+    assert!(
+        out.len() >= 20,
+        "expected the golden vectors in tests/vectors, found {}",
+        out.len()
+    );
     out
 }

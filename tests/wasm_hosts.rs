@@ -1,0 +1,328 @@
+//! The WASI builds under wasmtime: the reactor module (`alloc`/`dealloc`/`call`) in-process,
+//! and the WASI command (the CLI) through wasmtime-wasi p1. Both run every golden vector and
+//! must give the same bytes as the native core; hostile input must never trap.
+//!
+//! Build the artefacts first: `cargo build --release --target wasm32-wasip1`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use wasmtime::{Engine, Instance, Linker, Memory, Module, Store, TypedFunc};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::WasiCtxBuilder;
+
+fn artefact(name: &str) -> PathBuf {
+    let p = common::root()
+        .join("target/wasm32-wasip1/release")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build it with `cargo build --release --target wasm32-wasip1` (after `rustup target add wasm32-wasip1`)",
+        p.display()
+    );
+    p
+}
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(Engine::default)
+}
+
+fn module(name: &str) -> Module {
+    Module::from_file(engine(), artefact(name)).expect("load module")
+}
+
+/// The reactor module, instantiated once per test.
+struct Reactor {
+    store: Store<()>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    dealloc: TypedFunc<(u32, u32), ()>,
+    call: TypedFunc<(u32, u32), u64>,
+}
+
+impl Reactor {
+    fn new() -> Reactor {
+        let m = module("batch_sync.wasm");
+        let mut linker = Linker::new(engine());
+        // A std wasip1 module imports fd_write, environ_*, proc_exit: reached only on a panic,
+        // which would be a bug; they trap here so that such a bug fails the test.
+        linker
+            .define_unknown_imports_as_traps(&m)
+            .expect("define imports");
+        let mut store = Store::new(engine(), ());
+        let inst: Instance = linker
+            .instantiate(&mut store, &m)
+            .expect("instantiate reactor");
+        if let Ok(init) = inst.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ()).expect("_initialize");
+        }
+        Reactor {
+            memory: inst
+                .get_memory(&mut store, "memory")
+                .expect("memory export"),
+            alloc: inst
+                .get_typed_func(&mut store, "alloc")
+                .expect("alloc export"),
+            dealloc: inst
+                .get_typed_func(&mut store, "dealloc")
+                .expect("dealloc export"),
+            call: inst
+                .get_typed_func(&mut store, "call")
+                .expect("call export"),
+            store,
+        }
+    }
+
+    fn call(&mut self, input: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(input.len()).expect("input fits in wasm32");
+        let ptr = self
+            .alloc
+            .call(&mut self.store, len)
+            .expect("alloc must not trap");
+        assert_ne!(ptr, 0, "alloc({len}) failed");
+        // Memory may have grown in alloc: write through the current view.
+        self.memory
+            .write(&mut self.store, ptr as usize, input)
+            .expect("write input");
+        let packed = self
+            .call
+            .call(&mut self.store, (ptr, len))
+            .expect("call must not trap");
+        self.dealloc
+            .call(&mut self.store, (ptr, len))
+            .expect("dealloc input");
+        let (rp, rl) = ((packed >> 32) as u32, (packed & 0xffff_ffff) as u32);
+        assert_ne!(packed, 0, "call returned no response");
+        let mut out = vec![0u8; rl as usize];
+        self.memory
+            .read(&self.store, rp as usize, &mut out)
+            .expect("read response");
+        self.dealloc
+            .call(&mut self.store, (rp, rl))
+            .expect("dealloc response");
+        out
+    }
+}
+
+/// Runs the WASI command with arguments and stdin; returns (exit code, stdout).
+fn run_command(module: &Module, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>) {
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine());
+    p1::add_to_linker_sync(&mut linker, |t| t).expect("wasi p1");
+    let stdout = MemoryOutputPipe::new(64 << 20);
+    let mut argv = vec!["batch-sync"];
+    argv.extend_from_slice(args);
+    let ctx = WasiCtxBuilder::new()
+        .stdin(MemoryInputPipe::new(stdin.to_vec()))
+        .stdout(stdout.clone())
+        .args(&argv)
+        .build_p1();
+    let mut store = Store::new(engine(), ctx);
+    let inst = linker
+        .instantiate(&mut store, module)
+        .expect("instantiate command");
+    let start = inst
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .expect("_start");
+    let code = match start.call(&mut store, ()) {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => exit.0,
+            None => panic!("the WASI command trapped: {e:?}"),
+        },
+    };
+    (code, stdout.contents().to_vec())
+}
+
+#[test]
+fn reactor_runs_every_vector_byte_identical() {
+    let mut r = Reactor::new();
+    let vectors = common::vectors();
+    for v in &vectors {
+        let got = r.call(&v.request);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&v.response),
+            "{} / {}",
+            v.file,
+            v.name
+        );
+        assert_eq!(
+            got,
+            batch_sync::contract::call(&v.request),
+            "{} / {}: native and reactor differ",
+            v.file,
+            v.name
+        );
+    }
+}
+
+#[test]
+fn wasi_command_runs_every_vector_byte_identical() {
+    let m = module("batch-sync.wasm");
+    for v in common::vectors() {
+        let (code, out) = run_command(&m, &["call"], &v.request);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&v.response),
+            "{} / {}",
+            v.file,
+            v.name
+        );
+        let ok = batch_sync::value::Value::parse(&out)
+            .unwrap()
+            .get("ok")
+            .cloned();
+        assert_eq!(
+            code,
+            if ok == Some(batch_sync::value::Value::Bool(true)) {
+                0
+            } else {
+                1
+            },
+            "{} / {} exit code",
+            v.file,
+            v.name
+        );
+    }
+}
+
+#[test]
+fn wasi_command_matches_native_cli_on_subcommands() {
+    let m = module("batch-sync.wasm");
+    let native = env!("CARGO_BIN_EXE_batch-sync");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["canonicalize"],
+            r#"{"b": 1.0, "a": [1e21, 0.000001, -0, "\u00e9\ud83d\ude00\n"], "\u20ac": 1e-7}"#,
+        ),
+        (&["canonicalize"], "[1,"),
+        (
+            &["patch", "apply"],
+            r#"{"target": {"a": {"b": 1, "c": [1]}}, "patch": {"a": {"b": null, "d": 2}}}"#,
+        ),
+        (
+            &["patch", "diff"],
+            r#"{"from": {"a": 1, "b": {"c": 2}}, "to": {"b": {"c": 3}}}"#,
+        ),
+        (
+            &["checksum"],
+            r#"{"records": [{"id": 1, "subject": "x", "lockVersion": 4}, {"id": 2, "n": 1.0}, "not an object"]}"#,
+        ),
+        (
+            &["retry"],
+            r#"{"key": "k", "attempt": 2, "config": {"retry": {"seed": 9}}}"#,
+        ),
+        (&["nope"], "{}"),
+    ];
+    for (args, input) in cases {
+        let (code, out) = run_command(&m, args, input.as_bytes());
+        let native_out = std::process::Command::new(native)
+            .args(*args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                // A usage error exits before reading stdin: a broken pipe is expected there.
+                let _ = c.stdin.take().unwrap().write_all(input.as_bytes());
+                c.wait_with_output()
+            })
+            .expect("run native CLI");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&native_out.stdout),
+            "{args:?}"
+        );
+        assert_eq!(Some(code), native_out.status.code(), "{args:?} exit code");
+    }
+}
+
+#[test]
+fn reactor_never_traps_on_hostile_input() {
+    let mut r = Reactor::new();
+    let deep_arrays = "[".repeat(1_000_000);
+    let deep_objects = "{\"a\":".repeat(100_000);
+    let deep_value = format!(
+        r#"{{"op":"canonicalize","value":{}1{}}}"#,
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    let huge_string = format!(
+        r#"{{"op":"canonicalize","value":"{}"}}"#,
+        "x".repeat(10 << 20)
+    );
+    let deep_record = format!(
+        r#"{{"op":"checksum","records":[{{"id":1,"x":{}0{}}}]}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (deep_arrays.into_bytes(), "depth_exceeded"),
+        (deep_objects.into_bytes(), "depth_exceeded"),
+        (deep_value.into_bytes(), "depth_exceeded"),
+        (
+            br#"{"op":"canonicalize","value":1e999999}"#.to_vec(),
+            "number_out_of_range",
+        ),
+        (
+            br#"{"op":"canonicalize","value":-1e400}"#.to_vec(),
+            "number_out_of_range",
+        ),
+        (
+            b"{\"op\":\"canonicalize\",\"value\":\"\xff\xfe\"}".to_vec(),
+            "invalid_utf8",
+        ),
+        (b"\xc3\x28".to_vec(), "invalid_json"),
+        (
+            br#"{"op":"classify","local":[{"id":1"#.to_vec(),
+            "invalid_json",
+        ),
+        (
+            br#"{"op":"canonicalize","value":"\udead"}"#.to_vec(),
+            "lone_surrogate",
+        ),
+        (
+            br#"{"op":"canonicalize","value":{"a":1,"a":2}}"#.to_vec(),
+            "duplicate_key",
+        ),
+        (Vec::new(), "invalid_json"),
+        (b"\0\0\0".to_vec(), "invalid_json"),
+    ];
+    for (input, code) in &cases {
+        let out = r.call(input);
+        let v = batch_sync::value::Value::parse(&out).expect("response is JSON");
+        assert_eq!(
+            v.get("ok"),
+            Some(&batch_sync::value::Value::Bool(false)),
+            "{code}"
+        );
+        assert_eq!(
+            v.get("error")
+                .and_then(|e| e.get("code"))
+                .and_then(|c| c.as_str()),
+            Some(*code)
+        );
+    }
+    // A 10 MB string goes through whole, and the module still works afterwards.
+    let out = r.call(huge_string.as_bytes());
+    assert!(out.len() > 10 << 20 && out.starts_with(br#"{"canonical":"\"xxx"#));
+    let out = r.call(deep_record.as_bytes());
+    let v = batch_sync::value::Value::parse(&out).unwrap();
+    let item = &v.get("items").unwrap().as_array().unwrap()[0];
+    assert_eq!(
+        item.get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(|c| c.as_str()),
+        Some("depth_exceeded"),
+        "per-item error"
+    );
+    assert_eq!(
+        r.call(br#"{"op":"version"}"#),
+        batch_sync::contract::call(br#"{"op":"version"}"#)
+    );
+}

@@ -1,0 +1,55 @@
+//! Peak heap while classifying 100k triples, against the request's JSON size.
+//! Run: `cargo bench --bench memory`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+#[path = "data.rs"]
+mod data;
+
+struct Counting;
+static NOW: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = NOW.fetch_add(l.size(), Relaxed) + l.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        NOW.fetch_sub(l.size(), Relaxed);
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // criterion-style discovery by `cargo bench -- --list`
+    }
+    const N: usize = 100_000;
+    let req = data::classify_request(N);
+    let records_json = req.len();
+    let before = NOW.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let out = batch_sync::contract::call(req.as_bytes());
+    let peak = PEAK.load(Relaxed) - before;
+    println!("classify {N} local/remote/base triples: request {:.1} MB, response {:.1} MB", records_json as f64 / 1e6, out.len() as f64 / 1e6);
+    println!("peak heap above the request: {:.1} MB = {:.2}x the request's JSON size", peak as f64 / 1e6, peak as f64 / records_json as f64);
+    let parsed = batch_sync::value::Value::parse(req.as_bytes()).unwrap();
+    let before = NOW.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let local = parsed.get("local").unwrap().as_array().unwrap();
+    let remote = parsed.get("remote").unwrap().as_array().unwrap();
+    let base = parsed.get("base").unwrap().as_array().unwrap();
+    let c = batch_sync::classify::classify(&batch_sync::config::SyncConfig::default(), local, remote, Some(base));
+    let peak_classify = PEAK.load(Relaxed) - before;
+    assert_eq!(c.decisions().len(), N);
+    println!("classify on parsed records (parse excluded): peak {:.1} MB = {:.2}x", peak_classify as f64 / 1e6, peak_classify as f64 / records_json as f64);
+}

@@ -13,40 +13,76 @@ const N: usize = 100_000;
 
 fn checksums(c: &mut Criterion) {
     let texts: Vec<String> = (0..N).map(|i| data::work_package(i, 3, "")).collect();
-    let values: Vec<Value> = texts.iter().map(|t| Value::parse(t.as_bytes()).unwrap()).collect();
+    let values: Vec<Value> = texts
+        .iter()
+        .map(|t| Value::parse(t.as_bytes()).unwrap())
+        .collect();
     let canon: Vec<Vec<u8>> = values.iter().map(batch_sync::canonical::to_vec).collect();
     let bytes: usize = texts.iter().map(String::len).sum();
     let cfg = SyncConfig::default();
     let mut g = c.benchmark_group("checksum_100k");
     g.sample_size(10).throughput(Throughput::Elements(N as u64));
-    eprintln!("workload: {N} work packages, {} bytes of JSON ({} bytes each on average)", bytes, bytes / N);
+    eprintln!(
+        "workload: {N} work packages, {} bytes of JSON ({} bytes each on average)",
+        bytes,
+        bytes / N
+    );
     g.bench_function("floor: raw sha256 of canonical bytes", |b| {
-        b.iter(|| canon.iter().map(|c| sha2::Sha256::digest(c)[0] as usize).sum::<usize>())
-    });
-    g.bench_function("canonical checksum of parsed records", |b| {
-        b.iter(|| values.iter().map(|v| batch_sync::record::checksum_of(&cfg, Side::Local, v, None).unwrap().len()).sum::<usize>())
-    });
-    g.bench_function("parse + canonical checksum from JSON text", |b| {
         b.iter(|| {
-            texts.iter().map(|t| batch_sync::record::checksum_of(&cfg, Side::Local, &Value::parse(t.as_bytes()).unwrap(), None).unwrap().len()).sum::<usize>()
+            canon
+                .iter()
+                .map(|c| sha2::Sha256::digest(c)[0] as usize)
+                .sum::<usize>()
         })
     });
-    g.bench_function("baseline: serde_json parse + sorted serialize + sha256", |b| {
+    g.bench_function("canonical checksum of parsed records", |b| {
         b.iter(|| {
-            texts
+            values
                 .iter()
-                .map(|t| {
-                    let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
-                    if let Some(m) = v.as_object_mut() {
-                        for k in ["id", "lockVersion", "updatedAt"] {
-                            m.remove(k);
-                        }
-                    }
-                    sha2::Sha256::digest(serde_json::to_vec(&v).unwrap())[0] as usize
+                .map(|v| {
+                    batch_sync::record::checksum_of(&cfg, Side::Local, v, None)
+                        .unwrap()
+                        .len()
                 })
                 .sum::<usize>()
         })
     });
+    g.bench_function("parse + canonical checksum from JSON text", |b| {
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| {
+                    batch_sync::record::checksum_of(
+                        &cfg,
+                        Side::Local,
+                        &Value::parse(t.as_bytes()).unwrap(),
+                        None,
+                    )
+                    .unwrap()
+                    .len()
+                })
+                .sum::<usize>()
+        })
+    });
+    g.bench_function(
+        "baseline: serde_json parse + sorted serialize + sha256",
+        |b| {
+            b.iter(|| {
+                texts
+                    .iter()
+                    .map(|t| {
+                        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+                        if let Some(m) = v.as_object_mut() {
+                            for k in ["id", "lockVersion", "updatedAt"] {
+                                m.remove(k);
+                            }
+                        }
+                        sha2::Sha256::digest(serde_json::to_vec(&v).unwrap())[0] as usize
+                    })
+                    .sum::<usize>()
+            })
+        },
+    );
     g.finish();
 }
 
@@ -58,8 +94,17 @@ fn classify(c: &mut Criterion) {
     let (local, remote, base) = (arr("local"), arr("remote"), arr("base"));
     let mut g = c.benchmark_group("classify_100k");
     g.sample_size(10).throughput(Throughput::Elements(N as u64));
-    g.bench_function("classify parsed triples (checksums included)", |b| b.iter(|| batch_sync::classify::classify(&cfg, &local, &remote, Some(&base)).decisions().len()));
-    g.bench_function("contract::call end to end (parse, classify, serialize)", |b| b.iter(|| batch_sync::contract::call(req.as_bytes()).len()));
+    g.bench_function("classify parsed triples (checksums included)", |b| {
+        b.iter(|| {
+            batch_sync::classify::classify(&cfg, &local, &remote, Some(&base))
+                .decisions()
+                .len()
+        })
+    });
+    g.bench_function(
+        "contract::call end to end (parse, classify, serialize)",
+        |b| b.iter(|| batch_sync::contract::call(req.as_bytes()).len()),
+    );
     g.finish();
 }
 
@@ -69,7 +114,11 @@ fn merge(c: &mut Criterion) {
     let mut g = c.benchmark_group("merge_10k_conflicts");
     g.sample_size(10).throughput(Throughput::Elements(M as u64));
     g.bench_function("contract::call merge items", |b| {
-        b.iter_batched(|| req.as_bytes(), |r| batch_sync::contract::call(r).len(), BatchSize::SmallInput)
+        b.iter_batched(
+            || req.as_bytes(),
+            |r| batch_sync::contract::call(r).len(),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

@@ -36,11 +36,19 @@ pub fn classify_request(n: usize) -> String {
                 m.remove(k);
             }
         }
-        base.push(format!(r#"{{"id":{i},"version":3,"snapshot":{}}}"#, batch_sync::canonical::to_string(&snap)));
+        base.push(format!(
+            r#"{{"id":{i},"version":3,"snapshot":{}}}"#,
+            batch_sync::canonical::to_string(&snap)
+        ));
         local.push(work_package(i, 3, l));
         remote.push(work_package(i, if r.is_empty() { 3 } else { 4 }, r));
     }
-    format!(r#"{{"op":"classify","local":[{}],"remote":[{}],"base":[{}]}}"#, local.join(","), remote.join(","), base.join(","))
+    format!(
+        r#"{{"op":"classify","local":[{}],"remote":[{}],"base":[{}]}}"#,
+        local.join(","),
+        remote.join(","),
+        base.join(",")
+    )
 }
 
 /// A merge request with `n` conflicting items (both sides changed different and the same fields).
@@ -48,10 +56,15 @@ pub fn merge_request(n: usize) -> String {
     let items: Vec<String> = (0..n)
         .map(|i| {
             let b = work_package(i, 3, "");
-            let l = work_package(i, 3, "local").replace("\"percentageDone\":", "\"percentageDone\":1");
-            let r = work_package(i, 4, "remote").replace("\"scheduleManually\":false", "\"scheduleManually\":true");
+            let l =
+                work_package(i, 3, "local").replace("\"percentageDone\":", "\"percentageDone\":1");
+            let r = work_package(i, 4, "remote")
+                .replace("\"scheduleManually\":false", "\"scheduleManually\":true");
             format!(r#"{{"base":{b},"local":{l},"remote":{r}}}"#)
         })
         .collect();
-    format!(r#"{{"op":"merge","config":{{"strategy":"server_wins"}},"items":[{}]}}"#, items.join(","))
+    format!(
+        r#"{{"op":"merge","config":{{"strategy":"server_wins"}},"items":[{}]}}"#,
+        items.join(",")
+    )
 }

@@ -40,16 +40,33 @@ fn main() {
     PEAK.store(before, Relaxed);
     let out = batch_sync::contract::call(req.as_bytes());
     let peak = PEAK.load(Relaxed) - before;
-    println!("classify {N} local/remote/base triples: request {:.1} MB, response {:.1} MB", records_json as f64 / 1e6, out.len() as f64 / 1e6);
-    println!("peak heap above the request: {:.1} MB = {:.2}x the request's JSON size", peak as f64 / 1e6, peak as f64 / records_json as f64);
+    println!(
+        "classify {N} local/remote/base triples: request {:.1} MB, response {:.1} MB",
+        records_json as f64 / 1e6,
+        out.len() as f64 / 1e6
+    );
+    println!(
+        "peak heap above the request: {:.1} MB = {:.2}x the request's JSON size",
+        peak as f64 / 1e6,
+        peak as f64 / records_json as f64
+    );
     let parsed = batch_sync::value::Value::parse(req.as_bytes()).unwrap();
     let before = NOW.load(Relaxed);
     PEAK.store(before, Relaxed);
     let local = parsed.get("local").unwrap().as_array().unwrap();
     let remote = parsed.get("remote").unwrap().as_array().unwrap();
     let base = parsed.get("base").unwrap().as_array().unwrap();
-    let c = batch_sync::classify::classify(&batch_sync::config::SyncConfig::default(), local, remote, Some(base));
+    let c = batch_sync::classify::classify(
+        &batch_sync::config::SyncConfig::default(),
+        local,
+        remote,
+        Some(base),
+    );
     let peak_classify = PEAK.load(Relaxed) - before;
     assert_eq!(c.decisions().len(), N);
-    println!("classify on parsed records (parse excluded): peak {:.1} MB = {:.2}x", peak_classify as f64 / 1e6, peak_classify as f64 / records_json as f64);
+    println!(
+        "classify on parsed records (parse excluded): peak {:.1} MB = {:.2}x",
+        peak_classify as f64 / 1e6,
+        peak_classify as f64 / records_json as f64
+    );
 }

@@ -17,9 +17,14 @@ struct Reactor {
 
 impl Reactor {
     fn new() -> Reactor {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/wasm32-wasip1/release/batch_sync.wasm");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/wasm32-wasip1/release/batch_sync.wasm"
+        );
         let engine = Engine::default();
-        let m = Module::from_file(&engine, path).unwrap_or_else(|e| panic!("{path}: {e} (cargo build --release --target wasm32-wasip1)"));
+        let m = Module::from_file(&engine, path).unwrap_or_else(|e| {
+            panic!("{path}: {e} (cargo build --release --target wasm32-wasip1)")
+        });
         let mut linker = Linker::new(&engine);
         linker.define_unknown_imports_as_traps(&m).unwrap();
         let mut store = Store::new(&engine, ());
@@ -39,7 +44,9 @@ impl Reactor {
     fn call(&mut self, input: &[u8]) -> usize {
         let len = input.len() as u32;
         let ptr = self.alloc.call(&mut self.store, len).unwrap();
-        self.memory.write(&mut self.store, ptr as usize, input).unwrap();
+        self.memory
+            .write(&mut self.store, ptr as usize, input)
+            .unwrap();
         let packed = self.call.call(&mut self.store, (ptr, len)).unwrap();
         self.dealloc.call(&mut self.store, (ptr, len)).unwrap();
         let (rp, rl) = ((packed >> 32) as u32, packed as u32);
@@ -51,15 +58,27 @@ impl Reactor {
 fn under_wasmtime(c: &mut Criterion) {
     const N: usize = 100_000;
     let mut r = Reactor::new();
-    let checksum_req = format!(r#"{{"op":"checksum","records":[{}]}}"#, (0..N).map(|i| data::work_package(i, 3, "")).collect::<Vec<_>>().join(","));
+    let checksum_req = format!(
+        r#"{{"op":"checksum","records":[{}]}}"#,
+        (0..N)
+            .map(|i| data::work_package(i, 3, ""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let classify_req = data::classify_request(N);
     let merge_req = data::merge_request(10_000);
     let mut g = c.benchmark_group("wasmtime_reactor");
     g.sample_size(10).throughput(Throughput::Elements(N as u64));
-    g.bench_function("checksum 100k (call end to end)", |b| b.iter(|| r.call(checksum_req.as_bytes())));
-    g.bench_function("classify 100k triples (call end to end)", |b| b.iter(|| r.call(classify_req.as_bytes())));
+    g.bench_function("checksum 100k (call end to end)", |b| {
+        b.iter(|| r.call(checksum_req.as_bytes()))
+    });
+    g.bench_function("classify 100k triples (call end to end)", |b| {
+        b.iter(|| r.call(classify_req.as_bytes()))
+    });
     g.throughput(Throughput::Elements(10_000));
-    g.bench_function("merge 10k conflicts (call end to end)", |b| b.iter(|| r.call(merge_req.as_bytes())));
+    g.bench_function("merge 10k conflicts (call end to end)", |b| {
+        b.iter(|| r.call(merge_req.as_bytes()))
+    });
     g.finish();
 }
 

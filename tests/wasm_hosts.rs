@@ -321,6 +321,49 @@ fn reactor_never_traps_on_hostile_input() {
         Some("depth_exceeded"),
         "per-item error"
     );
+    // The deepest accepted nesting through every recursive operation: no stack overflow.
+    let deep = |n: usize, leaf: &str| format!("{}{leaf}{}", "{\"a\":".repeat(n), "}".repeat(n));
+    let d = 508;
+    let recursive_ops = [
+        format!(
+            r#"{{"op":"patch_diff","from":{},"to":{}}}"#,
+            deep(d, "1"),
+            deep(d, "2")
+        ),
+        format!(
+            r#"{{"op":"patch_apply","target":{},"patch":{}}}"#,
+            deep(d, "1"),
+            deep(d, "null")
+        ),
+        format!(
+            r#"{{"op":"merge","config":{{"limits":{{"max_depth":500}}}},"base":{},"local":{},"remote":{}}}"#,
+            deep(499, "1"),
+            deep(499, "2"),
+            deep(499, "3")
+        ),
+        format!(
+            r#"{{"op":"classify","config":{{"limits":{{"max_depth":500}}}},"local":[{{"id":1,"x":{}}}],"remote":[{{"id":1,"x":{}}}]}}"#,
+            deep(498, "2"),
+            deep(498, "3")
+        ),
+        format!(r#"{{"op":"canonicalize","value":{}}}"#, deep(d + 2, "[]")),
+    ];
+    for req in &recursive_ops {
+        let out = r.call(req.as_bytes());
+        assert_eq!(
+            out,
+            batch_sync::contract::call(req.as_bytes()),
+            "{}",
+            &req[..40]
+        );
+        let v = batch_sync::value::Value::parse(&out).expect("response is JSON");
+        assert_eq!(
+            v.get("ok"),
+            Some(&batch_sync::value::Value::Bool(true)),
+            "{}",
+            String::from_utf8_lossy(&out[..200.min(out.len())])
+        );
+    }
     assert_eq!(
         r.call(br#"{"op":"version"}"#),
         batch_sync::contract::call(br#"{"op":"version"}"#)

@@ -18,11 +18,23 @@ use crate::value::Value;
 pub trait Sink {
     /// Appends bytes.
     fn put(&mut self, bytes: &[u8]);
+    /// Appends `"bytes"` (bytes that need no escaping).
+    fn put_quoted(&mut self, bytes: &[u8]) {
+        self.put(b"\"");
+        self.put(bytes);
+        self.put(b"\"");
+    }
 }
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+    fn put_quoted(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len() + 2);
+        self.push(b'"');
+        self.extend_from_slice(bytes);
+        self.push(b'"');
     }
 }
 
@@ -44,6 +56,12 @@ impl Sink for Counter {
 
 /// Writes the canonical form of `v` into `out`.
 pub fn write<S: Sink + ?Sized>(v: &Value, out: &mut S) {
+    write_measured(v, out);
+}
+
+/// Writes the canonical form of `v` into `out` and returns its nesting depth (scalars 0, each
+/// array or object level one more), so that one walk both serialises and measures.
+pub fn write_measured<S: Sink + ?Sized>(v: &Value, out: &mut S) -> usize {
     match v {
         Value::Null => out.put(b"null"),
         Value::Bool(true) => out.put(b"true"),
@@ -52,27 +70,32 @@ pub fn write<S: Sink + ?Sized>(v: &Value, out: &mut S) {
         Value::String(s) => write_string(s, out),
         Value::Array(a) => {
             out.put(b"[");
+            let mut depth = 0;
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
                     out.put(b",");
                 }
-                write(x, out);
+                depth = depth.max(write_measured(x, out));
             }
             out.put(b"]");
+            return depth + 1;
         }
         Value::Object(m) => {
             out.put(b"{");
+            let mut depth = 0;
             for (i, (k, x)) in m.iter().enumerate() {
                 if i > 0 {
                     out.put(b",");
                 }
                 write_string(k, out);
                 out.put(b":");
-                write(x, out);
+                depth = depth.max(write_measured(x, out));
             }
             out.put(b"}");
+            return depth + 1;
         }
     }
+    0
 }
 
 /// Writes a finite double as ECMAScript does (`-0` as `0`). Non-finite values cannot occur in
@@ -91,10 +114,15 @@ pub fn write_number<S: Sink + ?Sized>(n: f64, out: &mut S) {
 /// Writes a JSON string with JCS escaping.
 pub fn write_string<S: Sink + ?Sized>(s: &str, out: &mut S) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.put(b"\"");
     let bytes = s.as_bytes();
+    let first = first_special(bytes);
+    if first == bytes.len() {
+        out.put_quoted(bytes);
+        return;
+    }
+    out.put(b"\"");
     let mut run = 0;
-    for (i, &c) in bytes.iter().enumerate() {
+    for (i, &c) in bytes.iter().enumerate().skip(first) {
         let esc: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -125,6 +153,29 @@ pub fn write_string<S: Sink + ?Sized>(s: &str, out: &mut S) {
     out.put(b"\"");
 }
 
+/// Index of the first byte that needs escaping (`"`, `\`, or a control character), or the length.
+/// Eight bytes at a time (SWAR), since most strings need no escaping at all.
+fn first_special(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(w);
+        let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
+        if ctl | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], 0..=0x1F | b'"' | b'\\') {
+        i += 1;
+    }
+    i
+}
+
 /// The canonical bytes of `v`.
 pub fn to_vec(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
@@ -147,9 +198,30 @@ pub fn len(v: &Value) -> usize {
 
 /// Lowercase hex SHA-256 of the canonical bytes of `v`.
 pub fn sha256_hex(v: &Value) -> String {
-    let mut h = sha2::Sha256::new();
-    write(v, &mut h);
-    hex(&h.finalize())
+    digest_with(|buf| write(v, buf)).0
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes canonical bytes with `fill` into a reusable buffer, then hashes them in one pass
+/// (much faster than feeding the hasher token by token). Returns the hex digest and the length.
+pub fn digest_with<T>(fill: impl FnOnce(&mut Vec<u8>) -> T) -> (String, usize, T) {
+    let run = |buf: &mut Vec<u8>| {
+        buf.clear();
+        let t = fill(buf);
+        let d = sha2::Sha256::digest(buf.as_slice());
+        let out = (hex(&d), buf.len(), t);
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new(); // do not keep a huge buffer alive
+        }
+        out
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
+    })
 }
 
 /// Lowercase hex of bytes.

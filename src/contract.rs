@@ -4,7 +4,7 @@
 //! let out = batch_sync::contract::call(br#"{"op":"patch_diff","from":{"a":1},"to":{"a":1,"b":2}}"#);
 //! assert_eq!(out, br#"{"contract":1,"ok":true,"op":"patch_diff","patch":{"b":2}}"#);
 //! let bad = batch_sync::contract::call(br#"{"op":"nope"}"#);
-//! assert!(String::from_utf8(bad).unwrap().starts_with(r#"{"error":{"code":"unknown_op""#));
+//! assert!(String::from_utf8(bad).unwrap().starts_with(r#"{"contract":1,"error":{"code":"unknown_op""#));
 //! ```
 //!
 //! Requests are `{"op": ..., "contract": 1?, ...}`; responses are canonical JSON (RFC 8785),
@@ -346,7 +346,7 @@ fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
     {
         m.insert("id".into(), Value::String(id));
     }
-    match record::validate(cfg, rec).and_then(|_| record::checksum_of(cfg, side, rec, None)) {
+    match record::checksum_of(cfg, side, rec, None) {
         Ok(c) => {
             m.insert("checksum".into(), Value::String(c));
         }
@@ -385,6 +385,7 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
         None | Some(Value::Null) => None,
         Some(b) => {
             record::validate(cfg, b).map_err(|e| e.within("/base"))?;
+            record::check_size(cfg, canonical::len(b)).map_err(|e| e.within("/base"))?;
             Some(b)
         }
     };

@@ -12,8 +12,6 @@
 //! assert_eq!(ra.id(), "1");
 //! ```
 
-use sha2::Digest;
-
 use crate::canonical::{self, Sink};
 use crate::config::{Selection, Side, SyncConfig};
 use crate::error::{Error, ErrorCode};
@@ -80,33 +78,56 @@ pub fn id_key(v: &Value) -> Result<String, Error> {
     }
 }
 
-/// Checks that a record is an object within the depth and size limits.
+/// Checks that a record is an object within the depth limit. ([`checksum_of`] checks the
+/// depth and the size limit in the same walk that serialises the record.)
 pub fn validate(cfg: &SyncConfig, rec: &Value) -> Result<(), Error> {
-    if !matches!(rec, Value::Object(_)) {
-        return Err(Error::new(
+    check_object(rec)?;
+    check_depth(cfg, rec, deeper_than(rec, cfg.limits().max_depth))
+}
+
+/// Records are JSON objects.
+pub fn check_object(rec: &Value) -> Result<(), Error> {
+    if matches!(rec, Value::Object(_)) {
+        Ok(())
+    } else {
+        Err(Error::new(
             ErrorCode::InvalidRecord,
             format!("record must be an object, got {}", rec.type_name()),
-        ));
+        ))
     }
-    let limits = cfg.limits();
-    if let Some(path) = too_deep(rec, limits.max_depth) {
+}
+
+fn check_depth(cfg: &SyncConfig, rec: &Value, too_deep_: bool) -> Result<(), Error> {
+    let max = cfg.limits().max_depth;
+    if too_deep_ {
+        let path = too_deep(rec, max).unwrap_or_default();
         return Err(Error::new(
             ErrorCode::DepthExceeded,
-            format!("record nests deeper than {}", limits.max_depth),
+            format!("record nests deeper than {max}"),
         )
         .at(path));
     }
-    let size = canonical::len(rec);
-    if size > limits.max_record_bytes {
+    Ok(())
+}
+
+/// Checks a value's canonical size against the record limit.
+pub fn check_size(cfg: &SyncConfig, size: usize) -> Result<(), Error> {
+    let max = cfg.limits().max_record_bytes;
+    if size > max {
         return Err(Error::new(
             ErrorCode::TooLarge,
-            format!(
-                "record is {size} bytes in canonical form, more than the limit of {}",
-                limits.max_record_bytes
-            ),
+            format!("record view is {size} bytes in canonical form, more than the limit of {max}"),
         ));
     }
     Ok(())
+}
+
+fn deeper_than(v: &Value, left: usize) -> bool {
+    match v {
+        Value::Array(a) => left == 0 || a.iter().any(|x| deeper_than(x, left - 1)),
+        Value::Object(m) => left == 0 || m.iter().any(|(_, x)| deeper_than(x, left - 1)),
+        _ => false,
+    }
 }
 
 /// The path of the first value nested deeper than `max`, if any.
@@ -155,7 +176,7 @@ pub fn inspect(
     rec: &Value,
     links: Option<&mut Links>,
 ) -> Result<RecordInfo, Error> {
-    validate(cfg, rec)?;
+    check_object(rec)?;
     let f = cfg.fields(side);
     let id_v = f.id.get(rec).filter(|v| !v.is_null()).ok_or_else(|| {
         Error::new(
@@ -255,6 +276,8 @@ pub fn checksum_of(
     rec: &Value,
     links: Option<&mut Links>,
 ) -> Result<String, Error> {
+    check_object(rec)?;
+    let max = cfg.limits().max_depth;
     if let (None, Selection::Exclude(ps), Value::Object(m)) = (cfg.mapping(), cfg.selection(), rec)
     {
         let skip: Vec<&str> = default_exclusions(cfg, side)
@@ -264,12 +287,22 @@ pub fn checksum_of(
             .collect();
         let all_top = default_exclusions(cfg, side).len() + ps.len() == skip.len();
         if all_top {
-            let mut h = sha2::Sha256::new();
-            write_skipping(m, &skip, &mut h);
-            return Ok(canonical::hex(&h.finalize()));
+            // One walk serialises, measures depth and size; skipped members are checked apart.
+            let (digest, size, depth) = canonical::digest_with(|buf| write_skipping(m, &skip, buf));
+            let skipped_too_deep = skip
+                .iter()
+                .filter_map(|k| m.get(k))
+                .any(|v| deeper_than(v, max.saturating_sub(1)));
+            check_depth(cfg, rec, depth > max || skipped_too_deep)?;
+            check_size(cfg, size)?;
+            return Ok(digest);
         }
     }
-    Ok(canonical::sha256_hex(&view(cfg, side, rec, links)?))
+    check_depth(cfg, rec, deeper_than(rec, max))?;
+    let v = view(cfg, side, rec, links)?;
+    let (digest, size, _) = canonical::digest_with(|buf| canonical::write(&v, buf));
+    check_size(cfg, size)?;
+    Ok(digest)
 }
 
 fn single_token(p: &Pointer) -> Option<&str> {
@@ -279,9 +312,10 @@ fn single_token(p: &Pointer) -> Option<&str> {
     }
 }
 
-fn write_skipping<S: Sink>(m: &Map, skip: &[&str], out: &mut S) {
+fn write_skipping<S: Sink>(m: &Map, skip: &[&str], out: &mut S) -> usize {
     out.put(b"{");
     let mut first = true;
+    let mut depth = 0;
     for (k, v) in m.iter() {
         if skip.contains(&k.as_str()) {
             continue;
@@ -292,7 +326,8 @@ fn write_skipping<S: Sink>(m: &Map, skip: &[&str], out: &mut S) {
         first = false;
         canonical::write_string(k, out);
         out.put(b":");
-        canonical::write(v, out);
+        depth = depth.max(canonical::write_measured(v, out));
     }
     out.put(b"}");
+    depth + 1
 }

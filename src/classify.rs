@@ -112,13 +112,60 @@ impl ConflictType {
     }
 }
 
+/// Counts of decisions by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    counts: Map64<Kind, usize>,
+    conflicts_resolved: usize,
+    conflicts_unresolved: usize,
+    total: usize,
+}
+
+impl Tally {
+    fn count(&mut self, d: &Value) {
+        let kind = d
+            .get("decision")
+            .and_then(Value::as_str)
+            .and_then(|k| Kind::ALL.into_iter().find(|x| x.as_str() == k));
+        if let Some(k) = kind {
+            *self.counts.entry(k).or_insert(0) += 1;
+        }
+        match d
+            .get("conflict")
+            .and_then(|c| c.get("status"))
+            .and_then(Value::as_str)
+        {
+            Some("resolved") => self.conflicts_resolved += 1,
+            Some("unresolved") => self.conflicts_unresolved += 1,
+            _ => {}
+        }
+        self.total += 1;
+    }
+
+    /// `{"<kind>": n, ..., "conflicts_resolved": n, "conflicts_unresolved": n, "total": n}`.
+    pub fn summary(&self) -> Value {
+        let mut m = Map::new();
+        for k in Kind::ALL {
+            m.insert(
+                k.as_str(),
+                Value::from(self.counts.get(&k).copied().unwrap_or(0)),
+            );
+        }
+        m.insert("conflicts_resolved", Value::from(self.conflicts_resolved));
+        m.insert(
+            "conflicts_unresolved",
+            Value::from(self.conflicts_unresolved),
+        );
+        m.insert("total", Value::from(self.total));
+        Value::Object(m)
+    }
+}
+
 /// The result of a classification.
 #[derive(Debug, Clone)]
 pub struct Classification {
     decisions: Vec<Value>,
-    counts: Map64<Kind, usize>,
-    conflicts_resolved: usize,
-    conflicts_unresolved: usize,
+    tally: Tally,
 }
 
 impl Classification {
@@ -130,25 +177,9 @@ impl Classification {
     pub fn into_decisions(self) -> Vec<Value> {
         self.decisions
     }
-    /// `{"<kind>": n, ..., "conflicts_resolved": n, "conflicts_unresolved": n, "total": n}`.
+    /// The counts by kind.
     pub fn summary(&self) -> Value {
-        let mut m = Map::new();
-        for k in Kind::ALL {
-            m.insert(
-                k.as_str().into(),
-                Value::from(self.counts.get(&k).copied().unwrap_or(0)),
-            );
-        }
-        m.insert(
-            "conflicts_resolved".into(),
-            Value::from(self.conflicts_resolved),
-        );
-        m.insert(
-            "conflicts_unresolved".into(),
-            Value::from(self.conflicts_unresolved),
-        );
-        m.insert("total".into(), Value::from(self.decisions.len()));
-        Value::Object(m)
+        self.tally.summary()
     }
 }
 
@@ -194,10 +225,7 @@ fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), E
             "base entry must be an object {id, checksum, version, snapshot}",
         )
     })?;
-    if let Some((k, _)) = m
-        .iter()
-        .find(|(k, _)| !["id", "checksum", "version", "snapshot"].contains(&k.as_str()))
-    {
+    if let Some(k) = m.key_not_in(&["id", "checksum", "version", "snapshot"]) {
         return Err(Error::new(
             ErrorCode::InvalidRecord,
             format!("unknown base member \"{k}\" (id, checksum, version, snapshot)"),
@@ -304,6 +332,20 @@ pub fn classify(
     remote: &[Value],
     base: Option<&[Value]>,
 ) -> Classification {
+    let mut decisions = Vec::with_capacity(local.len().max(remote.len()));
+    let tally = classify_each(cfg, local, remote, base, |d| decisions.push(d));
+    Classification { decisions, tally }
+}
+
+/// Classifies and hands each decision to `emit` as soon as it is made (in order), so that a
+/// host can serialise decisions one by one instead of holding them all.
+pub fn classify_each(
+    cfg: &SyncConfig,
+    local: &[Value],
+    remote: &[Value],
+    base: Option<&[Value]>,
+    mut emit: impl FnMut(Value),
+) -> Tally {
     let mut links = Links::default();
     let remote_items = read_side(cfg, Side::Remote, remote, &mut links);
     let local_items = read_side(cfg, Side::Local, local, &mut links);
@@ -367,52 +409,29 @@ pub fn classify(
         remote: remote_items.into_iter().map(|(_, it)| it).collect(),
         base: base_items.into_iter().map(|(_, it)| it).collect(),
     };
-    let mut out = Classification {
-        decisions: Vec::with_capacity(order.len()),
-        counts: Map64::default(),
-        conflicts_resolved: 0,
-        conflicts_unresolved: 0,
+    let mut tally = Tally::default();
+    let mut push = |d: Value| {
+        tally.count(&d);
+        emit(d);
     };
     for entry in order {
         match entry {
             Err((tag, i)) => {
                 let err = cx.error_of(tag, i);
-                out.push(cx.invalid(None, tag, i, err));
+                push(cx.invalid(None, tag, i, err));
             }
             Ok(id) => {
                 let g = &groups[&id];
                 for d in cx.decide_group(&id, g) {
-                    out.push(d);
+                    push(d);
                 }
             }
         }
     }
-    out
+    tally
 }
 
 const SIDE_NAMES: [&str; 3] = ["local", "remote", "base"];
-
-impl Classification {
-    fn push(&mut self, d: Value) {
-        let kind = d
-            .get("decision")
-            .and_then(Value::as_str)
-            .and_then(|k| Kind::ALL.into_iter().find(|x| x.as_str() == k));
-        if let Some(k) = kind {
-            *self.counts.entry(k).or_insert(0) += 1;
-        }
-        match d
-            .get("conflict")
-            .and_then(|c| c.get("status"))
-            .and_then(Value::as_str)
-        {
-            Some("resolved") => self.conflicts_resolved += 1,
-            Some("unresolved") => self.conflicts_unresolved += 1,
-            _ => {}
-        }
-        self.decisions.push(d);
-    }
-}
 
 impl<'a> Ctx<'a> {
     fn error_of(&self, tag: u8, i: usize) -> Error {
@@ -432,12 +451,12 @@ impl<'a> Ctx<'a> {
             .context(&format!("classify: {side}[{i}]"));
         let mut m = Map::new();
         if let Some(id) = id {
-            m.insert("id".into(), Value::str(id));
+            m.insert("id", Value::str(id));
         }
-        m.insert("decision".into(), Value::str("invalid"));
-        m.insert("side".into(), Value::str(side));
-        m.insert("index".into(), Value::from(i));
-        m.insert("error".into(), err.to_value());
+        m.insert("decision", Value::str("invalid"));
+        m.insert("side", Value::str(side));
+        m.insert("index", Value::from(i));
+        m.insert("error", err.to_value());
         Value::Object(m)
     }
 
@@ -731,7 +750,7 @@ impl<'a> Ctx<'a> {
                 .transpose()?;
         let snapshot = d.b.and_then(|(_, b)| b.snapshot);
         let mut m = Map::new();
-        m.insert("id".into(), Value::str(d.id));
+        m.insert("id", Value::str(d.id));
         // target: Some(Some(v)) upsert v; Some(None) delete; None nothing to store.
         let (kind, target, conflict_info): (Kind, Option<Option<Value>>, Option<Resolved>) =
             match outcome {
@@ -789,7 +808,7 @@ impl<'a> Ctx<'a> {
                     )
                 }
             };
-        m.insert("decision".into(), Value::str(kind.as_str()));
+        m.insert("decision", Value::str(kind.as_str()));
         if let Some((ct, out, strategy)) = &conflict_info {
             let status = if out.is_unresolved() {
                 "unresolved"
@@ -797,7 +816,7 @@ impl<'a> Ctx<'a> {
                 "resolved"
             };
             m.insert(
-                "conflict".into(),
+                "conflict",
                 Value::object([
                     ("type", Value::str(ct.as_str())),
                     ("strategy", Value::str(strategy.as_str())),
@@ -805,7 +824,7 @@ impl<'a> Ctx<'a> {
                 ]),
             );
             m.insert(
-                "conflicts".into(),
+                "conflicts",
                 Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
             );
         }
@@ -814,7 +833,7 @@ impl<'a> Ctx<'a> {
                 let mut paths = Vec::new();
                 diff_paths(Some(a), Some(b), &mut String::new(), &mut paths);
                 m.insert(
-                    "differences".into(),
+                    "differences",
                     Value::Array(paths.into_iter().map(Value::String).collect()),
                 );
             }
@@ -832,13 +851,13 @@ impl<'a> Ctx<'a> {
             };
             let mut sm = Map::new();
             if let Some((i, info)) = x {
-                sm.insert("index".into(), Value::from(i));
-                sm.insert("checksum".into(), Value::str(info.checksum()));
+                sm.insert("index", Value::from(i));
+                sm.insert("checksum", Value::str(info.checksum()));
                 if let Some(v) = info.version() {
-                    sm.insert("version".into(), Value::Number(v));
+                    sm.insert("version", Value::Number(v));
                 }
                 if info.deleted() {
-                    sm.insert("deleted".into(), Value::Bool(true));
+                    sm.insert("deleted", Value::Bool(true));
                 }
             }
             let action = self.side_action(
@@ -850,40 +869,37 @@ impl<'a> Ctx<'a> {
                 target.as_ref(),
                 &mut sm,
             )?;
-            sm.insert("action".into(), Value::str(action.as_str()));
-            m.insert(side.as_str().into(), Value::Object(sm));
+            sm.insert("action", Value::str(action.as_str()));
+            m.insert(side.as_str(), Value::Object(sm));
         }
         if let Some((i, base)) = d.b {
             let mut bm = Map::new();
-            bm.insert("index".into(), Value::from(i));
-            bm.insert("checksum".into(), Value::str(base.checksum.clone()));
+            bm.insert("index", Value::from(i));
+            bm.insert("checksum", Value::str(base.checksum.clone()));
             if let Some(v) = base.version {
-                bm.insert("version".into(), Value::Number(v));
+                bm.insert("version", Value::Number(v));
             }
-            m.insert("base".into(), Value::Object(bm));
+            m.insert("base", Value::Object(bm));
         }
         let mut tm = Map::new();
         match (&target, target_checksum) {
             (Some(Some(v)), Some(c)) => {
                 let same = d.b.is_some_and(|(_, b)| b.checksum == c);
-                tm.insert(
-                    "action".into(),
-                    Value::str(if same { "none" } else { "upsert" }),
-                );
-                tm.insert("checksum".into(), Value::str(c));
-                tm.insert("record".into(), v.clone());
+                tm.insert("action", Value::str(if same { "none" } else { "upsert" }));
+                tm.insert("checksum", Value::str(c));
+                tm.insert("record", v.clone());
             }
             (Some(None), _) => {
                 tm.insert(
-                    "action".into(),
+                    "action",
                     Value::str(if d.b.is_some() { "delete" } else { "none" }),
                 );
             }
             _ => {
-                tm.insert("action".into(), Value::str("none"));
+                tm.insert("action", Value::str("none"));
             }
         }
-        m.insert("target".into(), Value::Object(tm));
+        m.insert("target", Value::Object(tm));
         Ok(Value::Object(m))
     }
 
@@ -918,7 +934,7 @@ impl<'a> Ctx<'a> {
             if !gone && x.is_none() && d.b.is_some() {
                 // Not in this batch and no snapshot: send the whole target as the update.
                 let shaped = self.shape(side, t)?;
-                sm.insert("patch".into(), self.with_version(side, shaped, x, d)?);
+                sm.insert("patch", self.with_version(side, shaped, x, d)?);
                 return Ok(Action::Update);
             }
             // Create: the whole target, in this side's shape, with the id.
@@ -931,7 +947,7 @@ impl<'a> Ctx<'a> {
                 })
                 .unwrap_or_else(|| Value::str(d.id));
             id_field.set(&mut rec, id_value).map_err(|e| (e, side))?;
-            sm.insert("record".into(), rec);
+            sm.insert("record", rec);
             return Ok(Action::Create);
         };
         let from = self.shape(side, current)?;
@@ -941,9 +957,9 @@ impl<'a> Ctx<'a> {
             return Ok(Action::None);
         }
         if let Some((i, _)) = x {
-            sm.insert("record".into(), patch::apply(self.rec(side, i), &p));
+            sm.insert("record", patch::apply(self.rec(side, i), &p));
         }
-        sm.insert("patch".into(), self.with_version(side, p, x, d)?);
+        sm.insert("patch", self.with_version(side, p, x, d)?);
         Ok(Action::Update)
     }
 

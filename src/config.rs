@@ -325,7 +325,7 @@ impl SyncConfig {
                 ))
             }
         };
-        if let Some((k, _)) = m.iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
+        if let Some(k) = m.key_not_in(KEYS) {
             return Err(bad(
                 k,
                 format!("unknown key (known keys: {})", KEYS.join(", ")),
@@ -386,9 +386,7 @@ impl SyncConfig {
             let lm = l
                 .as_object()
                 .ok_or_else(|| bad("limits", "expected an object"))?;
-            if let Some((k, _)) = lm.iter().find(|(k, _)| {
-                !["max_depth", "max_record_bytes", "max_batch"].contains(&k.as_str())
-            }) {
+            if let Some(k) = lm.key_not_in(&["max_depth", "max_record_bytes", "max_batch"]) {
                 return Err(bad("limits", format!("unknown key \"{k}\"")));
             }
             let e = |x: Error| x.within("/limits");
@@ -409,10 +407,7 @@ impl SyncConfig {
             let rm = r
                 .as_object()
                 .ok_or_else(|| bad("retry", "expected an object"))?;
-            if let Some((k, _)) = rm
-                .iter()
-                .find(|(k, _)| !["base_ms", "cap_ms", "max_retries", "seed"].contains(&k.as_str()))
-            {
+            if let Some(k) = rm.key_not_in(&["base_ms", "cap_ms", "max_retries", "seed"]) {
                 return Err(bad("retry", format!("unknown key \"{k}\"")));
             }
             let e = |x: Error| x.within("/retry");
@@ -528,7 +523,7 @@ fn strategies(v: &Value) -> Result<Strategies, Error> {
     match v {
         Value::String(_) => Ok(Strategies::new(parse(v, "")?)),
         Value::Object(m) => {
-            if let Some((k, _)) = m.iter().find(|(k, _)| *k != "default" && *k != "fields") {
+            if let Some(k) = m.key_not_in(&["default", "fields"]) {
                 return Err(bad(
                     "strategy",
                     format!("unknown key \"{k}\" (expected default, fields)"),

@@ -44,11 +44,16 @@ pub const OPS: &[&str] = &[
 
 /// Handles one request given as bytes; always returns a response (never panics).
 pub fn call(input: &[u8]) -> Vec<u8> {
-    let resp = match parse_request(input) {
-        Ok(req) => respond(&req),
-        Err(e) => failure(&e),
-    };
-    canonical::to_vec(&resp)
+    match parse_request(input) {
+        Ok(req) => respond_bytes(&req),
+        Err(e) => canonical::to_vec(&failure(&e)),
+    }
+}
+
+/// True when response bytes are a failure (`{"contract":1,"error":...,"ok":false}`): no success
+/// response has a top-level `error` member, and canonical order puts it right after `contract`.
+pub fn is_failure(response: &[u8]) -> bool {
+    response.starts_with(br#"{"contract":1,"error":"#)
 }
 
 /// Parses request bytes with the contract's limits.
@@ -69,9 +74,9 @@ pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
 pub fn respond(req: &Value) -> Value {
     match handle(req) {
         Ok((op, mut m)) => {
-            m.insert("ok".into(), Value::Bool(true));
-            m.insert("contract".into(), Value::from(CONTRACT_VERSION as usize));
-            m.insert("op".into(), Value::str(op));
+            m.insert("ok", Value::Bool(true));
+            m.insert("contract", Value::from(CONTRACT_VERSION as usize));
+            m.insert("op", Value::str(op));
             Value::Object(m)
         }
         Err(e) => failure(&e),
@@ -98,12 +103,9 @@ struct Req<'a> {
 
 impl<'a> Req<'a> {
     fn allow(&self, keys: &[&str]) -> Result<(), Error> {
-        match self
-            .m
-            .iter()
-            .find(|(k, _)| !keys.contains(&k.as_str()) && !["op", "contract"].contains(&k.as_str()))
-        {
-            Some((k, _)) => Err(req_err(
+        let known: Vec<&str> = keys.iter().copied().chain(["op", "contract"]).collect();
+        match self.m.key_not_in(&known) {
+            Some(k) => Err(req_err(
                 format!(
                     "{}: unknown member \"{k}\" (expected {})",
                     self.op,
@@ -153,7 +155,8 @@ impl<'a> Req<'a> {
     }
 }
 
-fn handle(req: &Value) -> Result<(&str, Map), Error> {
+/// Checks the envelope (object, contract version, known op).
+fn envelope(req: &Value) -> Result<Req<'_>, Error> {
     let m = req
         .as_object()
         .ok_or_else(|| req_err("request must be an object {\"op\": ...}", ""))?;
@@ -179,34 +182,83 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
         )
         .at("/op")
     })?;
-    let r = Req { op, m };
+    Ok(Req { op, m })
+}
+
+type ClassifyArgs<'a> = (SyncConfig, &'a [Value], &'a [Value], Option<&'a [Value]>);
+
+fn classify_args<'a>(r: &Req<'a>) -> Result<ClassifyArgs<'a>, Error> {
+    r.allow(&["local", "remote", "base", "config"])?;
+    let cfg = r.config()?;
+    let (local, remote, base) = (r.array("local")?, r.array("remote")?, r.opt_array("base")?);
+    for (k, n) in [
+        ("local", local.len()),
+        ("remote", remote.len()),
+        ("base", base.map_or(0, <[Value]>::len)),
+    ] {
+        r.batch_limit(&cfg, k, n)?;
+    }
+    Ok((cfg, local, remote, base))
+}
+
+/// Handles a parsed request and returns the canonical response bytes. Classification streams:
+/// each decision is serialised as soon as it is made, so they are never all held at once.
+pub fn respond_bytes(req: &Value) -> Vec<u8> {
+    let streamed = envelope(req).and_then(|r| match r.op {
+        "classify" => classify_args(&r).map(Some),
+        _ => Ok(None),
+    });
+    match streamed {
+        Ok(Some((cfg, local, remote, base))) => {
+            // About 1 KiB per decision: unchanged ones are smaller, writes larger; a guess that
+            // is too small costs a reallocation at twice the size.
+            let mut out = Vec::with_capacity(64 + 1024 * local.len().max(remote.len()));
+            out.extend_from_slice(b"{\"contract\":1,\"decisions\":[");
+            let mut first = true;
+            let tally = crate::classify::classify_each(&cfg, local, remote, base, |d| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                canonical::write(&d, &mut out);
+            });
+            out.extend_from_slice(b"],\"ok\":true,\"op\":\"classify\",\"summary\":");
+            canonical::write(&tally.summary(), &mut out);
+            out.push(b'}');
+            out
+        }
+        Ok(None) => canonical::to_vec(&respond(req)),
+        Err(e) => canonical::to_vec(&failure(&e)),
+    }
+}
+
+fn handle(req: &Value) -> Result<(&str, Map), Error> {
+    let r = envelope(req)?;
+    let op = r.op;
     let mut out = Map::new();
     match op {
         "version" => {
             r.allow(&[])?;
-            out.insert("version".into(), Value::str(env!("CARGO_PKG_VERSION")));
+            out.insert("version", Value::str(env!("CARGO_PKG_VERSION")));
             out.insert(
-                "ops".into(),
+                "ops",
                 Value::Array(OPS.iter().map(|o| Value::str(*o)).collect()),
             );
         }
         "canonicalize" => {
             r.allow(&["value"])?;
             out.insert(
-                "canonical".into(),
+                "canonical",
                 Value::String(canonical::to_string(r.need("value")?)),
             );
         }
         "patch_diff" => {
             r.allow(&["from", "to"])?;
-            out.insert("patch".into(), patch::diff(r.need("from")?, r.need("to")?));
+            out.insert("patch", patch::diff(r.need("from")?, r.need("to")?));
         }
         "patch_apply" => {
             r.allow(&["target", "patch"])?;
-            out.insert(
-                "result".into(),
-                patch::apply(r.need("target")?, r.need("patch")?),
-            );
+            out.insert("result", patch::apply(r.need("target")?, r.need("patch")?));
         }
         "checksum" => {
             r.allow(&["records", "side", "config"])?;
@@ -219,23 +271,13 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                 .enumerate()
                 .map(|(i, rec)| checksum_item(&cfg, side, i, rec))
                 .collect();
-            out.insert("items".into(), Value::Array(items));
+            out.insert("items", Value::Array(items));
         }
         "classify" => {
-            r.allow(&["local", "remote", "base", "config"])?;
-            let cfg = r.config()?;
-            let (local, remote, base) =
-                (r.array("local")?, r.array("remote")?, r.opt_array("base")?);
-            for (k, n) in [
-                ("local", local.len()),
-                ("remote", remote.len()),
-                ("base", base.map_or(0, <[Value]>::len)),
-            ] {
-                r.batch_limit(&cfg, k, n)?;
-            }
+            let (cfg, local, remote, base) = classify_args(&r)?;
             let c = classify(&cfg, local, remote, base);
-            out.insert("summary".into(), c.summary());
-            out.insert("decisions".into(), Value::Array(c.into_decisions()));
+            out.insert("summary", c.summary());
+            out.insert("decisions", Value::Array(c.into_decisions()));
         }
         "merge" => {
             r.allow(&["base", "local", "remote", "items", "config"])?;
@@ -265,11 +307,11 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                                     .unwrap_or_default()
                             }
                         };
-                        m.insert("index".into(), Value::from(i));
+                        m.insert("index", Value::from(i));
                         Value::Object(m)
                     })
                     .collect();
-                out.insert("items".into(), Value::Array(res));
+                out.insert("items", Value::Array(res));
             } else {
                 let m = merge_item(&cfg, req).map_err(|e| e.context("merge"))?;
                 for (k, v) in m.iter() {
@@ -302,14 +344,14 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                     ))
                 }
             };
-            out.insert("attempt".into(), Value::from(attempt as usize));
+            out.insert("attempt", Value::from(attempt as usize));
             match plan::retry_delay(cfg.retry(), key, attempt) {
                 Some(d) => {
-                    out.insert("delay_ms".into(), Value::from(d));
-                    out.insert("dead_letter".into(), Value::Bool(false));
+                    out.insert("delay_ms", Value::from(d));
+                    out.insert("dead_letter", Value::Bool(false));
                 }
                 None => {
-                    out.insert("dead_letter".into(), Value::Bool(true));
+                    out.insert("dead_letter", Value::Bool(true));
                 }
             }
         }
@@ -337,24 +379,24 @@ fn side_of(r: &Req<'_>) -> Result<Side, Error> {
 
 fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
     let mut m = Map::new();
-    m.insert("index".into(), Value::from(i));
+    m.insert("index", Value::from(i));
     if let Some(id) = cfg
         .fields(side)
         .id
         .get(rec)
         .and_then(|v| record::id_key(v).ok())
     {
-        m.insert("id".into(), Value::String(id));
+        m.insert("id", Value::String(id));
     }
     match record::checksum_of(cfg, side, rec, None) {
         Ok(c) => {
-            m.insert("checksum".into(), Value::String(c));
+            m.insert("checksum", Value::String(c));
         }
         Err(e) => {
             let e = e
                 .within(&format!("/records/{i}"))
                 .context(&format!("checksum: records[{i}]"));
-            m.insert("error".into(), e.to_value());
+            m.insert("error", e.to_value());
         }
     }
     Value::Object(m)
@@ -407,20 +449,14 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
     } else {
         "resolved"
     };
-    res.insert("status".into(), Value::str(status));
+    res.insert("status", Value::str(status));
     res.insert(
-        "conflicts".into(),
+        "conflicts",
         Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
     );
-    res.insert(
-        "merged".into(),
-        out.merged().cloned().unwrap_or(Value::Null),
-    );
+    res.insert("merged", out.merged().cloned().unwrap_or(Value::Null));
     if let Some(merged) = out.merged() {
-        res.insert(
-            "checksum".into(),
-            Value::String(canonical::sha256_hex(merged)),
-        );
+        res.insert("checksum", Value::String(canonical::sha256_hex(merged)));
         let mut patches = Map::new();
         for (s, x) in [(Side::Local, &local), (Side::Remote, &remote)] {
             let Some((view, info)) = x else { continue };
@@ -434,9 +470,9 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
                     vf.set(&mut p, Value::Number(v))?;
                 }
             }
-            patches.insert(s.as_str().into(), p);
+            patches.insert(s.as_str(), p);
         }
-        res.insert("patches".into(), Value::Object(patches));
+        res.insert("patches", Value::Object(patches));
     }
     Ok(res)
 }

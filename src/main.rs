@@ -146,22 +146,33 @@ fn run(op: &str, input: &[u8]) -> (Vec<u8>, bool) {
     } else {
         match parsed {
             Value::Object(mut m) => {
-                m.insert("op".into(), Value::str(op));
+                m.insert("op", Value::str(op));
                 Value::Object(m)
             }
-            other => Value::object([("op", Value::str(op)), ("__body", other)]),
+            other => {
+                let e = batch_sync::error::Error::new(
+                    batch_sync::error::ErrorCode::InvalidRequest,
+                    format!("input must be a JSON object, got {}", other.type_name()),
+                );
+                return (batch_sync::canonical::to_vec(&contract::failure(&e)), false);
+            }
         }
     };
-    let resp = contract::respond(&request);
-    let ok = resp.get("ok") == Some(&Value::Bool(true));
     let member = match op {
         "patch_diff" => Some("patch"),
         "patch_apply" => Some("result"),
         _ => None,
     };
-    let out = match (ok, member.and_then(|k| resp.get(k))) {
-        (true, Some(v)) => v,
-        _ => &resp,
+    let Some(member) = member else {
+        let bytes = contract::respond_bytes(&request);
+        let ok = !contract::is_failure(&bytes);
+        return (bytes, ok);
     };
-    (batch_sync::canonical::to_vec(out), ok)
+    let resp = contract::respond(&request);
+    match resp.get(member) {
+        Some(v) if resp.get("ok") == Some(&Value::Bool(true)) => {
+            (batch_sync::canonical::to_vec(v), true)
+        }
+        _ => (batch_sync::canonical::to_vec(&resp), false),
+    }
 }

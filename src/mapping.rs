@@ -109,10 +109,7 @@ impl Mapping {
         let mut fields = Vec::with_capacity(arr.len());
         for (i, f) in arr.iter().enumerate() {
             let m = f.as_object().ok_or_else(|| bad(i, "expected an object"))?;
-            if let Some((k, _)) = m
-                .iter()
-                .find(|(k, _)| !["local", "remote", "field", "transform"].contains(&k.as_str()))
-            {
+            if let Some(k) = m.key_not_in(&["local", "remote", "field", "transform"]) {
                 return Err(bad(i, format!("unknown key \"{k}\"")));
             }
             let ptr = |k: &str| -> Result<Option<Pointer>, Error> {
@@ -313,7 +310,7 @@ fn transform(i: usize, t: &Value) -> Result<Transform, Error> {
                 let hm = h.as_object().ok_or_else(|| bad(i, "hrefs must map titles to hrefs"))?;
                 for (k, v) in hm.iter() {
                     let s = v.as_str().ok_or_else(|| bad(i, "hrefs values must be strings"))?;
-                    hrefs.push((k.clone(), s.to_owned()));
+                    hrefs.push((k.to_string(), s.to_owned()));
                 }
             }
             Transform::LinkTitle { hrefs }

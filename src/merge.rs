@@ -110,19 +110,19 @@ impl FieldConflict {
     /// The contract form; an absent value is an absent member.
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
-        m.insert("path".into(), Value::str(self.path.clone()));
+        m.insert("path", Value::str(self.path.clone()));
         for (k, v) in [
             ("base", &self.base),
             ("local", &self.local),
             ("remote", &self.remote),
         ] {
             if let Some(v) = v {
-                m.insert(k.into(), v.clone());
+                m.insert(k, v.clone());
             }
         }
-        m.insert("reason".into(), Value::str(self.reason.as_str()));
-        m.insert("resolution".into(), Value::str(self.resolution.as_str()));
-        m.insert("strategy".into(), Value::str(self.strategy.as_str()));
+        m.insert("reason", Value::str(self.reason.as_str()));
+        m.insert("resolution", Value::str(self.resolution.as_str()));
+        m.insert("strategy", Value::str(self.strategy.as_str()));
         Value::Object(m)
     }
 }
@@ -250,7 +250,7 @@ impl Ctx<'_> {
                 let bm = b.and_then(Value::as_object);
                 let mut out = Map::new();
                 for k in lm.union_keys(rm) {
-                    self.tokens.push(k.to_owned());
+                    self.tokens.push(k.to_string());
                     let v = self.merge(present(bm, k), present(Some(lm), k), present(Some(rm), k));
                     self.tokens.pop();
                     if let Some(v) = v {

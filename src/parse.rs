@@ -14,7 +14,10 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::pointer::escape_token;
-use crate::value::{Map, Value};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use crate::value::{Key, Map, Value};
 
 /// The deepest nesting any parser accepts, whatever the configuration says.
 pub const HARD_MAX_DEPTH: usize = 512;
@@ -25,7 +28,7 @@ pub struct Parser {
 }
 
 enum Seg {
-    Key(String),
+    Key(Key),
     Index(usize),
 }
 
@@ -43,7 +46,18 @@ struct Cursor<'a> {
     i: usize,
     max_depth: usize,
     scratch: Vec<u8>,
+    /// Children of the arrays being parsed, innermost last; each array takes its exact slice.
+    items: Vec<Value>,
+    /// Members of the objects being parsed, innermost last.
+    members: Vec<(Key, Value)>,
+    /// Interned keys: records repeat the same few keys, so each is allocated once per parse.
+    keys: HashMap<&'a [u8], Key, BuildHasherDefault<DefaultHasher>>,
 }
+
+/// Keys longer than this are not interned.
+const INTERN_MAX_LEN: usize = 64;
+/// At most this many distinct keys are interned per parse (hostile input cannot grow the cache).
+const INTERN_MAX_KEYS: usize = 4096;
 
 impl Parser {
     /// A parser that rejects nesting deeper than `max_depth` (capped at [`HARD_MAX_DEPTH`]).
@@ -60,6 +74,9 @@ impl Parser {
             i: 0,
             max_depth: self.max_depth,
             scratch: Vec::new(),
+            items: Vec::new(),
+            members: Vec::new(),
+            keys: HashMap::default(),
         };
         let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
             c.ws()?;
@@ -148,28 +165,37 @@ impl<'a> Cursor<'a> {
     fn array(&mut self, depth: usize) -> R<Value> {
         self.check_depth(depth)?;
         self.i += 1;
-        let mut items = Vec::new();
+        let start = self.items.len();
         self.ws()?;
         if self.peek() == Some(b']') {
             self.i += 1;
-            return Ok(Value::Array(items));
+            return Ok(Value::Array(Vec::new()));
         }
         loop {
             self.ws()?;
-            let idx = items.len();
+            let idx = self.items.len() - start;
             let v = self.value(depth).map_err(|mut f| {
                 f.rev_path.push(Seg::Index(idx));
                 f
-            })?;
-            items.push(v);
+            });
+            match v {
+                Ok(v) => self.items.push(v),
+                Err(f) => {
+                    self.items.truncate(start);
+                    return Err(f);
+                }
+            }
             self.ws()?;
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(Value::Array(self.items.split_off(start)));
                 }
-                _ => return Err(self.fail(ErrorCode::InvalidJson, "expected ',' or ']'")),
+                _ => {
+                    self.items.truncate(start);
+                    return Err(self.fail(ErrorCode::InvalidJson, "expected ',' or ']'"));
+                }
             }
         }
     }
@@ -177,7 +203,15 @@ impl<'a> Cursor<'a> {
     fn object(&mut self, depth: usize) -> R<Value> {
         self.check_depth(depth)?;
         self.i += 1;
-        let mut entries: Vec<(String, Value)> = Vec::new();
+        let start = self.members.len();
+        let r = self.object_members(depth, start);
+        if r.is_err() {
+            self.members.truncate(start);
+        }
+        r
+    }
+
+    fn object_members(&mut self, depth: usize, start: usize) -> R<Value> {
         self.ws()?;
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -188,7 +222,7 @@ impl<'a> Cursor<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.fail(ErrorCode::InvalidJson, "expected a string key"));
             }
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws()?;
             if self.peek() != Some(b':') {
                 return Err(self.fail(ErrorCode::InvalidJson, "expected ':'"));
@@ -202,12 +236,13 @@ impl<'a> Cursor<'a> {
                     return Err(f);
                 }
             };
-            entries.push((key, v));
+            self.members.push((key, v));
             self.ws()?;
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
+                    let entries = self.members.split_off(start);
                     return Map::from_entries(entries).map(Value::Object).map_err(|k| {
                         let mut f = self.fail(
                             ErrorCode::DuplicateKey,
@@ -220,6 +255,30 @@ impl<'a> Cursor<'a> {
                 _ => return Err(self.fail(ErrorCode::InvalidJson, "expected ',' or '}'")),
             }
         }
+    }
+
+    /// An object key: interned when it is short and has no escapes.
+    fn key(&mut self) -> R<Key> {
+        let start = self.i + 1;
+        let b = self.b;
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .map(|n| start + n);
+        if let Some(end) = end.filter(|&e| b[e] == b'"' && e - start <= INTERN_MAX_LEN) {
+            let raw = &b[start..end];
+            if let Some(k) = self.keys.get(raw) {
+                self.i = end + 1;
+                return Ok(k.clone());
+            }
+            let k: Key = Key::from(self.utf8(raw, start)?);
+            self.i = end + 1;
+            if self.keys.len() < INTERN_MAX_KEYS {
+                self.keys.insert(raw, k.clone());
+            }
+            return Ok(k);
+        }
+        self.string().map(Key::from)
     }
 
     fn hex4(&mut self) -> R<u32> {

@@ -109,11 +109,11 @@ pub fn plan(cfg: &SyncConfig, decisions: &[Value]) -> Value {
         .map(|c| Value::Array(c.to_vec()))
         .collect();
     let mut m = Map::new();
-    m.insert("batches".into(), Value::Array(batches));
-    m.insert("rows".into(), Value::from(rows.len()));
-    m.insert("remote".into(), Value::Array(remote_ops));
-    m.insert("untouched".into(), Value::Array(untouched));
-    m.insert("errors".into(), Value::Array(errors));
+    m.insert("batches", Value::Array(batches));
+    m.insert("rows", Value::from(rows.len()));
+    m.insert("remote", Value::Array(remote_ops));
+    m.insert("untouched", Value::Array(untouched));
+    m.insert("errors", Value::Array(errors));
     Value::Object(m)
 }
 
@@ -153,26 +153,26 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
         };
         let key = idempotency_key("local", id, checksum);
         let mut m = Map::new();
-        m.insert("external_id".into(), Value::str(id));
-        m.insert("operation".into(), Value::str(operation));
+        m.insert("external_id", Value::str(id));
+        m.insert("operation", Value::str(operation));
         m.insert(
-            "data".into(),
+            "data",
             field(d, &["target", "record"])
                 .cloned()
                 .unwrap_or(Value::Null),
         );
-        m.insert("checksum".into(), checksum.map_or(Value::Null, Value::str));
-        m.insert("local_action".into(), Value::str(local));
+        m.insert("checksum", checksum.map_or(Value::Null, Value::str));
+        m.insert("local_action", Value::str(local));
         m.insert(
-            "local_record".into(),
+            "local_record",
             field(d, &["local", "record"])
                 .cloned()
                 .unwrap_or(Value::Null),
         );
-        m.insert("decision".into(), Value::str(kind));
-        m.insert("decision_index".into(), Value::from(i));
-        m.insert("retry_delays_ms".into(), delays(retry, &key));
-        m.insert("idempotency_key".into(), Value::str(key));
+        m.insert("decision", Value::str(kind));
+        m.insert("decision_index", Value::from(i));
+        m.insert("retry_delays_ms", delays(retry, &key));
+        m.insert("idempotency_key", Value::str(key));
         Some(Value::Object(m))
     } else {
         None
@@ -187,14 +187,14 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
             );
             let mut m = Map::new();
             m.insert(
-                "op".into(),
+                "op",
                 Value::str(match remote {
                     "create" => "create",
                     "update" => "patch",
                     _ => "delete",
                 }),
             );
-            m.insert("id".into(), Value::str(id));
+            m.insert("id", Value::str(id));
             let body = match remote {
                 "create" => field(d, &["remote", "record"]),
                 "update" => field(d, &["remote", "patch"]),
@@ -207,14 +207,14 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
                 )
                 .at("/remote"));
             }
-            m.insert("body".into(), body.cloned().unwrap_or(Value::Null));
+            m.insert("body", body.cloned().unwrap_or(Value::Null));
             if let Some(v) = field(d, &["remote", "version"]) {
-                m.insert("lock_version".into(), v.clone());
+                m.insert("lock_version", v.clone());
             }
-            m.insert("decision".into(), Value::str(kind));
-            m.insert("decision_index".into(), Value::from(i));
-            m.insert("retry_delays_ms".into(), delays(retry, &key));
-            m.insert("idempotency_key".into(), Value::str(key));
+            m.insert("decision", Value::str(kind));
+            m.insert("decision_index", Value::from(i));
+            m.insert("retry_delays_ms", delays(retry, &key));
+            m.insert("idempotency_key", Value::str(key));
             Some(Value::Object(m))
         }
         other => {

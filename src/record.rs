@@ -317,7 +317,7 @@ fn write_skipping<S: Sink>(m: &Map, skip: &[&str], out: &mut S) -> usize {
     let mut first = true;
     let mut depth = 0;
     for (k, v) in m.iter() {
-        if skip.contains(&k.as_str()) {
+        if skip.contains(&&**k) {
             continue;
         }
         if !first {

@@ -11,6 +11,7 @@
 //! searches. Duplicate keys cannot be represented: the parser rejects them.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::parse;
@@ -32,10 +33,13 @@ pub enum Value {
     Object(Map),
 }
 
+/// An object key. Shared: the parser interns repeated keys, and merges reuse them.
+pub type Key = Arc<str>;
+
 /// An object: members sorted by the UTF-16 code units of their keys, keys unique.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Map {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(Key, Value)>,
 }
 
 /// Compares two strings by their UTF-16 code units (RFC 8785 §3.2.3).
@@ -72,7 +76,7 @@ impl Map {
     }
 
     /// Builds a map from members in any order; returns the first duplicated key on failure.
-    pub fn from_entries(mut entries: Vec<(String, Value)>) -> Result<Self, String> {
+    pub fn from_entries(mut entries: Vec<(Key, Value)>) -> Result<Self, Key> {
         if !entries
             .windows(2)
             .all(|w| cmp_utf16(&w[0].0, &w[1].0) == Ordering::Less)
@@ -103,7 +107,8 @@ impl Map {
     }
 
     /// Sets `key`, returning the previous value.
-    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+    pub fn insert(&mut self, key: impl Into<Key>, value: Value) -> Option<Value> {
+        let key = key.into();
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
@@ -119,8 +124,16 @@ impl Map {
     }
 
     /// Members in canonical order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The first key (in canonical order) that is not in `allowed`: for rejecting typos.
+    pub fn key_not_in(&self, allowed: &[&str]) -> Option<&Key> {
+        self.entries
+            .iter()
+            .map(|(k, _)| k)
+            .find(|k| !allowed.contains(&&***k))
     }
 
     /// Number of members.
@@ -134,7 +147,7 @@ impl Map {
     }
 
     /// All keys of `self` and `other`, merged in canonical order, without repeats.
-    pub fn union_keys<'a>(&'a self, other: &'a Map) -> Vec<&'a str> {
+    pub fn union_keys<'a>(&'a self, other: &'a Map) -> Vec<&'a Key> {
         let (mut i, mut j) = (0, 0);
         let (a, b) = (&self.entries, &other.entries);
         let mut out = Vec::with_capacity(a.len().max(b.len()));
@@ -146,15 +159,15 @@ impl Map {
             };
             match ord {
                 Ordering::Less => {
-                    out.push(a[i].0.as_str());
+                    out.push(&a[i].0);
                     i += 1;
                 }
                 Ordering::Greater => {
-                    out.push(b[j].0.as_str());
+                    out.push(&b[j].0);
                     j += 1;
                 }
                 Ordering::Equal => {
-                    out.push(a[i].0.as_str());
+                    out.push(&a[i].0);
                     i += 1;
                     j += 1;
                 }
@@ -245,10 +258,10 @@ impl Value {
     }
 
     /// Builds an object from members (later duplicates replace earlier ones).
-    pub fn object<I: IntoIterator<Item = (K, Value)>, K: Into<String>>(members: I) -> Value {
+    pub fn object<I: IntoIterator<Item = (K, Value)>, K: Into<Key>>(members: I) -> Value {
         let mut m = Map::new();
         for (k, v) in members {
-            m.insert(k.into(), v);
+            m.insert(k, v);
         }
         Value::Object(m)
     }
@@ -315,6 +328,6 @@ mod tests {
     #[test]
     fn duplicate_keys_are_reported() {
         let e = Map::from_entries(vec![("a".into(), Value::Null), ("a".into(), Value::Null)]);
-        assert_eq!(e.unwrap_err(), "a");
+        assert_eq!(&*e.unwrap_err(), "a");
     }
 }

@@ -157,7 +157,7 @@ proptest! {
         base_ids in prop::collection::vec(0u8..8, 0..6),
         full in any::<bool>(),
     ) {
-        let with_id = |(id, mut r): (u8, Value)| { if let Value::Object(m) = &mut r { m.insert("id".into(), Value::from(id as usize)); } r };
+        let with_id = |(id, mut r): (u8, Value)| { if let Value::Object(m) = &mut r { m.insert("id", Value::from(id as usize)); } r };
         let local: Vec<Value> = local.into_iter().map(with_id).collect();
         let remote: Vec<Value> = remote.into_iter().map(with_id).collect();
         let base: Vec<Value> = base_ids.iter().map(|&id| Value::object([("id", Value::from(id as usize)), ("snapshot", Value::Object(Map::new()))])).collect();
@@ -201,9 +201,11 @@ fn to_serde(v: &Value) -> serde_json::Value {
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
-        Value::Object(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect())
-        }
+        Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_string(), to_serde(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -10,6 +10,23 @@ fn native_core_matches_every_vector() {
     let mut failures = Vec::new();
     for v in common::vectors() {
         let got = batch_sync::contract::call(&v.request);
+        // The Value-returning path (used by embedders) agrees with the streaming one.
+        if let Ok(req) = batch_sync::contract::parse_request(&v.request) {
+            let via_value = batch_sync::canonical::to_vec(&batch_sync::contract::respond(&req));
+            assert_eq!(
+                via_value, got,
+                "{} / {}: respond() and call() differ",
+                v.file, v.name
+            );
+        }
+        assert_eq!(
+            batch_sync::contract::is_failure(&got),
+            batch_sync::value::Value::parse(&got).unwrap().get("ok")
+                == Some(&batch_sync::value::Value::Bool(false)),
+            "{} / {}",
+            v.file,
+            v.name
+        );
         if got != v.response {
             failures.push(format!(
                 "{} / {}\n  want {}\n  got  {}",

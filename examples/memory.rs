@@ -1,10 +1,10 @@
 //! Peak heap while classifying 100k triples, against the request's JSON size.
-//! Run: `cargo bench --bench memory`.
+//! Run: `cargo run --release --example memory`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-#[path = "data.rs"]
+#[path = "../benches/data.rs"]
 mod data;
 
 struct Counting;
@@ -50,7 +50,14 @@ fn main() {
         peak as f64 / 1e6,
         peak as f64 / records_json as f64
     );
+    let before = NOW.load(Relaxed);
+    PEAK.store(before, Relaxed);
     let parsed = batch_sync::value::Value::parse(req.as_bytes()).unwrap();
+    println!(
+        "parsed tree: {:.1} MB held, {:.2}x the JSON size",
+        (NOW.load(Relaxed) - before) as f64 / 1e6,
+        (NOW.load(Relaxed) - before) as f64 / records_json as f64
+    );
     let before = NOW.load(Relaxed);
     PEAK.store(before, Relaxed);
     let local = parsed.get("local").unwrap().as_array().unwrap();

@@ -113,6 +113,40 @@ fn merge(c: &mut Criterion) {
     let req = data::merge_request(M);
     let mut g = c.benchmark_group("merge_10k_conflicts");
     g.sample_size(10).throughput(Throughput::Elements(M as u64));
+    // The merge itself: views, field-level merge, conflicts, and both patches, on parsed records.
+    let parsed = Value::parse(req.as_bytes()).unwrap();
+    let items = parsed.get("items").unwrap().as_array().unwrap().clone();
+    let cfg =
+        SyncConfig::from_value(&Value::parse(br#"{"strategy":"server_wins"}"#).unwrap()).unwrap();
+    g.bench_function("merge3 + both patches on parsed records", |b| {
+        b.iter(|| {
+            let opts = batch_sync::merge::MergeOptions::new(cfg.strategies());
+            items
+                .iter()
+                .map(|it| {
+                    let l =
+                        batch_sync::record::view(&cfg, Side::Local, it.get("local").unwrap(), None)
+                            .unwrap();
+                    let r = batch_sync::record::view(
+                        &cfg,
+                        Side::Remote,
+                        it.get("remote").unwrap(),
+                        None,
+                    )
+                    .unwrap();
+                    let out = batch_sync::merge::merge3(it.get("base"), Some(&l), Some(&r), &opts);
+                    let m = out.merged().unwrap();
+                    let (pl, pr) = (
+                        batch_sync::patch::diff(&l, m),
+                        batch_sync::patch::diff(&r, m),
+                    );
+                    out.conflicts().len()
+                        + usize::from(batch_sync::patch::is_noop(&pl))
+                        + usize::from(batch_sync::patch::is_noop(&pr))
+                })
+                .sum::<usize>()
+        })
+    });
     g.bench_function("contract::call merge items", |b| {
         b.iter_batched(
             || req.as_bytes(),

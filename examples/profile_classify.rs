@@ -7,7 +7,10 @@ fn main() {
     let arr = |k: &str| parsed.get(k).unwrap().as_array().unwrap().clone();
     let (l, r, b) = (arr("local"), arr("remote"), arr("base"));
     let cfg = batch_sync::config::SyncConfig::default();
-    let t = std::time::Instant::now();
-    let c = batch_sync::classify::classify(&cfg, &l, &r, Some(&b));
-    eprintln!("{} decisions in {:?}", c.decisions().len(), t.elapsed());
+    for _ in 0..4 {
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        batch_sync::classify::classify_each(&cfg, &l, &r, Some(&b), |_| n += 1);
+        eprintln!("{n} decisions in {:?}", t.elapsed());
+    }
 }

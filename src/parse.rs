@@ -15,7 +15,7 @@
 use crate::error::{Error, ErrorCode};
 use crate::pointer::escape_token;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasherDefault;
 
 use crate::value::{Key, Map, Value};
 
@@ -51,9 +51,33 @@ struct Cursor<'a> {
     /// Members of the objects being parsed, innermost last.
     members: Vec<(Key, Value)>,
     /// Interned keys: records repeat the same few keys, so each is allocated once per parse.
-    keys: HashMap<&'a [u8], Key, BuildHasherDefault<DefaultHasher>>,
+    keys: HashMap<&'a [u8], Key, BuildHasherDefault<Fnv>>,
 }
 
+/// FNV-1a: fast for the short keys interned here. The cache is capped, so colliding keys
+/// cannot make lookups slower than a bounded scan.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Documents smaller than this are parsed without interning keys.
+const INTERN_MIN_INPUT: usize = 16 << 10;
 /// Keys longer than this are not interned.
 const INTERN_MAX_LEN: usize = 64;
 /// At most this many distinct keys are interned per parse (hostile input cannot grow the cache).
@@ -265,7 +289,9 @@ impl<'a> Cursor<'a> {
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
             .map(|n| start + n);
-        if let Some(end) = end.filter(|&e| b[e] == b'"' && e - start <= INTERN_MAX_LEN) {
+        // Interning pays off on batches; a small document is cheaper without the cache.
+        let intern = b.len() >= INTERN_MIN_INPUT;
+        if let Some(end) = end.filter(|&e| intern && b[e] == b'"' && e - start <= INTERN_MAX_LEN) {
             let raw = &b[start..end];
             if let Some(k) = self.keys.get(raw) {
                 self.i = end + 1;

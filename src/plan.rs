@@ -208,7 +208,10 @@ fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> 
                 .at("/remote"));
             }
             m.insert("body", body.cloned().unwrap_or(Value::Null));
-            if let Some(v) = field(d, &["remote", "version"]) {
+            // The remote version, or the base version when the remote record was not in this batch.
+            if let Some(v) =
+                field(d, &["remote", "version"]).or_else(|| field(d, &["base", "version"]))
+            {
                 m.insert("lock_version", v.clone());
             }
             m.insert("decision", Value::str(kind));

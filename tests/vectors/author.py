@@ -341,6 +341,7 @@ decisions = [
     {"id": "c", "decision": "delete_remote", "local": {"action": "none"}, "remote": {"action": "delete", "version": 1}, "base": {"index": 2}, "target": {"action": "delete"}},
     {"id": "d", "decision": "unchanged", "local": {"action": "none"}, "remote": {"action": "none"}, "base": {"index": 3}, "target": {"action": "none"}},
     {"id": "e", "decision": "update_local"},
+    {"id": "f", "decision": "delete_remote", "local": {"action": "none"}, "remote": {"action": "delete"}, "base": {"index": 5, "version": 6}, "target": {"action": "delete"}},
 ]
 def row(id_, op, data, checksum, local_action, local_record, kind, i, retry=dict(base=100, cap=250, seed=42)):
     key = idem("local", id_, checksum)
@@ -355,13 +356,15 @@ def rop(id_, op, body, version, checksum, kind, i, retry=dict(base=100, cap=250,
     return o
 rows = [row("a", "update", t1, cs(t1), "none", None, "update_remote", 0),
         row("b", "insert", {"s": 1}, cs({"s": 1}), "create", {"id": "b", "s": 1}, "create_local", 1),
-        row("c", "delete", None, None, "none", None, "delete_remote", 2)]
+        row("c", "delete", None, None, "none", None, "delete_remote", 2),
+        row("f", "delete", None, None, "none", None, "delete_remote", 5)]
 vectors["plan"] = [
     {"name": "staging rows in batches, remote operations, idempotency keys, retry delays; malformed decisions are reported",
      "request": {"op": "plan", "decisions": decisions, "config": {"batch_size": 2, "retry": {"base_ms": 100, "cap_ms": 250, "max_retries": 2, "seed": 42}}},
-     "response": ok("plan", batches=[rows[:2], rows[2:]], rows=3,
+     "response": ok("plan", batches=[rows[:2], rows[2:]], rows=4,
                     remote=[rop("a", "patch", {"s": 2, "lockVersion": 3}, 3, cs(t1), "update_remote", 0),
-                            rop("c", "delete", None, 1, None, "delete_remote", 2)],
+                            rop("c", "delete", None, 1, None, "delete_remote", 2),
+                            rop("f", "delete", None, 6, None, "delete_remote", 5)],  # lock version from the base
                     untouched=[3],
                     errors=[{"index": 4, "error": {"code": "invalid_decision", "message": "plan: decisions[4]: decision has no local.action (pass classify's decisions unchanged)", "path": "/decisions/4/local/action"}}])},
     {"name": "retry: full jitter under the capped exponential ceiling",

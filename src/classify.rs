@@ -800,7 +800,10 @@ impl<'a> Ctx<'a> {
                         }
                         _ => merge3(snapshot, lview.as_ref(), rview.as_ref(), &opts),
                     };
-                    let target = (!out.is_unresolved()).then(|| out.merged().cloned());
+                    // `manual` keeps every conflicting record for a person, even one whose
+                    // fields would merge cleanly; the merge is still reported.
+                    let manual = strategies.default_strategy() == Strategy::Manual;
+                    let target = (!out.is_unresolved() && !manual).then(|| out.merged().cloned());
                     (
                         Kind::Conflict,
                         target,
@@ -810,7 +813,7 @@ impl<'a> Ctx<'a> {
             };
         m.insert("decision", Value::str(kind.as_str()));
         if let Some((ct, out, strategy)) = &conflict_info {
-            let status = if out.is_unresolved() {
+            let status = if out.is_unresolved() || *strategy == Strategy::Manual {
                 "unresolved"
             } else {
                 "resolved"

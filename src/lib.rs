@@ -31,3 +31,6 @@ pub mod value;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod wasi;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod js;

@@ -331,3 +331,104 @@ mod tests {
         assert_eq!(&*e.unwrap_err(), "a");
     }
 }
+
+/// serde support, for the JS binding's object path (`serde-wasm-bindgen`).
+#[cfg(any(feature = "serde", all(target_arch = "wasm32", target_os = "unknown")))]
+mod serde_impl {
+    use super::{Key, Map, Value};
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde::ser::{SerializeMap, SerializeSeq};
+
+    impl serde::Serialize for Value {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Value::Null => s.serialize_unit(),
+                Value::Bool(b) => s.serialize_bool(*b),
+                Value::Number(n) => s.serialize_f64(*n),
+                Value::String(x) => s.serialize_str(x),
+                Value::Array(a) => {
+                    let mut seq = s.serialize_seq(Some(a.len()))?;
+                    for x in a {
+                        seq.serialize_element(x)?;
+                    }
+                    seq.end()
+                }
+                Value::Object(m) => {
+                    let mut map = s.serialize_map(Some(m.len()))?;
+                    for (k, v) in m.iter() {
+                        map.serialize_entry(&**k, v)?;
+                    }
+                    map.end()
+                }
+            }
+        }
+    }
+
+    /// Deserialises with a depth budget, so a deeply nested JS object cannot overflow the stack.
+    struct Depth(usize);
+
+    impl<'de> DeserializeSeed<'de> for Depth {
+        type Value = Value;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Depth {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+            Ok(Value::Bool(b))
+        }
+        fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+            if n.is_finite() {
+                Ok(Value::Number(n))
+            } else {
+                Err(E::custom("number_out_of_range: NaN and Infinity are not JSON"))
+            }
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+            Ok(Value::Number(n as f64))
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+            Ok(Value::Number(n as f64))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+            Ok(Value::String(s.to_owned()))
+        }
+        fn visit_string<E>(self, s: String) -> Result<Value, E> {
+            Ok(Value::String(s))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let next = self.0.checked_sub(1).ok_or_else(|| de::Error::custom("depth_exceeded"))?;
+            let mut out = Vec::new();
+            while let Some(v) = a.next_element_seed(Depth(next))? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let next = self.0.checked_sub(1).ok_or_else(|| de::Error::custom("depth_exceeded"))?;
+            let mut entries: Vec<(Key, Value)> = Vec::new();
+            while let Some(k) = a.next_key::<String>()? {
+                let v = a.next_value_seed(Depth(next))?;
+                entries.push((Key::from(k), v));
+            }
+            Map::from_entries(entries).map(Value::Object).map_err(|k| de::Error::custom(format!("duplicate_key: {k}")))
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Value {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+            Depth(crate::parse::HARD_MAX_DEPTH).deserialize(d)
+        }
+    }
+}

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(batch_sync::value::Value::Object(m)) = batch_sync::value::Value::parse(data) {
         for op in batch_sync::contract::OPS {
             let mut req = m.clone();
-            req.insert("op".into(), batch_sync::value::Value::str(*op));
+            req.insert("op", batch_sync::value::Value::str(*op));
             let _ = batch_sync::contract::respond(&batch_sync::value::Value::Object(req));
         }
     }

@@ -307,6 +307,33 @@ V.append(classify_vector("mapping: HAL link titles, formattable text, dates; the
     {"id": "FLRTS-0", "decision": "create_local", "local": side(action="create", record={"id": "FLRTS-0", "title": "Other", "status": "Closed"}),
      "remote": side(1, cs(common_closed)), "target": target(common_closed)},
 ]))
+# 12. Field strategies decide only conflicting paths; `manual` as the default keeps the record.
+b12 = {"a": 1, "b": 1}
+l12 = {"id": 1, "a": 2, "b": 1}
+r12 = {"id": 1, "a": 1, "b": 2}
+V.append(classify_vector("a field strategy decides only conflicts at its path: a clean merge goes through despite manual on /b",
+    {"local": [l12], "remote": [r12], "base": [{"id": 1, "snapshot": b12}], "config": {"strategy": {"default": "merge", "fields": {"/b": "manual"}}}}, [
+    {"id": "1", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "merge", "status": "resolved"},
+     "conflicts": [],
+     "local": side(0, cs({"a": 2, "b": 1}), "update", patch={"b": 2}, record={"id": 1, "a": 2, "b": 2}),
+     "remote": side(0, cs({"a": 1, "b": 2}), "update", patch={"a": 2}, record={"id": 1, "a": 2, "b": 2}),
+     "base": {"index": 0, "checksum": cs(b12)}, "target": target({"a": 2, "b": 2})},
+], resolved=1))
+l13 = {"id": 2, "a": 2, "b": 3}
+r13 = {"id": 2, "a": 1, "b": 4}
+V.append(classify_vector("manual strategy on a field: that field's conflict is left for a person, so the record is",
+    {"local": [l13], "remote": [r13], "base": [{"id": 2, "snapshot": b12}], "config": {"strategy": {"default": "server_wins", "fields": {"/b": "manual"}}}}, [
+    {"id": "2", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "server_wins", "status": "unresolved"},
+     "conflicts": [{"path": "/b", "base": 1, "local": 3, "remote": 4, "reason": "both_modified", "resolution": "unresolved", "strategy": "manual"}],
+     "local": side(0, cs({"a": 2, "b": 3})), "remote": side(0, cs({"a": 1, "b": 4})),
+     "base": {"index": 0, "checksum": cs(b12)}, "target": target()},
+], unresolved=1))
+V.append(classify_vector("manual as the default: a concurrent modification stays for a person even when its fields merge cleanly",
+    {"local": [l12], "remote": [r12], "base": [{"id": 1, "snapshot": b12}], "config": {"strategy": "manual"}}, [
+    {"id": "1", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "manual", "status": "unresolved"},
+     "conflicts": [], "local": side(0, cs({"a": 2, "b": 1})), "remote": side(0, cs({"a": 1, "b": 2})),
+     "base": {"index": 0, "checksum": cs(b12)}, "target": target()},
+], unresolved=1))
 vectors["classify"] = V
 
 # ---------------------------------------------------------------- merge

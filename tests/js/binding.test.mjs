@@ -1,0 +1,88 @@
+// The wasm-bindgen module (pkg/) under Node: every golden vector gives the same bytes as the
+// native CLI, errors become JS Errors with code and path, and hostile input never throws.
+// Build first: bash scripts/build-pkg.sh && cargo build --release.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const require = createRequire(import.meta.url);
+const pkgMain = path.join(root, 'pkg/batch_sync.js');
+const native = path.join(root, 'target/release/batch-sync');
+for (const [p, how] of [[pkgMain, 'bash scripts/build-pkg.sh'], [native, 'cargo build --release']]) {
+  if (!existsSync(p)) throw new Error(`${p} is missing: build it with \`${how}\``);
+}
+const core = require(pkgMain);
+
+function vectors() {
+  const dir = path.join(root, 'tests/vectors');
+  const out = [];
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    for (const v of JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) {
+      out.push({ file: f, name: v.name, text: v.request_text ?? JSON.stringify(v.request), response: v.response, raw: v.request_text !== undefined });
+    }
+  }
+  assert.ok(out.length >= 20, `vectors found: ${out.length}`);
+  return out;
+}
+
+function nativeCall(text) {
+  try {
+    return execFileSync(native, ['call'], { input: text }).toString('utf8');
+  } catch (e) {
+    if (e.status === 1) return e.stdout.toString('utf8'); // input rejected: the JSON error is on stdout
+    throw e;
+  }
+}
+
+test('every golden vector: byte-identical to the native CLI, equal to the expected response', () => {
+  for (const v of vectors()) {
+    const got = core.callJson(v.text);
+    assert.equal(got, nativeCall(v.text), `${v.file} / ${v.name}: Node and native differ`);
+    assert.deepEqual(JSON.parse(got), v.response, `${v.file} / ${v.name}`);
+  }
+});
+
+test('the object path agrees with the JSON path on every accepted vector', () => {
+  for (const v of vectors().filter((v) => !v.raw)) {
+    // Vectors given as raw text test what only text can hold (duplicate keys, malformed JSON).
+    const req = JSON.parse(v.text);
+    assert.deepEqual(core.callObject(req), v.response, `${v.file} / ${v.name}`);
+  }
+});
+
+test('the object path cannot see lone surrogates (why hosts use callJson)', () => {
+  // serde-wasm-bindgen converts JS strings lossily: the lone surrogate arrives as U+FFFD.
+  const req = { op: 'canonicalize', value: 'a\ud800' };
+  assert.equal(core.callObject(req).canonical, '"a\ufffd"');
+  assert.equal(JSON.parse(core.callJson(JSON.stringify(req))).error.code, 'lone_surrogate');
+});
+
+test('a rejected request throws an Error carrying code and path', () => {
+  assert.throws(
+    () => core.call(JSON.stringify({ op: 'canonicalize', value: { a: ['x', '\ud800'] } })),
+    (e) => e instanceof Error && e.code === 'lone_surrogate' && e.path === '/value/a/1',
+  );
+  assert.throws(() => core.call('{"op":"nope"}'), (e) => e.code === 'unknown_op' && e.path === '/op');
+  const ok = JSON.parse(core.call('{"op":"patch_diff","from":{"a":1},"to":{}}'));
+  assert.deepEqual(ok.patch, { a: null });
+});
+
+test('hostile input never throws from callJson', () => {
+  const cases = [
+    '['.repeat(100000),
+    '{"op":"canonicalize","value":1e999}',
+    '{"op":"canonicalize","value":"' + 'x'.repeat(10 << 20) + '"}',
+    '{"op":"classify","local":[{"id":1',
+    '',
+  ];
+  for (const c of cases) {
+    const out = JSON.parse(core.callJson(c));
+    assert.equal(typeof out.ok, 'boolean');
+  }
+  assert.equal(JSON.parse(core.callJson(cases[0])).error.code, 'depth_exceeded');
+});

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --lib --bins --target wasm32-wasip1 -- -D warnings
+cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
 cargo build --locked --release --target wasm32-wasip1
 cargo build --locked --release
 bash scripts/build-pkg.sh

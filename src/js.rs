@@ -26,7 +26,13 @@ pub fn call(request: &str) -> Result<String, JsValue> {
         return Ok(String::from_utf8(out).unwrap_or_default());
     }
     let v = crate::value::Value::parse(&out).unwrap_or(crate::value::Value::Null);
-    let field = |k: &str| v.get("error").and_then(|e| e.get(k)).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+    let field = |k: &str| {
+        v.get("error")
+            .and_then(|e| e.get(k))
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
     let err = js_sys::Error::new(&field("message"));
     let _ = js_sys::Reflect::set(&err, &"code".into(), &field("code").into());
     let _ = js_sys::Reflect::set(&err, &"path".into(), &field("path").into());
@@ -46,7 +52,8 @@ pub fn call_object(request: JsValue) -> Result<JsValue, JsValue> {
         JsValue::from(err)
     })?;
     let resp = contract::respond(&req);
-    resp.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
+    resp.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
 }
 
 /// The contract version this module speaks.

@@ -392,7 +392,9 @@ mod serde_impl {
             if n.is_finite() {
                 Ok(Value::Number(n))
             } else {
-                Err(E::custom("number_out_of_range: NaN and Infinity are not JSON"))
+                Err(E::custom(
+                    "number_out_of_range: NaN and Infinity are not JSON",
+                ))
             }
         }
         fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
@@ -408,7 +410,10 @@ mod serde_impl {
             Ok(Value::String(s))
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-            let next = self.0.checked_sub(1).ok_or_else(|| de::Error::custom("depth_exceeded"))?;
+            let next = self
+                .0
+                .checked_sub(1)
+                .ok_or_else(|| de::Error::custom("depth_exceeded"))?;
             let mut out = Vec::new();
             while let Some(v) = a.next_element_seed(Depth(next))? {
                 out.push(v);
@@ -416,13 +421,18 @@ mod serde_impl {
             Ok(Value::Array(out))
         }
         fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-            let next = self.0.checked_sub(1).ok_or_else(|| de::Error::custom("depth_exceeded"))?;
+            let next = self
+                .0
+                .checked_sub(1)
+                .ok_or_else(|| de::Error::custom("depth_exceeded"))?;
             let mut entries: Vec<(Key, Value)> = Vec::new();
             while let Some(k) = a.next_key::<String>()? {
                 let v = a.next_value_seed(Depth(next))?;
                 entries.push((Key::from(k), v));
             }
-            Map::from_entries(entries).map(Value::Object).map_err(|k| de::Error::custom(format!("duplicate_key: {k}")))
+            Map::from_entries(entries)
+                .map(Value::Object)
+                .map_err(|k| de::Error::custom(format!("duplicate_key: {k}")))
         }
     }
 

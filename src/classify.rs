@@ -257,7 +257,7 @@ fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), E
                 && c.bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
-            c.clone()
+            c.to_string()
         }
         (Some(_), _) => {
             return Err(Error::new(
@@ -837,7 +837,7 @@ impl<'a> Ctx<'a> {
                 diff_paths(Some(a), Some(b), &mut String::new(), &mut paths);
                 m.insert(
                     "differences",
-                    Value::Array(paths.into_iter().map(Value::String).collect()),
+                    Value::Array(paths.into_iter().map(Value::from).collect()),
                 );
             }
         }

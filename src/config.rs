@@ -379,7 +379,7 @@ impl SyncConfig {
                     },
                     _ => return Err(bad("arrays", "expected a key field name")),
                 };
-                cfg.arrays.push((ptr, key));
+                cfg.arrays.push((ptr, key.to_string()));
             }
         }
         if let Some(l) = m.get("limits") {

@@ -249,7 +249,7 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
             r.allow(&["value"])?;
             out.insert(
                 "canonical",
-                Value::String(canonical::to_string(r.need("value")?)),
+                Value::from(canonical::to_string(r.need("value")?)),
             );
         }
         "patch_diff" => {
@@ -386,11 +386,11 @@ fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
         .get(rec)
         .and_then(|v| record::id_key(v).ok())
     {
-        m.insert("id", Value::String(id));
+        m.insert("id", Value::from(id));
     }
     match record::checksum_of(cfg, side, rec, None) {
         Ok(c) => {
-            m.insert("checksum", Value::String(c));
+            m.insert("checksum", Value::from(c));
         }
         Err(e) => {
             let e = e
@@ -456,7 +456,7 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
     );
     res.insert("merged", out.merged().cloned().unwrap_or(Value::Null));
     if let Some(merged) = out.merged() {
-        res.insert("checksum", Value::String(canonical::sha256_hex(merged)));
+        res.insert("checksum", Value::from(canonical::sha256_hex(merged)));
         let mut patches = Map::new();
         for (s, x) in [(Side::Local, &local), (Side::Remote, &remote)] {
             let Some((view, info)) = x else { continue };

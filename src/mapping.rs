@@ -163,13 +163,13 @@ impl Mapping {
                     let s = v
                         .as_str()
                         .ok_or_else(|| fail(side, p, "expected a date string"))?;
-                    Value::String(parse_date(s, zone).map_err(|e| fail(side, p, e))?)
+                    Value::from(parse_date(s, zone).map_err(|e| fail(side, p, e))?)
                 }
                 (Transform::Timestamp, _, _) => {
                     let s = v
                         .as_str()
                         .ok_or_else(|| fail(side, p, "expected a timestamp string"))?;
-                    Value::String(
+                    Value::from(
                         parse_instant(s, zone)
                             .map_err(|e| fail(side, p, e))?
                             .to_rfc3339(),
@@ -184,8 +184,8 @@ impl Mapping {
                         (links.as_deref_mut(), Some(title), v.get("href"))
                     {
                         l.learned
-                            .entry((fi, t.clone()))
-                            .or_insert_with(|| h.clone());
+                            .entry((fi, t.to_string()))
+                            .or_insert_with(|| h.to_string());
                     }
                     title.clone()
                 }
@@ -242,11 +242,11 @@ impl Mapping {
                         .map(|(_, h)| h.clone())
                         .or_else(|| links.learned.get(&(fi, t.to_owned())).cloned())
                         .ok_or_else(|| fail(side, p, format!("no href known for title \"{t}\"; add it to the mapping's hrefs")))?;
-                    Value::object([("href", Value::String(href)), ("title", v.clone())])
+                    Value::object([("href", Value::from(href)), ("title", v.clone())])
                 }
                 (Transform::LinkId { prefix }, Side::Remote, _) => {
                     let id = match v {
-                        Value::String(s) => s.clone(),
+                        Value::String(s) => s.to_string(),
                         Value::Number(n) if n.fract() == 0.0 => crate::canonical::to_string(v),
                         _ => {
                             return Err(fail(
@@ -256,7 +256,7 @@ impl Mapping {
                             ))
                         }
                     };
-                    Value::object([("href", Value::String(format!("{prefix}{id}")))])
+                    Value::object([("href", Value::from(format!("{prefix}{id}")))])
                 }
                 (Transform::Formattable { format }, Side::Remote, _) => match format {
                     Some(fmt) => {

@@ -194,12 +194,7 @@ pub fn merge3(
     remote: Option<&Value>,
     opts: &MergeOptions<'_>,
 ) -> MergeOutcome {
-    let mut cx = Ctx {
-        opts,
-        tokens: Vec::new(),
-        conflicts: Vec::new(),
-        two_way: base.is_none(),
-    };
+    let mut cx = Ctx::new(opts, base.is_none());
     let merged = cx.merge(base, local, remote);
     MergeOutcome {
         merged,
@@ -215,12 +210,7 @@ pub fn merge_deleted(
     remote: Option<&Value>,
     opts: &MergeOptions<'_>,
 ) -> MergeOutcome {
-    let mut cx = Ctx {
-        opts,
-        tokens: Vec::new(),
-        conflicts: Vec::new(),
-        two_way: false,
-    };
+    let mut cx = Ctx::new(opts, false);
     let merged = cx.conflict(base, local, remote);
     MergeOutcome {
         merged,
@@ -232,7 +222,16 @@ fn present<'v>(m: Option<&'v Map>, k: &str) -> Option<&'v Value> {
     m.and_then(|m| m.get(k)).filter(|v| !v.is_null())
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(opts: &'a MergeOptions<'a>, two_way: bool) -> Self {
+        Ctx {
+            opts,
+            tokens: Vec::new(),
+            conflicts: Vec::new(),
+            two_way,
+        }
+    }
+
     fn merge(&mut self, b: Option<&Value>, l: Option<&Value>, r: Option<&Value>) -> Option<Value> {
         if l == r {
             return l.cloned();

@@ -166,7 +166,7 @@ impl<'a> Cursor<'a> {
             None => Err(self.fail(ErrorCode::InvalidJson, "unexpected end of input")),
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
-            Some(b'"') => self.string().map(Value::String),
+            Some(b'"') => self.string().map(Value::from),
             Some(b't') => self.expect_lit(b"true", Value::Bool(true)),
             Some(b'f') => self.expect_lit(b"false", Value::Bool(false)),
             Some(b'n') => self.expect_lit(b"null", Value::Null),

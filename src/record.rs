@@ -59,7 +59,7 @@ impl RecordInfo {
 /// Reads an id value as a match key: strings as they are, integers up to 2^53 in decimal.
 pub fn id_key(v: &Value) -> Result<String, Error> {
     match v {
-        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::String(s) if !s.is_empty() => Ok(s.to_string()),
         Value::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_ID => {
             Ok(canonical::to_string(v))
         }

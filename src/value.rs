@@ -26,11 +26,87 @@ pub enum Value {
     /// A finite IEEE-754 double.
     Number(f64),
     /// A Unicode string (never holds a lone surrogate).
-    String(String),
+    String(Str),
     /// An array.
     Array(Vec<Value>),
     /// An object with unique keys in RFC 8785 order.
     Object(Map),
+}
+
+/// A string value: up to 22 bytes inline (most field values are short), longer ones on the
+/// heap. Reads as a `&str`.
+#[derive(Clone)]
+pub struct Str(StrRepr);
+
+#[derive(Clone)]
+enum StrRepr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+const INLINE: usize = 22;
+
+impl Str {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // The inline bytes are always a copy of a whole `&str`.
+            StrRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
+            StrRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Str(StrRepr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Str(StrRepr::Heap(s.into()))
+        }
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Self {
+        if s.len() <= INLINE {
+            Str::from(s.as_str())
+        } else {
+            Str(StrRepr::Heap(s.into_boxed_str()))
+        }
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An object key. Shared: the parser interns repeated keys, and merges reuse them.
@@ -210,7 +286,7 @@ impl Value {
     /// The string, if this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::String(s) => Some(s),
+            Value::String(s) => Some(s.as_str()),
             _ => None,
         }
     }
@@ -268,7 +344,7 @@ impl Value {
 
     /// A string value.
     pub fn str(s: impl Into<String>) -> Value {
-        Value::String(s.into())
+        Value::String(Str::from(s.into()))
     }
 }
 
@@ -294,12 +370,12 @@ impl From<u64> for Value {
 }
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(Str::from(s))
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(Str::from(s))
     }
 }
 impl From<Map> for Value {
@@ -323,6 +399,17 @@ mod tests {
         assert_eq!(cmp_utf16("\u{FFFD}", "\u{1F600}"), Ordering::Greater);
         assert_eq!(cmp_utf16("a", "ab"), Ordering::Less);
         assert_eq!(cmp_utf16("\u{80}", "\u{7F}"), Ordering::Greater);
+    }
+
+    #[test]
+    fn strings_inline_up_to_22_bytes_and_read_back_whole() {
+        for n in [0, 1, 21, 22, 23, 100] {
+            let s = "é".repeat(n / 2) + &"x".repeat(n % 2);
+            let v = Value::from(s.clone());
+            assert_eq!(v.as_str(), Some(s.as_str()));
+            assert_eq!(v, Value::from(s.as_str()));
+        }
+        assert_eq!(std::mem::size_of::<Value>(), 32);
     }
 
     #[test]
@@ -404,10 +491,10 @@ mod serde_impl {
             Ok(Value::Number(n as f64))
         }
         fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-            Ok(Value::String(s.to_owned()))
+            Ok(Value::String(Str::from(s)))
         }
         fn visit_string<E>(self, s: String) -> Result<Value, E> {
-            Ok(Value::String(s))
+            Ok(Value::String(Str::from(s)))
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
             let next = self

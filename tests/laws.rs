@@ -17,7 +17,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(Value::Number),
-        "[a-c\u{e9}\u{1F600}\"\\\\\n]{0,3}".prop_map(Value::String),
+        "[a-c\u{e9}\u{1F600}\"\\\\\n]{0,12}".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 32, 4, |inner| {
         prop_oneof![
@@ -199,7 +199,7 @@ fn to_serde(v: &Value) -> serde_json::Value {
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Number(n) => serde_json::Number::from_f64(*n)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
         Value::Object(m) => serde_json::Value::Object(
             m.iter()

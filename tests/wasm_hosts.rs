@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use wasmtime::{Engine, Instance, Linker, Memory, Module, Store, TypedFunc};
+use wasmtime::{Engine, Linker, Module, Store};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -35,77 +35,15 @@ fn module(name: &str) -> Module {
     Module::from_file(engine(), artefact(name)).expect("load module")
 }
 
-/// The reactor module, instantiated once per test.
-struct Reactor {
-    store: Store<()>,
-    memory: Memory,
-    alloc: TypedFunc<u32, u32>,
-    dealloc: TypedFunc<(u32, u32), ()>,
-    call: TypedFunc<(u32, u32), u64>,
-}
+#[path = "common/reactor.rs"]
+mod reactor;
+use reactor::Reactor;
 
-impl Reactor {
-    fn new() -> Reactor {
-        let m = module("batch_sync.wasm");
-        let mut linker = Linker::new(engine());
-        // A std wasip1 module imports fd_write, environ_*, proc_exit: reached only on a panic,
-        // which would be a bug; they trap here so that such a bug fails the test.
-        linker
-            .define_unknown_imports_as_traps(&m)
-            .expect("define imports");
-        let mut store = Store::new(engine(), ());
-        let inst: Instance = linker
-            .instantiate(&mut store, &m)
-            .expect("instantiate reactor");
-        if let Ok(init) = inst.get_typed_func::<(), ()>(&mut store, "_initialize") {
-            init.call(&mut store, ()).expect("_initialize");
-        }
-        Reactor {
-            memory: inst
-                .get_memory(&mut store, "memory")
-                .expect("memory export"),
-            alloc: inst
-                .get_typed_func(&mut store, "alloc")
-                .expect("alloc export"),
-            dealloc: inst
-                .get_typed_func(&mut store, "dealloc")
-                .expect("dealloc export"),
-            call: inst
-                .get_typed_func(&mut store, "call")
-                .expect("call export"),
-            store,
-        }
-    }
-
-    fn call(&mut self, input: &[u8]) -> Vec<u8> {
-        let len = u32::try_from(input.len()).expect("input fits in wasm32");
-        let ptr = self
-            .alloc
-            .call(&mut self.store, len)
-            .expect("alloc must not trap");
-        assert_ne!(ptr, 0, "alloc({len}) failed");
-        // Memory may have grown in alloc: write through the current view.
-        self.memory
-            .write(&mut self.store, ptr as usize, input)
-            .expect("write input");
-        let packed = self
-            .call
-            .call(&mut self.store, (ptr, len))
-            .expect("call must not trap");
-        self.dealloc
-            .call(&mut self.store, (ptr, len))
-            .expect("dealloc input");
-        let (rp, rl) = ((packed >> 32) as u32, (packed & 0xffff_ffff) as u32);
-        assert_ne!(packed, 0, "call returned no response");
-        let mut out = vec![0u8; rl as usize];
-        self.memory
-            .read(&self.store, rp as usize, &mut out)
-            .expect("read response");
-        self.dealloc
-            .call(&mut self.store, (rp, rl))
-            .expect("dealloc response");
-        out
-    }
+fn reactor() -> Reactor {
+    Reactor::load(
+        engine(),
+        &common::root().join("target/wasm32-wasip1/release/batch_sync.wasm"),
+    )
 }
 
 /// Runs the WASI command with arguments and stdin; returns (exit code, stdout).
@@ -139,7 +77,7 @@ fn run_command(module: &Module, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>) {
 
 #[test]
 fn reactor_runs_every_vector_byte_identical() {
-    let mut r = Reactor::new();
+    let mut r = reactor();
     let vectors = common::vectors();
     for v in &vectors {
         let got = r.call(&v.request);
@@ -244,7 +182,7 @@ fn wasi_command_matches_native_cli_on_subcommands() {
 
 #[test]
 fn reactor_never_traps_on_hostile_input() {
-    let mut r = Reactor::new();
+    let mut r = reactor();
     let deep_arrays = "[".repeat(1_000_000);
     let deep_objects = "{\"a\":".repeat(100_000);
     let deep_value = format!(

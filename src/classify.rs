@@ -22,7 +22,7 @@ type Map64<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 use crate::canonical;
 use crate::config::{Mode, Side, Strategy, SyncConfig};
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, ItemErrors};
 use crate::mapping::Links;
 use crate::merge::{merge3, merge_deleted, MergeOptions, MergeOutcome};
 use crate::patch;
@@ -303,11 +303,22 @@ fn read_side<'a>(
     side: Side,
     recs: &'a [Value],
     links: &mut Links,
+    rejected: &ItemErrors,
 ) -> Vec<(Option<String>, Item<'a, RecordInfo>)> {
     recs.iter()
         .enumerate()
         .map(|(index, rec)| {
             let id = cfg.fields(side).id.get(rec).and_then(|v| id_key(v).ok());
+            if let Some(e) = rejected.get(side.as_str(), index) {
+                return (
+                    id,
+                    Item {
+                        index,
+                        rec,
+                        info: Err(e.clone()),
+                    },
+                );
+            }
             let learn = if side == Side::Remote {
                 Some(&mut *links)
             } else {
@@ -344,32 +355,51 @@ pub fn classify_each(
     local: &[Value],
     remote: &[Value],
     base: Option<&[Value]>,
+    emit: impl FnMut(Value),
+) -> Tally {
+    classify_each_with(cfg, local, remote, base, &ItemErrors::default(), emit)
+}
+
+/// [`classify_each`] where some records were already rejected while the request was read
+/// (`rejected` keyed by `local`, `remote`, `base` and index): they become `invalid` with that
+/// error, and so does every other record of their id.
+pub fn classify_each_with(
+    cfg: &SyncConfig,
+    local: &[Value],
+    remote: &[Value],
+    base: Option<&[Value]>,
+    rejected: &ItemErrors,
     mut emit: impl FnMut(Value),
 ) -> Tally {
     let mut links = Links::default();
-    let remote_items = read_side(cfg, Side::Remote, remote, &mut links);
-    let local_items = read_side(cfg, Side::Local, local, &mut links);
+    let remote_items = read_side(cfg, Side::Remote, remote, &mut links, rejected);
+    let local_items = read_side(cfg, Side::Local, local, &mut links, rejected);
     let base_items: Vec<(Option<String>, Item<'_, Base<'_>>)> = base
         .unwrap_or(&[])
         .iter()
         .enumerate()
-        .map(|(index, rec)| match read_base(cfg, rec) {
-            Ok((id, b)) => (
-                Some(id),
-                Item {
-                    index,
-                    rec,
-                    info: Ok(b),
-                },
-            ),
-            Err(e) => (
-                rec.get("id").and_then(|v| id_key(v).ok()),
-                Item {
-                    index,
-                    rec,
-                    info: Err(e),
-                },
-            ),
+        .map(|(index, rec)| {
+            match rejected
+                .get("base", index)
+                .map_or_else(|| read_base(cfg, rec), |e| Err(e.clone()))
+            {
+                Ok((id, b)) => (
+                    Some(id),
+                    Item {
+                        index,
+                        rec,
+                        info: Ok(b),
+                    },
+                ),
+                Err(e) => (
+                    rec.get("id").and_then(|v| id_key(v).ok()),
+                    Item {
+                        index,
+                        rec,
+                        info: Err(e),
+                    },
+                ),
+            }
         })
         .collect();
 

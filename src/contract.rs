@@ -13,9 +13,8 @@
 //! members are listed in the README.
 
 use crate::canonical;
-use crate::classify::classify;
 use crate::config::{Side, SyncConfig};
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, ItemErrors};
 use crate::merge::{merge3, MergeOptions, MergeOutcome};
 use crate::parse::{Parser, HARD_MAX_DEPTH};
 use crate::patch;
@@ -44,10 +43,81 @@ pub const OPS: &[&str] = &[
 
 /// Handles one request given as bytes; always returns a response (never panics).
 pub fn call(input: &[u8]) -> Vec<u8> {
-    match parse_request(input) {
-        Ok(req) => respond_bytes(&req),
+    call_op(None, input)
+}
+
+/// Like [`call`]; with `op`, the input is the request body without `op` (the CLI's form).
+///
+/// What canonical JSON cannot represent (duplicate keys, lone surrogates, out-of-range numbers)
+/// rejects only the item that holds it when it lies inside an item array (`/local/3/...`,
+/// `/records/0/...`); anywhere else it rejects the request.
+pub fn call_op(op: Option<&str>, input: &[u8]) -> Vec<u8> {
+    let read = || -> Result<(Value, ItemErrors), Error> {
+        if input.len() > MAX_REQUEST_BYTES {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                    input.len()
+                ),
+            ));
+        }
+        let (mut req, soft) = Parser::new(HARD_MAX_DEPTH).parse_lenient(input)?;
+        if let Some(op) = op {
+            match &mut req {
+                Value::Object(m) => {
+                    m.insert("op", Value::str(op));
+                }
+                other => {
+                    return Err(req_err(
+                        format!("input must be a JSON object, got {}", other.type_name()),
+                        "",
+                    ))
+                }
+            }
+        }
+        let items = item_errors(&req, soft)?;
+        Ok((req, items))
+    };
+    match read() {
+        Ok((req, items)) => respond_bytes_with(&req, &items),
         Err(e) => canonical::to_vec(&failure(&e)),
     }
+}
+
+/// Assigns representability errors to the items that hold them; one outside every item array
+/// of the request's op rejects the request.
+fn item_errors(req: &Value, soft: Vec<Error>) -> Result<ItemErrors, Error> {
+    let mut items = ItemErrors::default();
+    let arrays: &[&str] = match req.get("op").and_then(Value::as_str) {
+        Some("classify") => &["local", "remote", "base"],
+        Some("checksum") => &["records"],
+        Some("merge") => &["items"],
+        Some("plan") => &["decisions"],
+        _ => &[],
+    };
+    for e in soft {
+        let mut parts = e.path().splitn(4, '/').skip(1);
+        let (array, index, rest) = (parts.next(), parts.next(), parts.next());
+        let placed = match (array, index.and_then(|i| i.parse::<usize>().ok())) {
+            (Some(a), Some(i))
+                if arrays.contains(&a)
+                    && req
+                        .get(a)
+                        .and_then(Value::as_array)
+                        .is_some_and(|v| i < v.len()) =>
+            {
+                let rel = rest.map_or(String::new(), |r| format!("/{r}"));
+                Some((a, i, Error::new(e.code(), e.message()).at(rel)))
+            }
+            _ => None,
+        };
+        match placed {
+            Some((a, i, item_err)) => items.insert(a, i, item_err),
+            None => return Err(e),
+        }
+    }
+    Ok(items)
 }
 
 /// True when response bytes are a failure (`{"contract":1,"error":...,"ok":false}`): no success
@@ -72,7 +142,12 @@ pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
 
 /// Handles a parsed request.
 pub fn respond(req: &Value) -> Value {
-    match handle(req) {
+    respond_with(req, &ItemErrors::default())
+}
+
+/// Handles a parsed request whose listed items were rejected while it was read.
+pub fn respond_with(req: &Value, items: &ItemErrors) -> Value {
+    match handle(req, items) {
         Ok((op, mut m)) => {
             m.insert("ok", Value::Bool(true));
             m.insert("contract", Value::from(CONTRACT_VERSION as usize));
@@ -204,6 +279,11 @@ fn classify_args<'a>(r: &Req<'a>) -> Result<ClassifyArgs<'a>, Error> {
 /// Handles a parsed request and returns the canonical response bytes. Classification streams:
 /// each decision is serialised as soon as it is made, so they are never all held at once.
 pub fn respond_bytes(req: &Value) -> Vec<u8> {
+    respond_bytes_with(req, &ItemErrors::default())
+}
+
+/// [`respond_bytes`] for a request whose listed items were rejected while it was read.
+pub fn respond_bytes_with(req: &Value, items: &ItemErrors) -> Vec<u8> {
     let streamed = envelope(req).and_then(|r| match r.op {
         "classify" => classify_args(&r).map(Some),
         _ => Ok(None),
@@ -215,24 +295,25 @@ pub fn respond_bytes(req: &Value) -> Vec<u8> {
             let mut out = Vec::with_capacity(64 + 1024 * local.len().max(remote.len()));
             out.extend_from_slice(b"{\"contract\":1,\"decisions\":[");
             let mut first = true;
-            let tally = crate::classify::classify_each(&cfg, local, remote, base, |d| {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                canonical::write(&d, &mut out);
-            });
+            let tally =
+                crate::classify::classify_each_with(&cfg, local, remote, base, items, |d| {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    canonical::write(&d, &mut out);
+                });
             out.extend_from_slice(b"],\"ok\":true,\"op\":\"classify\",\"summary\":");
             canonical::write(&tally.summary(), &mut out);
             out.push(b'}');
             out
         }
-        Ok(None) => canonical::to_vec(&respond(req)),
+        Ok(None) => canonical::to_vec(&respond_with(req, items)),
         Err(e) => canonical::to_vec(&failure(&e)),
     }
 }
 
-fn handle(req: &Value) -> Result<(&str, Map), Error> {
+fn handle<'r>(req: &'r Value, rejected: &ItemErrors) -> Result<(&'r str, Map), Error> {
     let r = envelope(req)?;
     let op = r.op;
     let mut out = Map::new();
@@ -269,15 +350,19 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
             let items = recs
                 .iter()
                 .enumerate()
-                .map(|(i, rec)| checksum_item(&cfg, side, i, rec))
+                .map(|(i, rec)| checksum_item(&cfg, side, i, rec, rejected.get("records", i)))
                 .collect();
             out.insert("items", Value::Array(items));
         }
         "classify" => {
             let (cfg, local, remote, base) = classify_args(&r)?;
-            let c = classify(&cfg, local, remote, base);
-            out.insert("summary", c.summary());
-            out.insert("decisions", Value::Array(c.into_decisions()));
+            let mut decisions = Vec::new();
+            let tally =
+                crate::classify::classify_each_with(&cfg, local, remote, base, rejected, |d| {
+                    decisions.push(d)
+                });
+            out.insert("summary", tally.summary());
+            out.insert("decisions", Value::Array(decisions));
         }
         "merge" => {
             r.allow(&["base", "local", "remote", "items", "config"])?;
@@ -297,7 +382,11 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
                     .iter()
                     .enumerate()
                     .map(|(i, it)| {
-                        let mut m = match merge_item(&cfg, it) {
+                        let checked = match rejected.get("items", i) {
+                            Some(e) => Err(e.clone()),
+                            None => merge_item(&cfg, it),
+                        };
+                        let mut m = match checked {
                             Ok(m) => m,
                             Err(e) => {
                                 let e = e
@@ -324,7 +413,7 @@ fn handle(req: &Value) -> Result<(&str, Map), Error> {
             let cfg = r.config()?;
             let decisions = r.array("decisions")?;
             r.batch_limit(&cfg, "decisions", decisions.len())?;
-            if let Value::Object(pm) = plan::plan(&cfg, decisions) {
+            if let Value::Object(pm) = plan::plan(&cfg, decisions, rejected) {
                 out = pm;
             }
         }
@@ -377,7 +466,13 @@ fn side_of(r: &Req<'_>) -> Result<Side, Error> {
     }
 }
 
-fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
+fn checksum_item(
+    cfg: &SyncConfig,
+    side: Side,
+    i: usize,
+    rec: &Value,
+    rejected: Option<&Error>,
+) -> Value {
     let mut m = Map::new();
     m.insert("index", Value::from(i));
     if let Some(id) = cfg
@@ -388,7 +483,11 @@ fn checksum_item(cfg: &SyncConfig, side: Side, i: usize, rec: &Value) -> Value {
     {
         m.insert("id", Value::from(id));
     }
-    match record::checksum_of(cfg, side, rec, None) {
+    let checked = match rejected {
+        Some(e) => Err(e.clone()),
+        None => record::checksum_of(cfg, side, rec, None),
+    };
+    match checked {
         Ok(c) => {
             m.insert("checksum", Value::from(c));
         }

@@ -7,6 +7,7 @@
 //! assert_eq!(e.path(), "/local/3/id");
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::value::Value;
@@ -156,3 +157,30 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Errors that reject single items of a request's item arrays (`/local/3`, `/records/0`, ...),
+/// found while the request was read; each path is relative to its item.
+#[derive(Debug, Clone, Default)]
+pub struct ItemErrors {
+    map: BTreeMap<(String, usize), Error>,
+}
+
+impl ItemErrors {
+    /// The error for item `index` of `array`, if it was rejected.
+    pub fn get(&self, array: &str, index: usize) -> Option<&Error> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map.get(&(array.to_owned(), index))
+    }
+
+    /// Records an error for an item (the first one per item is kept).
+    pub fn insert(&mut self, array: &str, index: usize, e: Error) {
+        self.map.entry((array.to_owned(), index)).or_insert(e);
+    }
+
+    /// True when no item was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

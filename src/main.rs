@@ -134,41 +134,33 @@ fn main() -> ExitCode {
 
 /// Runs one command on its input: the bytes to write and whether the input was accepted.
 fn run(op: &str, input: &[u8]) -> (Vec<u8>, bool) {
-    let parsed = match contract::parse_request(input) {
-        Ok(v) => v,
-        Err(e) => return (batch_sync::canonical::to_vec(&contract::failure(&e)), false),
-    };
-    if op == "canonicalize" {
-        return (batch_sync::canonical::to_vec(&parsed), true);
-    }
-    let request = if op.is_empty() {
-        parsed
-    } else {
-        match parsed {
-            Value::Object(mut m) => {
-                m.insert("op", Value::str(op));
-                Value::Object(m)
-            }
-            other => {
-                let e = batch_sync::error::Error::new(
-                    batch_sync::error::ErrorCode::InvalidRequest,
-                    format!("input must be a JSON object, got {}", other.type_name()),
-                );
-                return (batch_sync::canonical::to_vec(&contract::failure(&e)), false);
+    let member = match op {
+        "canonicalize" => {
+            return match contract::parse_request(input) {
+                Ok(v) => (batch_sync::canonical::to_vec(&v), true),
+                Err(e) => (batch_sync::canonical::to_vec(&contract::failure(&e)), false),
             }
         }
+        "patch_diff" => "patch",
+        "patch_apply" => "result",
+        _ => {
+            // The contract's own path: items that hold what JSON cannot represent are rejected alone.
+            let bytes = contract::call_op((!op.is_empty()).then_some(op), input);
+            let ok = !contract::is_failure(&bytes);
+            return (bytes, ok);
+        }
     };
-    let member = match op {
-        "patch_diff" => Some("patch"),
-        "patch_apply" => Some("result"),
-        _ => None,
+    let resp = match contract::parse_request(input) {
+        Ok(Value::Object(mut m)) => {
+            m.insert("op", Value::str(op));
+            contract::respond(&Value::Object(m))
+        }
+        Ok(other) => contract::failure(&batch_sync::error::Error::new(
+            batch_sync::error::ErrorCode::InvalidRequest,
+            format!("input must be a JSON object, got {}", other.type_name()),
+        )),
+        Err(e) => contract::failure(&e),
     };
-    let Some(member) = member else {
-        let bytes = contract::respond_bytes(&request);
-        let ok = !contract::is_failure(&bytes);
-        return (bytes, ok);
-    };
-    let resp = contract::respond(&request);
     match resp.get(member) {
         Some(v) if resp.get("ok") == Some(&Value::Bool(true)) => {
             (batch_sync::canonical::to_vec(v), true)

@@ -52,6 +52,11 @@ struct Cursor<'a> {
     members: Vec<(Key, Value)>,
     /// Interned keys: records repeat the same few keys, so each is allocated once per parse.
     keys: HashMap<&'a [u8], Key, BuildHasherDefault<Fnv>>,
+    /// Lenient mode: what JCS cannot represent is recorded here (with its path) and parsing goes
+    /// on, so that a host can reject just the items that hold it.
+    soft: Option<Vec<Error>>,
+    /// The path to the value being parsed (kept in lenient mode only).
+    stack: Vec<Seg>,
 }
 
 /// FNV-1a: fast for the short keys interned here. The cache is capped, so colliding keys
@@ -93,6 +98,17 @@ impl Parser {
 
     /// Parses exactly one JSON text.
     pub fn parse(&self, input: &[u8]) -> Result<Value, Error> {
+        self.run(input, false).map(|(v, _)| v)
+    }
+
+    /// Parses exactly one JSON text, but records duplicate keys (the first one is kept), lone
+    /// surrogates (read as U+FFFD) and out-of-range numbers (read as `null`) with their paths
+    /// instead of failing. Malformed text, invalid UTF-8 and excess depth still fail.
+    pub fn parse_lenient(&self, input: &[u8]) -> Result<(Value, Vec<Error>), Error> {
+        self.run(input, true)
+    }
+
+    fn run(&self, input: &[u8], lenient: bool) -> Result<(Value, Vec<Error>), Error> {
         let mut c = Cursor {
             b: input,
             i: 0,
@@ -101,6 +117,8 @@ impl Parser {
             items: Vec::new(),
             members: Vec::new(),
             keys: HashMap::default(),
+            soft: lenient.then(Vec::new),
+            stack: Vec::new(),
         };
         let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
             c.ws()?;
@@ -113,21 +131,50 @@ impl Parser {
                 Ok(v)
             }
         });
-        r.map_err(|f| {
+        let soft = c.soft.take().unwrap_or_default();
+        r.map(|v| (v, soft)).map_err(|f| {
             let mut path = String::new();
             for seg in f.rev_path.iter().rev() {
-                path.push('/');
-                match seg {
-                    Seg::Key(k) => path.push_str(&escape_token(k)),
-                    Seg::Index(i) => path.push_str(&i.to_string()),
-                }
+                push_seg(&mut path, seg);
             }
             Error::new(f.code, format!("{} (at byte {})", f.message, f.offset)).at(path)
         })
     }
 }
 
+fn push_seg(path: &mut String, seg: &Seg) {
+    path.push('/');
+    match seg {
+        Seg::Key(k) => path.push_str(&escape_token(k)),
+        Seg::Index(i) => path.push_str(&i.to_string()),
+    }
+}
+
 impl<'a> Cursor<'a> {
+    /// In lenient mode, records a representability error at the current path and returns true.
+    fn soft_error(
+        &mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        extra: Option<&Key>,
+    ) -> bool {
+        if self.soft.is_none() {
+            return false;
+        }
+        let mut path = String::new();
+        for seg in &self.stack {
+            push_seg(&mut path, seg);
+        }
+        if let Some(k) = extra {
+            push_seg(&mut path, &Seg::Key(k.clone()));
+        }
+        let e = Error::new(code, format!("{} (at byte {})", message.into(), self.i)).at(path);
+        if let Some(soft) = self.soft.as_mut() {
+            soft.push(e);
+        }
+        true
+    }
+
     fn fail(&self, code: ErrorCode, message: impl Into<String>) -> Fail {
         Fail {
             code,
@@ -198,10 +245,17 @@ impl<'a> Cursor<'a> {
         loop {
             self.ws()?;
             let idx = self.items.len() - start;
+            let track = self.soft.is_some();
+            if track {
+                self.stack.push(Seg::Index(idx));
+            }
             let v = self.value(depth).map_err(|mut f| {
                 f.rev_path.push(Seg::Index(idx));
                 f
             });
+            if track {
+                self.stack.pop();
+            }
             match v {
                 Ok(v) => self.items.push(v),
                 Err(f) => {
@@ -253,7 +307,15 @@ impl<'a> Cursor<'a> {
             }
             self.i += 1;
             self.ws()?;
-            let v = match self.value(depth) {
+            let track = self.soft.is_some();
+            if track {
+                self.stack.push(Seg::Key(key.clone()));
+            }
+            let v = self.value(depth);
+            if track {
+                self.stack.pop();
+            }
+            let v = match v {
                 Ok(v) => v,
                 Err(mut f) => {
                     f.rev_path.push(Seg::Key(key));
@@ -266,7 +328,13 @@ impl<'a> Cursor<'a> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    let entries = self.members.split_off(start);
+                    let mut entries = self.members.split_off(start);
+                    if self.soft.is_some() {
+                        if let Some(k) = crate::value::dedup_first(&mut entries) {
+                            let msg = format!("duplicate key \"{}\" in object", k.escape_debug());
+                            self.soft_error(ErrorCode::DuplicateKey, msg, Some(&k));
+                        }
+                    }
                     return Map::from_entries(entries).map(Value::Object).map_err(|k| {
                         let mut f = self.fail(
                             ErrorCode::DuplicateKey,
@@ -386,6 +454,18 @@ impl<'a> Cursor<'a> {
     }
 
     fn unicode_escape(&mut self) -> R<char> {
+        match self.unicode_escape_strict() {
+            Err(f)
+                if f.code == ErrorCode::LoneSurrogate
+                    && self.soft_error(f.code, f.message.clone(), None) =>
+            {
+                Ok('\u{FFFD}')
+            }
+            r => r,
+        }
+    }
+
+    fn unicode_escape_strict(&mut self) -> R<char> {
         let hi = self.hex4()?;
         let lone = |c: &Self| {
             c.fail(
@@ -468,11 +548,13 @@ impl<'a> Cursor<'a> {
         match text.parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(Value::Number(n)),
             _ => {
+                let msg = format!("number {text} is outside the IEEE-754 double range");
                 self.i = start;
-                Err(self.fail(
-                    ErrorCode::NumberOutOfRange,
-                    format!("number {text} is outside the IEEE-754 double range"),
-                ))
+                if self.soft_error(ErrorCode::NumberOutOfRange, msg.clone(), None) {
+                    self.i = i;
+                    return Ok(Value::Null);
+                }
+                Err(self.fail(ErrorCode::NumberOutOfRange, msg))
             }
         }
     }
@@ -535,6 +617,35 @@ mod tests {
                 String::from_utf8_lossy(s)
             );
         }
+    }
+
+    #[test]
+    fn lenient_mode_records_what_jcs_cannot_represent_and_goes_on() {
+        let (v, soft) = Parser::new(64)
+            .parse_lenient(br#"[{"a":1,"a":2},"\udead",1e999,{"k":[0,"\ud800x"]}]"#)
+            .unwrap();
+        let got: Vec<(&str, &str)> = soft.iter().map(|e| (e.code().as_str(), e.path())).collect();
+        assert_eq!(
+            got,
+            [
+                ("duplicate_key", "/0/a"),
+                ("lone_surrogate", "/1"),
+                ("number_out_of_range", "/2"),
+                ("lone_surrogate", "/3/k/1")
+            ]
+        );
+        let a = v.as_array().unwrap();
+        assert_eq!(
+            a[0].get("a"),
+            Some(&Value::Number(1.0)),
+            "the first of repeated keys is kept"
+        );
+        assert_eq!(a[2], Value::Null);
+        // Malformed text still fails outright.
+        assert_eq!(
+            Parser::new(64).parse_lenient(b"[1,").unwrap_err().code(),
+            ErrorCode::InvalidJson
+        );
     }
 
     #[test]

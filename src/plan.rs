@@ -16,7 +16,7 @@ use sha2::Digest;
 
 use crate::canonical;
 use crate::config::{RetryConfig, SyncConfig};
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, ItemErrors};
 use crate::value::{Map, Value};
 
 /// The idempotency key of a write: hex SHA-256 of the canonical `{"checksum","id","side"}`.
@@ -78,14 +78,18 @@ fn action<'v>(d: &'v Value, side: &str) -> Result<&'v str, Error> {
 }
 
 /// Builds the plan for classify's decisions.
-pub fn plan(cfg: &SyncConfig, decisions: &[Value]) -> Value {
+pub fn plan(cfg: &SyncConfig, decisions: &[Value], rejected: &ItemErrors) -> Value {
     let retry = cfg.retry();
     let mut rows = Vec::new();
     let mut remote_ops = Vec::new();
     let mut untouched = Vec::new();
     let mut errors = Vec::new();
     for (i, d) in decisions.iter().enumerate() {
-        match plan_one(retry, i, d) {
+        let planned = match rejected.get("decisions", i) {
+            Some(e) => Err(e.clone()),
+            None => plan_one(retry, i, d),
+        };
+        match planned {
             Ok((row, op)) => {
                 if row.is_none() && op.is_none() {
                     untouched.push(Value::from(i));

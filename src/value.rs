@@ -145,6 +145,21 @@ fn utf16_first_unit(c: u32) -> u32 {
     }
 }
 
+/// Sorts members into canonical order and keeps only the first of each repeated key; returns
+/// a repeated key, if there was one.
+pub(crate) fn dedup_first(entries: &mut Vec<(Key, Value)>) -> Option<Key> {
+    entries.sort_by(|x, y| cmp_utf16(&x.0, &y.0)); // stable: the first occurrence stays first
+    let mut dup = None;
+    entries.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same && dup.is_none() {
+            dup = Some(later.0.clone());
+        }
+        same
+    });
+    dup
+}
+
 impl Map {
     /// An empty object.
     pub fn new() -> Self {
@@ -422,7 +437,7 @@ mod tests {
 /// serde support, for the JS binding's object path (`serde-wasm-bindgen`).
 #[cfg(any(feature = "serde", all(target_arch = "wasm32", target_os = "unknown")))]
 mod serde_impl {
-    use super::{Key, Map, Value};
+    use super::{Key, Map, Str, Value};
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
     use serde::ser::{SerializeMap, SerializeSeq};
 

@@ -138,6 +138,11 @@ vectors["checksum"] = [
      "request": {"op": "checksum", "side": "remote", "config": {"include": ["/subject", "/_links/status"]},
                  "records": [{"id": 9, "subject": "S", "extra": 1, "_links": {"status": {"href": "/api/v3/statuses/1", "title": "New"}, "self": {"href": "/x"}}}]},
      "response": ok("checksum", items=[{"index": 0, "id": "9", "checksum": cs({"subject": "S", "_links": {"status": {"href": "/api/v3/statuses/1", "title": "New"}}})}])},
+    {"name": "a number beyond the double range rejects only its record",
+     "request_text": (t := '{"op":"checksum","records":[{"id":1,"x":1e400},{"id":2,"x":1}]}'),
+     "response": ok("checksum", items=[
+         {"index": 0, "id": "1", "error": {"code": "number_out_of_range", "message": f"checksum: records[0]: number 1e400 is outside the IEEE-754 double range (at byte {t.index('1e400')})", "path": "/records/0/x"}},
+         {"index": 1, "id": "2", "checksum": cs({"x": 1})}])},
     {"name": "configuration typos are rejected",
      "request": {"op": "checksum", "records": [], "config": {"stratgy": "merge"}},
      "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
@@ -334,6 +339,22 @@ V.append(classify_vector("manual as the default: a concurrent modification stays
      "conflicts": [], "local": side(0, cs({"a": 2, "b": 1})), "remote": side(0, cs({"a": 1, "b": 2})),
      "base": {"index": 0, "checksum": cs(b12)}, "target": target()},
 ], unresolved=1))
+# 14. What canonical JSON cannot represent rejects only the record that holds it (and its id).
+bad_text = ('{"op":"classify","local":[{"id":1,"s":"ok"},{"id":2,"s":"\\ud800"},{"id":3,"n":1e999},{"id":4,"a":1,"a":2}],'
+            '"remote":[{"id":1,"s":"ok"},{"id":2,"s":"x"}]}')
+V.append({"name": "lone surrogate, out-of-range number, duplicate key: only those records (and their ids) are invalid",
+          "request_text": bad_text,
+          "response": ok("classify", decisions=[
+              {"id": "1", "decision": "unchanged", "local": side(0, cs({"s": "ok"})), "remote": side(0, cs({"s": "ok"})), "target": target({"s": "ok"})},
+              {"id": "2", "decision": "invalid", "side": "local", "index": 1, "error": {"code": "lone_surrogate", "message": "classify: local[1]: lone UTF-16 surrogate in \\u escape (not representable in canonical JSON) (at byte 63)", "path": "/local/1/s"}},
+              {"id": "2", "decision": "invalid", "side": "remote", "index": 1, "error": {"code": "lone_surrogate", "message": 'classify: remote[1]: id "2" was rejected on the local side: lone UTF-16 surrogate in \\u escape (not representable in canonical JSON) (at byte 63)', "path": "/remote/1"}},
+              {"id": "3", "decision": "invalid", "side": "local", "index": 2, "error": {"code": "number_out_of_range", "message": "classify: local[2]: number 1e999 is outside the IEEE-754 double range (at byte 78)", "path": "/local/2/n"}},
+              {"id": "4", "decision": "invalid", "side": "local", "index": 3, "error": {"code": "duplicate_key", "message": 'classify: local[3]: duplicate key "a" in object (at byte 105)', "path": "/local/3/a"}},
+          ], summary={"unchanged": 1, "create_remote": 0, "create_local": 0, "update_remote": 0, "update_local": 0, "converged": 0,
+                      "delete_remote": 0, "delete_local": 0, "conflict": 0, "invalid": 4, "conflicts_resolved": 0, "conflicts_unresolved": 0, "total": 5})})
+V.append({"name": "outside the item arrays (here in config) the same problem rejects the request",
+          "request_text": '{"op":"classify","local":[],"remote":[],"config":{"mode":"full","mode":"incremental"}}',
+          "response": err("duplicate_key", 'duplicate key "mode" in object (at byte 85)', "/config/mode")})
 vectors["classify"] = V
 
 # ---------------------------------------------------------------- merge

@@ -53,15 +53,7 @@ pub fn call(input: &[u8]) -> Vec<u8> {
 /// `/records/0/...`); anywhere else it rejects the request.
 pub fn call_op(op: Option<&str>, input: &[u8]) -> Vec<u8> {
     let read = || -> Result<(Value, ItemErrors), Error> {
-        if input.len() > MAX_REQUEST_BYTES {
-            return Err(Error::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
-                    input.len()
-                ),
-            ));
-        }
+        check_request_size(input)?;
         let (mut req, soft) = Parser::new(HARD_MAX_DEPTH).parse_lenient(input)?;
         if let Some(op) = op {
             match &mut req {
@@ -126,8 +118,7 @@ pub fn is_failure(response: &[u8]) -> bool {
     response.starts_with(br#"{"contract":1,"error":"#)
 }
 
-/// Parses request bytes with the contract's limits.
-pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
+fn check_request_size(input: &[u8]) -> Result<(), Error> {
     if input.len() > MAX_REQUEST_BYTES {
         return Err(Error::new(
             ErrorCode::TooLarge,
@@ -137,6 +128,12 @@ pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Parses request bytes (strictly) with the contract's limits.
+pub fn parse_request(input: &[u8]) -> Result<Value, Error> {
+    check_request_size(input)?;
     Parser::new(HARD_MAX_DEPTH).parse(input)
 }
 

@@ -54,7 +54,23 @@ pub fn call(input: &[u8]) -> Vec<u8> {
 pub fn call_op(op: Option<&str>, input: &[u8]) -> Vec<u8> {
     let read = || -> Result<(Value, ItemErrors), Error> {
         check_request_size(input)?;
-        let (mut req, soft) = Parser::new(HARD_MAX_DEPTH).parse_lenient(input)?;
+        // The strict parse is the fast path; only a request that holds something canonical
+        // JSON cannot represent is read again, leniently, to find every such item.
+        let parser = Parser::new(HARD_MAX_DEPTH);
+        let (mut req, soft) = match parser.parse(input) {
+            Ok(v) => (v, Vec::new()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::LoneSurrogate
+                        | ErrorCode::NumberOutOfRange
+                        | ErrorCode::DuplicateKey
+                ) =>
+            {
+                parser.parse_lenient(input)?
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(op) = op {
             match &mut req {
                 Value::Object(m) => {

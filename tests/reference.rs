@@ -168,6 +168,17 @@ fn peer_diff_suites() {
     assert!(n >= 110, "diff cases run: {n}");
 }
 
+/// A peer three-way case mapped as peers/PROVENANCE.md says: original → base, modified →
+/// local, current → remote.
+fn peer_merge(c: &Value, s: &Strategies) -> batch_sync::merge::MergeOutcome {
+    merge3(
+        Some(get(c, "original")),
+        Some(get(c, "modified")),
+        Some(get(c, "current")),
+        &MergeOptions::new(s),
+    )
+}
+
 fn pointers(v: &Value) -> Vec<String> {
     let mut p: Vec<String> = v
         .as_array()
@@ -238,12 +249,7 @@ fn vscode_settings_merge_is_client_wins_and_server_wins() {
             (Strategy::ServerWins, "expected_result_server_wins"),
         ] {
             let s = Strategies::new(strategy);
-            let out = merge3(
-                Some(get(c, "original")),
-                Some(get(c, "modified")),
-                Some(get(c, "current")),
-                &MergeOptions::new(&s),
-            );
+            let out = peer_merge(c, &s);
             assert_eq!(out.merged(), Some(get(c, want)), "{} ({want})", name(c));
             assert_eq!(
                 conflict_paths(&out),
@@ -270,12 +276,7 @@ fn jsoncargo_three_way_conflicts() {
         if ARRAY_INDEXWISE.contains(&name(&c).as_str()) {
             continue;
         }
-        let out = merge3(
-            Some(get(&c, "original")),
-            Some(get(&c, "modified")),
-            Some(get(&c, "current")),
-            &MergeOptions::new(&s),
-        );
+        let out = peer_merge(&c, &s);
         assert_eq!(
             out.is_unresolved(),
             *get(&c, "conflict") == Value::Bool(true),
@@ -307,12 +308,7 @@ fn kubectl_three_way_agrees_with_client_wins_where_documented() {
         if KUBECTL_REVERTS.contains(&name(&c).as_str()) {
             continue;
         }
-        let out = merge3(
-            Some(get(&c, "original")),
-            Some(get(&c, "modified")),
-            Some(get(&c, "current")),
-            &MergeOptions::new(&s),
-        );
+        let out = peer_merge(&c, &s);
         assert_eq!(
             out.merged(),
             Some(get(&c, "expected_result")),

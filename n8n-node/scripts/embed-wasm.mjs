@@ -1,7 +1,7 @@
 // Makes the wasm-bindgen module shippable inside an n8n community node: n8n's verification
 // forbids fs, path, util, __dirname and other runtime requires, so the stock `--target nodejs`
 // glue (pkg/batch_sync.js, which reads the .wasm from disk) cannot ship as is. This script
-// writes n8n-node/generated/ with:
+// writes n8n-node/nodes/BatchSync/generated/ with:
 //   batch_sync_bytes.js  the module bytes as one base64 literal, decoded with Buffer.from
 //   batch_sync.js        the glue, loading those bytes through a relative require
 //   batch_sync.d.ts      the glue's TypeScript declarations
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pkg = path.join(root, 'pkg');
-const out = path.join(root, 'n8n-node/generated');
+const out = path.join(root, 'n8n-node/nodes/BatchSync/generated');
 for (const f of ['batch_sync.js', 'batch_sync_bg.wasm', 'batch_sync.d.ts']) {
   if (!existsSync(path.join(pkg, f))) throw new Error(`pkg/${f} is missing: run bash scripts/build-pkg.sh first`);
 }
@@ -69,5 +69,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (problems.length) throw new Error(`embed-wasm: the generated module breaks n8n's rules:\n  ${problems.join('\n  ')}`);
   mkdirSync(out, { recursive: true });
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(out, name), text);
-  console.log(`embed-wasm: n8n-node/generated/ written (${(wasm.length / 1024).toFixed(0)} KiB of WASM as base64)`);
+  console.log(`embed-wasm: n8n-node/nodes/BatchSync/generated/ written (${(wasm.length / 1024).toFixed(0)} KiB of WASM as base64)`);
 }

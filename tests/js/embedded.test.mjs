@@ -1,4 +1,4 @@
-// The embedded module that the n8n node will ship (n8n-node/generated/, written by
+// The embedded module that the n8n node will ship (n8n-node/nodes/BatchSync/generated/, written by
 // n8n-node/scripts/embed-wasm.mjs from pkg/): it obeys n8n's verification rules and gives the
 // same bytes as pkg/ on every golden vector.
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 execFileSync(process.execPath, [path.join(root, 'n8n-node/scripts/embed-wasm.mjs')], { stdio: 'inherit' });
-const generated = path.join(root, 'n8n-node/generated');
+const generated = path.join(root, 'n8n-node/nodes/BatchSync/generated');
 
 test('the generated files use no fs, path, util, __dirname, process or dynamic require', () => {
   for (const f of ['batch_sync.js', 'batch_sync_bytes.js']) {

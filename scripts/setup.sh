@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks to build and test batch-sync (registries only).
+# Installs what a fresh machine lacks to build and test batch-sync (registries only):
+# Rust components and targets, the crates, PostgreSQL (Debian's packages), the node package's
+# build tools (npm ci) and the pinned n8n (npm registry, cached outside the repository).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null
 rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null
 cargo fetch --locked >/dev/null
 if ! node --version 2>/dev/null | grep -Eq '^v(2[0-9]|[3-9][0-9])\.'; then
-  echo "setup: Node.js >= 20 is required for the JS binding's tests (found: $(node --version 2>/dev/null || echo none))" >&2
+  echo "setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
 fi
-echo "setup: rust $(rustc --version | cut -d' ' -f2), targets wasm32-wasip1 and wasm32-unknown-unknown ready"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
+  echo "setup: installing PostgreSQL (Debian's packages)" >&2
+  sudo_cmd=""; [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql postgresql-client >/dev/null
+fi
+( cd n8n-node && npm ci --no-audit --no-fund --loglevel=error )
+n8n_bin="$(bash scripts/install-n8n.sh)"
+echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, PostgreSQL $(psql --version | awk '{print $3}'), n8n $("$n8n_bin" --version) ready"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: format and lint checks, the WASI artefacts and pkg/, then every test
 # (unit, doc, reference data, golden vectors natively, through the CLI, the WASI reactor and
-# the WASI command under wasmtime, property tests), then the Node binding's tests.
+# the WASI command under wasmtime, property tests), the Node binding's tests, the n8n node
+# package (build, execute() tests, npm pack + n8n's scanner rules) and the end-to-end runs in
+# the real n8n against throwaway PostgreSQL clusters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,5 +14,8 @@ cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
 cargo build --locked --release --target wasm32-wasip1
 cargo build --locked --release
 bash scripts/build-pkg.sh
+node n8n-node/scripts/embed-wasm.mjs
+( cd n8n-node && npm run build --silent )
 cargo test --locked
-node --test tests/js/
+node --test tests/js/ n8n-node/test/
+node --test --test-concurrency=1 tests/e2e/

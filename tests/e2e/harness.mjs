@@ -1,0 +1,184 @@
+// Real servers for the end-to-end tests and benchmarks: a throwaway PostgreSQL cluster (Debian's
+// packages) and the pinned n8n (npm registry, installed by scripts/install-n8n.sh) with this
+// repository's node package installed the way n8n's community-node installer does. Everything
+// listens on 127.0.0.1 and is stopped by the returned stop() functions.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = createServer();
+		s.once('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+function pgBin() {
+	const base = '/usr/lib/postgresql';
+	const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin/initdb'))) : [];
+	if (versions.length === 0) {
+		throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: run bash scripts/setup.sh (installs Debian\'s postgresql)');
+	}
+	return path.join(base, versions.sort((a, b) => Number(b) - Number(a))[0], 'bin');
+}
+
+/** initdb refuses to run as root: as root, the cluster belongs to the postgres user. */
+function asPostgres(cmd, args, opts = {}) {
+	if (process.getuid?.() === 0) return execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], opts);
+	return execFileSync(cmd, args, opts);
+}
+
+/** A throwaway cluster on 127.0.0.1 with trust auth for user `postgres`. */
+export async function startPostgres({ settings = {} } = {}) {
+	const bin = pgBin();
+	const dir = mkdtempSync(path.join(tmpdir(), 'batch-sync-pg-'));
+	chmodSync(dir, 0o700);
+	if (process.getuid?.() === 0) {
+		const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+		const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+		chownSync(dir, uid, gid);
+	}
+	const data = path.join(dir, 'data');
+	asPostgres(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale'], { stdio: 'pipe' });
+	const port = await freePort();
+	const opts = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", '-c fsync=off', ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+	asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start'], { stdio: 'pipe' });
+	const psql = (sql, db = 'postgres', extra = []) =>
+		execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', ...extra, '-c', sql], {
+			encoding: 'utf8',
+			maxBuffer: 1 << 30,
+		});
+	return {
+		host: '127.0.0.1',
+		port,
+		user: 'postgres',
+		dir,
+		psql,
+		/** Runs a file through psql (bind-free DDL and the like). */
+		psqlFile: (file, db = 'postgres') =>
+			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', file], { encoding: 'utf8' }),
+		createDatabase: (name) => psql(`CREATE DATABASE "${name.replace(/"/g, '""')}"`),
+		stop() {
+			try {
+				asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { stdio: 'pipe' });
+			} finally {
+				rmSync(dir, { recursive: true, force: true });
+			}
+		},
+	};
+}
+
+/** The pinned n8n's executable (installs it on first use). */
+export function n8nBin() {
+	return execFileSync('bash', [path.join(root, 'scripts/install-n8n.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+/** Packs n8n-node/ (npm pack, after its checks) and returns the tarball's path. */
+export function packNode() {
+	const out = execFileSync(process.execPath, [path.join(root, 'n8n-node/scripts/check-package.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+	return out.trim().split('\n').at(-1);
+}
+
+/**
+ * An n8n user folder whose database lives in `pg` (database `n8n`), with the packed node
+ * installed as n8n's "Install community node" leaves it: the package unpacked in
+ * $N8N_USER_FOLDER/.n8n/nodes/node_modules/n8n-nodes-batch-sync and listed in that folder's
+ * package.json.
+ */
+export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
+	const bin = n8nBin();
+	const userFolder = mkdtempSync(path.join(tmpdir(), 'batch-sync-n8n-'));
+	const nodes = path.join(userFolder, '.n8n/nodes');
+	const target = path.join(nodes, 'node_modules/n8n-nodes-batch-sync');
+	mkdirSync(target, { recursive: true });
+	execFileSync('tar', ['-xzf', tarball, '-C', target, '--strip-components=1']);
+	writeFileSync(path.join(nodes, 'package.json'), JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { 'n8n-nodes-batch-sync': '0.1.0' } }, null, 2));
+	pg.createDatabase('n8n');
+	const env = {
+		...process.env,
+		N8N_USER_FOLDER: userFolder,
+		N8N_ENCRYPTION_KEY: 'batch-sync-test-key-0123456789abcdef',
+		DB_TYPE: 'postgresdb',
+		DB_POSTGRESDB_HOST: pg.host,
+		DB_POSTGRESDB_PORT: String(pg.port),
+		DB_POSTGRESDB_DATABASE: 'n8n',
+		DB_POSTGRESDB_USER: pg.user,
+		DB_POSTGRESDB_PASSWORD: '',
+		N8N_DIAGNOSTICS_ENABLED: 'false',
+		N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+		N8N_TEMPLATES_ENABLED: 'false',
+		N8N_PERSONALIZATION_ENABLED: 'false',
+		N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+		N8N_PORT: String(await freePort()),
+		N8N_LISTEN_ADDRESS: '127.0.0.1',
+		N8N_LOG_LEVEL: 'info',
+		N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
+		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
+		...extraEnv,
+	};
+	const run = (args, opts = {}) =>
+		execFileSync(bin, args, { env, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+	const importJson = (kind, value) => {
+		const file = path.join(userFolder, `${kind}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+		writeFileSync(file, JSON.stringify(value));
+		run([`import:${kind}`, `--input=${file}`]);
+	};
+	return {
+		bin,
+		env,
+		userFolder,
+		run,
+		importWorkflow: (wf) => importJson('workflow', wf),
+		importCredentials: (creds) => importJson('credentials', creds),
+		/** Runs a workflow through n8n's CLI; returns the execution's result (IRun). */
+		execute(id) {
+			let out;
+			try {
+				out = run(['execute', `--id=${id}`, '--rawOutput']);
+			} catch (e) {
+				throw new Error(`n8n execute --id=${id} failed (exit ${e.status}):\n${String(e.stdout).slice(-4000)}\n${String(e.stderr).slice(-4000)}`);
+			}
+			const start = out.search(/^\{$/m);
+			if (start < 0) throw new Error(`n8n execute printed no JSON:\n${out.slice(-4000)}`);
+			return JSON.parse(out.slice(start));
+		},
+		/** Starts `n8n start` (the editor and API); resolves once it answers on its port. */
+		async start() {
+			const child = spawn(bin, ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+			let log = '';
+			child.stdout.on('data', (d) => (log += d));
+			child.stderr.on('data', (d) => (log += d));
+			const url = `http://127.0.0.1:${env.N8N_PORT}/healthz`;
+			for (let i = 0; i < 240; i++) {
+				if (child.exitCode !== null) throw new Error(`n8n start exited (${child.exitCode}):\n${log.slice(-4000)}`);
+				try {
+					if ((await fetch(url)).ok) return { child, url: `http://127.0.0.1:${env.N8N_PORT}`, log: () => log };
+				} catch {
+					// not listening yet
+				}
+				await new Promise((r) => setTimeout(r, 500));
+			}
+			child.kill('SIGKILL');
+			throw new Error(`n8n start did not answer on ${url}:\n${log.slice(-4000)}`);
+		},
+		stop() {
+			rmSync(userFolder, { recursive: true, force: true });
+		},
+	};
+}
+
+/** The items a node produced in a CLI execution, per output. */
+export function nodeOutputs(result, nodeName) {
+	const runs = result.data.resultData.runData[nodeName];
+	if (!runs) throw new Error(`node "${nodeName}" did not run; ran: ${Object.keys(result.data.resultData.runData).join(', ')}`);
+	return runs[0].data.main.map((items) => (items ?? []).map((i) => i.json));
+}

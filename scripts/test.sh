@@ -17,5 +17,5 @@ bash scripts/build-pkg.sh
 node n8n-node/scripts/embed-wasm.mjs
 ( cd n8n-node && npm run build --silent )
 cargo test --locked
-node --test tests/js/ n8n-node/test/
+node --test tests/js/ n8n-node/test/ tests/openproject/
 node --test --test-concurrency=1 tests/e2e/

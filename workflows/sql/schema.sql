@@ -1,0 +1,120 @@
+-- batch-sync: the PostgreSQL schema the Batch Sync Manager workflow needs. Idempotent: running it
+-- again changes nothing. Every statement the workflow runs against it uses bind parameters.
+
+-- FLRTS tasks: the application's own table (the local side of the sync).
+CREATE TABLE IF NOT EXISTS tasks (
+  id           bigserial PRIMARY KEY,
+  external_id  text UNIQUE,                 -- the OpenProject work package id, once linked
+  title        text NOT NULL,
+  description  text NOT NULL DEFAULT '',
+  status       text NOT NULL DEFAULT 'New',
+  due_date     date,
+  deleted_at   timestamptz,                 -- tombstone: a deleted task stays until synced
+  updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS tasks_updated_at ON tasks (updated_at);
+
+CREATE OR REPLACE FUNCTION tasks_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at := clock_timestamp();
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS tasks_touch ON tasks;
+CREATE TRIGGER tasks_touch BEFORE UPDATE ON tasks
+  FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION tasks_touch();
+
+-- Mirror of OpenProject as last synced: the base of the next three-way comparison.
+CREATE TABLE IF NOT EXISTS work_packages (
+  external_id   text PRIMARY KEY,
+  data          jsonb NOT NULL,             -- the record in the common shape (Compare's target.record)
+  checksum      text NOT NULL,              -- its canonical SHA-256
+  lock_version  integer,                    -- OpenProject lockVersion after the last write/read
+  synced_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Staging: one row per planned change (the seed story's columns plus retry bookkeeping).
+CREATE TABLE IF NOT EXISTS sync_staging_work_packages (
+  id               bigserial PRIMARY KEY,
+  run_id           text NOT NULL,
+  external_id      text NOT NULL,
+  operation        text NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
+  data             jsonb,
+  checksum         text,
+  decision         text NOT NULL,
+  local_action     text NOT NULL DEFAULT 'none',
+  local_record     jsonb,
+  remote_op        text,                    -- create / patch / delete, or null
+  remote_body      jsonb,
+  remote_lock_version integer,
+  idempotency_key  text NOT NULL,
+  status           text NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'processed', 'retry', 'dead')),
+  attempts         integer NOT NULL DEFAULT 0,
+  next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+  last_error       jsonb,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  processed_at     timestamptz,
+  CONSTRAINT sync_staging_idempotency UNIQUE (idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS sync_staging_open ON sync_staging_work_packages (status, next_attempt_at)
+  WHERE status IN ('pending', 'retry');
+
+-- Cursors per direction ('local' = tasks.updated_at, 'remote' = OpenProject updatedAt).
+CREATE TABLE IF NOT EXISTS sync_state (
+  direction   text PRIMARY KEY CHECK (direction IN ('local', 'remote')),
+  cursor_at   timestamptz NOT NULL DEFAULT '-infinity',
+  run_id      text,
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO sync_state (direction) VALUES ('local'), ('remote') ON CONFLICT (direction) DO NOTHING;
+
+-- One row per run (the seed story's fields).
+CREATE TABLE IF NOT EXISTS sync_metrics (
+  id                  bigserial PRIMARY KEY,
+  run_id              text NOT NULL UNIQUE,
+  workflow_id         text,
+  execution_id        text,
+  mode                text NOT NULL,
+  started_at          timestamptz NOT NULL,
+  finished_at         timestamptz NOT NULL DEFAULT now(),
+  total_items         integer NOT NULL,
+  processed_items     integer NOT NULL,
+  failed_items        integer NOT NULL,
+  conflicts_detected  integer NOT NULL,
+  conflicts_resolved  integer NOT NULL,
+  per_decision        jsonb NOT NULL DEFAULT '{}',
+  duration_ms         integer NOT NULL,
+  per_item_ms         numeric
+);
+
+-- Conflicts left for a person.
+CREATE TABLE IF NOT EXISTS sync_conflicts (
+  id             bigserial PRIMARY KEY,
+  run_id         text NOT NULL,
+  external_id    text NOT NULL,
+  conflict_type  text NOT NULL,
+  strategy       text NOT NULL,
+  conflicts      jsonb NOT NULL,            -- [{path, base, local, remote, reason, resolution}]
+  local_checksum text,
+  remote_checksum text,
+  status         text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  resolved_at    timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sync_conflicts_one_open ON sync_conflicts (external_id) WHERE status = 'open';
+
+-- Who changed what: one row per write the sync made.
+CREATE TABLE IF NOT EXISTS sync_audit (
+  id               bigserial PRIMARY KEY,
+  at               timestamptz NOT NULL DEFAULT now(),
+  run_id           text NOT NULL,
+  workflow_id      text,
+  execution_id     text,
+  actor            text NOT NULL DEFAULT 'batch-sync',
+  external_id      text NOT NULL,
+  action           text NOT NULL,           -- e.g. local.update, remote.patch, base.upsert
+  before_checksum  text,
+  after_checksum   text,
+  detail           jsonb
+);
+CREATE INDEX IF NOT EXISTS sync_audit_external_id ON sync_audit (external_id, at);

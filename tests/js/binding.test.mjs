@@ -44,7 +44,15 @@ test('every golden vector: byte-identical to the native CLI, equal to the expect
     const got = core.callJson(v.text);
     assert.equal(got, nativeCall(v.text), `${v.file} / ${v.name}: Node and native differ`);
     assert.deepEqual(JSON.parse(got), v.response, `${v.file} / ${v.name}`);
+    // The n8n node's path: the same request as UTF-8 bytes.
+    assert.equal(core.callBytes(new TextEncoder().encode(v.text)), got, `${v.file} / ${v.name}: callBytes differs`);
   }
+});
+
+test('callBytes rejects invalid UTF-8 with a code instead of throwing', () => {
+  const out = JSON.parse(core.callBytes(Uint8Array.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])));
+  assert.equal(out.ok, false);
+  assert.equal(out.error.code, 'invalid_utf8');
 });
 
 test('the object path agrees with the JSON path on every accepted vector', () => {

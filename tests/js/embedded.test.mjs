@@ -40,6 +40,7 @@ test('the embedded module answers every golden vector with the same bytes as pkg
       const text = v.request_text ?? JSON.stringify(v.request);
       const got = embedded.callJson(text);
       assert.equal(got, pkg.callJson(text), `${f} / ${v.name}`);
+      assert.equal(embedded.callBytes(new TextEncoder().encode(text)), got, `${f} / ${v.name}: callBytes`);
       assert.deepEqual(JSON.parse(got), v.response, `${f} / ${v.name}`);
       n++;
     }

@@ -148,8 +148,30 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 				throw new Error(`n8n execute --id=${id} failed (exit ${e.status}):\n${String(e.stdout).slice(-4000)}\n${String(e.stderr).slice(-4000)}`);
 			}
 			const start = out.search(/^\{$/m);
-			if (start < 0) throw new Error(`n8n execute printed no JSON:\n${out.slice(-4000)}`);
-			return JSON.parse(out.slice(start));
+			const end = out.lastIndexOf('\n}');
+			if (start < 0 || end < start) throw new Error(`n8n execute printed no JSON:\n${out.slice(-4000)}`);
+			return JSON.parse(out.slice(start, end + 2));
+		},
+		/** `execute` without blocking this process's event loop (for servers that live in the
+		 * test process, such as the OpenProject stand-in). */
+		executeAsync(id) {
+			return new Promise((resolve, reject) => {
+				const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+				const out = [];
+				let err = '';
+				child.stdout.on('data', (d) => out.push(d));
+				child.stderr.on('data', (d) => (err += d));
+				child.on('close', (code) => {
+					const text = Buffer.concat(out).toString('utf8');
+					// The JSON document runs from a line "{" to a line "}"; log lines may surround it.
+					const start = text.search(/^\{$/m);
+					const end = text.lastIndexOf('\n}');
+					if (code !== 0 || start < 0 || end < start) {
+						return reject(new Error(`n8n execute --id=${id} failed (exit ${code}):\n${text.slice(-4000)}\n${err.slice(-4000)}`));
+					}
+					resolve(JSON.parse(text.slice(start, end + 2)));
+				});
+			});
 		},
 		/** Starts `n8n start` (the editor and API); resolves once it answers on its port. */
 		async start() {

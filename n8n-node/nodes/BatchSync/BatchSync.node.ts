@@ -127,10 +127,27 @@ function computeChecksum(ctx: IExecuteFunctions, config: JsonObject): INodeExecu
 	});
 }
 
+/** The records of one input, each with the index of the item it came from: one record per item,
+ * or, with Records in Field, the arrays that field holds (e.g. one SQL row with a JSON array). */
+function records(ctx: IExecuteFunctions, input: number, field: string): { json: unknown; item: number }[] {
+	const items = inputItems(ctx, input);
+	if (field === '') return items.map((i, item) => ({ json: i.json, item }));
+	return items.flatMap((i, item) => {
+		const list = readPath(i.json, field);
+		if (!Array.isArray(list)) {
+			throw new NodeOperationError(ctx.getNode(), `${INPUT_NAMES[input]} item ${item} has no array in field "${field}"`, {
+				itemIndex: item,
+				description: 'Records in Field is set: every item of every input must hold a list of records there',
+			});
+		}
+		return list.map((json) => ({ json, item }));
+	});
+}
+
 function compare(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData[][] {
-	const local = inputItems(ctx, 0);
-	const remote = inputItems(ctx, 1);
-	const baseItems = inputItems(ctx, 2);
+	const field = ctx.getNodeParameter('recordsField', 0, '') as string;
+	const sides = [0, 1, 2].map((input) => records(ctx, input, field.trim()));
+	const [local, remote, baseItems] = sides;
 	const b = ctx.getNodeParameter('base', 0, {}) as IDataObject;
 	const baseFields = {
 		id: (b.idField as string) ?? 'id',
@@ -162,11 +179,12 @@ function compare(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData
 		const pairedItem: IPairedItemData[] = [];
 		for (const side of ['local', 'remote', 'base']) {
 			const index = (d[side] as { index?: number } | undefined)?.index;
-			if (index !== undefined) pairedItem.push({ item: index, input: SIDE_INPUT[side] });
+			if (index !== undefined) pairedItem.push({ item: sides[SIDE_INPUT[side]][index].item, input: SIDE_INPUT[side] });
 		}
+		if (field.trim() !== '') dedupePairs(pairedItem);
 		if (d.decision === 'invalid') {
 			const input = SIDE_INPUT[d.side as string] ?? 0;
-			const index = d.index as number;
+			const index = sides[input][d.index as number]?.item ?? (d.index as number);
 			if (pairedItem.length === 0) pairedItem.push({ item: index, input });
 			if (!ctx.continueOnFail()) {
 				itemError(ctx, d.error as CoreError, index, pairedItem, INPUT_NAMES[input]);
@@ -185,6 +203,15 @@ function compare(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData
 		out[output].push({ json: d as IDataObject, pairedItem });
 	}
 	return out;
+}
+
+function dedupePairs(pairs: IPairedItemData[]): void {
+	const seen = new Set<string>();
+	for (let k = pairs.length - 1; k >= 0; k--) {
+		const key = `${pairs[k].input}:${pairs[k].item}`;
+		if (seen.has(key)) pairs.splice(k, 1);
+		else seen.add(key);
+	}
 }
 
 function merge(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData[] {

@@ -168,6 +168,16 @@ export const properties: INodeProperties[] = [
 		...show(['compare']),
 	},
 	{
+		displayName: 'Records in Field',
+		name: 'recordsField',
+		type: 'string',
+		default: '',
+		placeholder: 'e.g. records',
+		description:
+			'Leave empty when each item is one record. Set it when each item holds a list of records in this field (e.g. one SQL row with a JSON array): an input with no records then still reaches the node.',
+		...show(['compare']),
+	},
+	{
 		displayName: 'Local ID Field',
 		name: 'localIdField',
 		type: 'string',

@@ -1,0 +1,181 @@
+// The bundled Batch Sync Manager workflow, end to end: real n8n (pinned, with the packed node
+// installed as the community-node installer does), real PostgreSQL (the FLRTS database and
+// n8n's own), and the OpenProject API stand-in. Credentials and the workflow are imported with
+// n8n's CLI and each run is `n8n execute`; the outcome is checked in the databases.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
+import { createStandin } from '../openproject/standin.mjs';
+import { CREDENTIALS, SYNC_CONFIG } from '../../workflows/src/build.mjs';
+
+const PAIRS = 1000;
+let pg;
+let n8n;
+let op;
+let opUrl;
+const db = (sql) => pg.psql(sql, 'flrts');
+const json = (sql) => JSON.parse(db(sql) || 'null');
+
+before(async () => {
+	const tarball = packNode();
+	pg = await startPostgres();
+	pg.createDatabase('flrts');
+	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
+	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
+	op = createStandin({ apiKey: 'e2e-key' });
+	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
+	n8n = await setupN8n({ pg, tarball });
+	n8n.importCredentials([
+		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
+		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'e2e-key' } },
+	]);
+	n8n.importWorkflow([JSON.parse(readFileSync(path.join(root, 'workflows/batch-sync-manager.json'), 'utf8'))]);
+});
+
+after(async () => {
+	n8n?.stop();
+	await op?.close();
+	pg?.stop();
+});
+
+const STATUS = { New: 1, 'In progress': 7, Closed: 12, Rejected: 14 };
+const text = (i) => `Description of task ${i}: check the pump, write the report.`;
+
+/** The core's own verdict on the two systems: every linked pair compared through the mapping,
+ * in reconciliation mode (no writes), by the native CLI. */
+function reconcile() {
+	const local = json(`SELECT coalesce(jsonb_agg(jsonb_build_object('sync_id', batch_sync_key(t), 'title', t.title, 'description', t.description, 'status', t.status, 'due_date', t.due_date, 'deleted_at', t.deleted_at, 'updated_at', t.updated_at)), '[]') FROM tasks t`);
+	const remote = op.workPackages();
+	const request = { op: 'classify', local, remote, config: { ...SYNC_CONFIG, local_id_field: '/sync_id', mode: 'reconciliation' } };
+	const out = execFileSync(path.join(root, 'target/release/batch-sync'), ['call'], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 1 << 28 });
+	const decisions = JSON.parse(out).decisions;
+	const by = {};
+	for (const d of decisions) (by[d.decision] ??= []).push(d.id);
+	return by;
+}
+
+async function run() {
+	const result = await n8n.executeAsync('batchSyncManager');
+	assert.equal(result.status, 'success', JSON.stringify(result.data?.resultData?.error ?? {}).slice(0, 2000));
+	return result;
+}
+
+test('first run (full): 1,000 linked pairs seed the mirror', async () => {
+	// Tasks and work packages already linked and equal (a migrated installation).
+	const wps = [];
+	for (let i = 1; i <= PAIRS; i++) {
+		wps.push({ id: i, subject: `Task ${i}`, description: text(i), statusId: i % 3 === 0 ? STATUS['In progress'] : STATUS.New, dueDate: i % 4 === 0 ? '2026-12-01' : null });
+	}
+	for (const w of wps) op.insert(w);
+	db(`INSERT INTO tasks (external_id, title, description, status, due_date)
+	    SELECT i::text, 'Task ' || i, 'Description of task ' || i || ': check the pump, write the report.',
+	           CASE WHEN i % 3 = 0 THEN 'In progress' ELSE 'New' END, CASE WHEN i % 4 = 0 THEN date '2026-12-01' END
+	    FROM generate_series(1, ${PAIRS}) i`);
+	await run();
+	assert.equal(db('SELECT count(*) FROM work_packages').trim(), String(PAIRS));
+	assert.equal(db("SELECT count(*) FROM sync_metrics WHERE mode = 'full'").trim(), '1');
+	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
+	assert.deepEqual(Object.keys(reconcile()), ['unchanged']);
+	assert.equal(op.stats.patches + op.stats.posts, 0, 'nothing to write to OpenProject');
+});
+
+test('second run (incremental): every decision kind, 409s left for retry', async () => {
+	const edit = (id, fields) => {
+		const wp = op.workPackages().find((w) => w.id === id);
+		assert.ok(wp, `work package ${id}`);
+		// As an OpenProject user would: the stand-in's admin edit bumps lockVersion and updatedAt.
+		return fetch(`${opUrl}/__standin/work_packages/${id}`, { method: 'PATCH', body: JSON.stringify(fields) });
+	};
+	// update_remote: 50 tasks edited locally (10 of them will meet a 409 on PATCH).
+	db("UPDATE tasks SET title = title || ' (edited locally)' WHERE id BETWEEN 1 AND 50");
+	for (let id = 41; id <= 50; id++) op.fail({ method: 'PATCH', id, status: 409 });
+	// update_local: 50 work packages edited in OpenProject.
+	for (let id = 51; id <= 100; id++) await edit(id, { statusId: STATUS.Closed });
+	// merged: 30 edited on both sides, different fields.
+	db("UPDATE tasks SET title = title || ' (both, local title)' WHERE id BETWEEN 101 AND 130");
+	for (let id = 101; id <= 130; id++) await edit(id, { statusId: STATUS.Rejected });
+	// unresolved: 20 edited on both sides, the same field.
+	db("UPDATE tasks SET title = 'Local wording ' || id WHERE id BETWEEN 131 AND 150");
+	for (let id = 131; id <= 150; id++) await edit(id, { subject: `Remote wording ${id}` });
+	// converged: 10 edited identically on both sides.
+	db("UPDATE tasks SET status = 'Closed' WHERE id BETWEEN 151 AND 160");
+	for (let id = 151; id <= 160; id++) await edit(id, { statusId: STATUS.Closed });
+	// modify/delete: 10 deleted locally (tombstone) and edited remotely; 10 deleted locally only.
+	db('UPDATE tasks SET deleted_at = now() WHERE id BETWEEN 161 AND 180');
+	for (let id = 161; id <= 170; id++) await edit(id, { subject: `Edited after delete ${id}` });
+	// create_remote: 40 new tasks; create_local: 40 new work packages.
+	db(`INSERT INTO tasks (title, description, status) SELECT 'New local task ' || i, 'made in FLRTS', 'New' FROM generate_series(1, 40) i`);
+	for (let k = 1; k <= 40; k++) op.insert({ subject: `New remote wp ${k}`, description: 'made in OpenProject', statusId: STATUS.New });
+	// invalid: 5 work packages whose dueDate is not a date.
+	for (let id = 181; id <= 185; id++) await edit(id, { dueDate: 'someday' });
+
+	await run();
+
+	const by = reconcile();
+	const ids = (from, to) => Array.from({ length: to - from + 1 }, (_, k) => String(from + k));
+	// Synced: edits both ways, merges, converged, creates both ways, deletes.
+	const notSynced = new Set([...(by.conflict ?? []), ...(by.update_remote ?? []), ...(by.update_local ?? []), ...(by.invalid ?? []), ...(by.create_local ?? []), ...(by.create_remote ?? []), ...(by.delete_local ?? []), ...(by.delete_remote ?? [])]);
+	for (const id of [...ids(1, 40), ...ids(51, 130), ...ids(151, 160)]) assert.ok(!notSynced.has(id), `${id} not in sync: ${JSON.stringify(Object.fromEntries(Object.entries(by).map(([k, v]) => [k, v.includes(id)]).filter(([, v]) => v)))}`);
+	// 409: left for a retry, the work package unchanged.
+	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status = 'retry' AND last_error->>'conflict' = 'true'").trim(), '10');
+	assert.equal(op.workPackages().find((w) => w.id === 45).subject, 'Task 45');
+	// Merged: local title and remote status on both sides.
+	const t105 = json("SELECT to_jsonb(t) FROM tasks t WHERE external_id = '105'");
+	assert.equal(t105.title, 'Task 105 (both, local title)');
+	assert.equal(t105.status, 'Rejected');
+	const w105 = op.workPackages().find((w) => w.id === 105);
+	assert.equal(w105.subject, 'Task 105 (both, local title)');
+	// Unresolved conflicts recorded for a person, neither side overwritten.
+	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open' AND external_id::int BETWEEN 131 AND 150").trim(), '20');
+	assert.equal(json("SELECT conflicts FROM sync_conflicts WHERE external_id = '140'")[0].path, '/title');
+	assert.equal(db("SELECT title FROM tasks WHERE external_id = '140'").trim(), 'Local wording 140');
+	assert.equal(op.workPackages().find((w) => w.id === 140).subject, 'Remote wording 140');
+	// Modify/delete: recorded; delete/unchanged: the work package is gone.
+	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open' AND external_id::int BETWEEN 161 AND 170").trim(), '10');
+	for (let id = 171; id <= 180; id++) assert.equal(op.workPackages().find((w) => w.id === id), undefined, `wp ${id} deleted`);
+	// Creates: new tasks linked to new work packages, new work packages now tasks.
+	assert.equal(db("SELECT count(*) FROM tasks WHERE title LIKE 'New local task %' AND external_id IS NOT NULL").trim(), '40');
+	assert.equal(db("SELECT count(*) FROM tasks WHERE title LIKE 'New remote wp %' AND external_id IS NOT NULL").trim(), '40');
+	// Invalid rows audited with their error, nothing written for them.
+	assert.equal(db("SELECT count(DISTINCT external_id) FROM sync_audit WHERE action = 'invalid'").trim(), '5');
+	assert.equal(db("SELECT string_agg(DISTINCT detail->'error'->>'code', ',') FROM sync_audit WHERE action = 'invalid'").trim(), 'mapping_failed');
+	assert.equal(db("SELECT string_agg(DISTINCT regexp_replace(detail->'error'->>'path', '^/remote/[0-9]+', '/remote/N'), ',') FROM sync_audit WHERE action = 'invalid' AND detail->>'side' = 'remote'").trim(), '/remote/N/dueDate');
+	// An unreadable record makes every record of its id invalid (here the base too): nothing is
+	// written for an id that is not fully understood.
+	assert.equal(db("SELECT count(*) FROM work_packages WHERE external_id IN ('181','182','183','184','185')").trim(), '5');
+	// Metrics and cursors.
+	const m = json("SELECT to_jsonb(m) FROM sync_metrics m WHERE mode = 'incremental' ORDER BY id DESC LIMIT 1");
+	assert.ok(m.total_items >= 300 && m.failed_items === 10 && m.conflicts_detected >= 30, JSON.stringify(m));
+	assert.ok(Number(db("SELECT count(*) FROM sync_audit WHERE action = 'remote.patch'")) >= 70);
+});
+
+test('third run: the 409 rows are re-detected and written; fourth run changes nothing', async () => {
+	await run();
+	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('retry', 'pending', 'dead')").trim(), '0');
+	assert.equal(op.workPackages().find((w) => w.id === 45).subject, 'Task 45 (edited locally)');
+	const by = reconcile();
+	const left = [...new Set(Object.entries(by).filter(([k]) => k !== 'unchanged').flatMap(([, v]) => v))];
+	// Only what is left for a person (20 + 10 conflicts) and the 5 invalid records differ.
+	assert.equal(left.length, 35, JSON.stringify(by));
+	assert.deepEqual([...new Set(by.invalid)].sort(), ['181', '182', '183', '184', '185']);
+	assert.equal(by.conflict.length, 30);
+
+	const snapshot = () => ({
+		tasks: db('SELECT md5(string_agg(t::text, \',\' ORDER BY id)) FROM tasks t'),
+		mirror: db('SELECT md5(string_agg(w.external_id || w.checksum || coalesce(w.lock_version::text, \'\'), \',\' ORDER BY external_id)) FROM work_packages w'),
+		staging: db('SELECT count(*) FROM sync_staging_work_packages'),
+		audit: db('SELECT count(*) FROM sync_audit'),
+		conflicts: db('SELECT md5(string_agg(c::text, \',\' ORDER BY id)) FROM (SELECT id, external_id, conflicts, status FROM sync_conflicts) c'),
+		wps: JSON.stringify(op.workPackages().map((w) => [w.id, w.lockVersion])),
+		writes: op.stats.patches + op.stats.posts,
+	});
+	const before = snapshot();
+	const metrics = Number(db('SELECT count(*) FROM sync_metrics'));
+	await run();
+	assert.deepEqual(snapshot(), before);
+	assert.equal(Number(db('SELECT count(*) FROM sync_metrics')), metrics + 1);
+});

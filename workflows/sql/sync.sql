@@ -1,0 +1,295 @@
+-- batch-sync: the statements the Batch Sync Manager workflow runs, as functions (idempotent:
+-- CREATE OR REPLACE). The workflow calls each with bind parameters only; nothing here is built
+-- from strings. Apply after schema.sql.
+--
+-- Keys: a task linked to OpenProject is keyed by its work package id (tasks.external_id); a task
+-- not yet created in OpenProject by 'task-<id>'. The mirror (work_packages) and the staging rows
+-- use the same key.
+
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
+
+CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce(t.external_id, 'task-' || t.id)
+$$;
+
+-- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors and
+-- the keys waiting for a retry.
+CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean)
+RETURNS TABLE (run_id text, full_sync boolean, started_at timestamptz, local_since timestamptz,
+               remote_since text, retry_keys jsonb, retry_remote_ids jsonb)
+LANGUAGE sql AS $$
+  WITH s AS (
+    SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
+           max(cursor_at) FILTER (WHERE direction = 'remote') AS remote_cursor,
+           bool_or(full_requested) AS requested
+    FROM sync_state
+  ), waiting AS (
+    -- Rows waiting for a retry and conflicts waiting for a person: both sides of them are read
+    -- again whatever the cursors say, so that neither side's change is taken for "unchanged".
+    SELECT external_id FROM sync_staging_work_packages WHERE status IN ('pending', 'retry')
+    UNION SELECT external_id FROM sync_conflicts WHERE status = 'open'
+  ), r AS (
+    SELECT coalesce(jsonb_agg(DISTINCT external_id), '[]') AS keys,
+           coalesce(jsonb_agg(DISTINCT external_id) FILTER (WHERE external_id !~ '^task-'), '[]') AS remote_ids
+    FROM waiting
+  )
+  SELECT gen_random_uuid()::text,
+         p_requested_full OR s.requested OR s.remote_cursor = '-infinity',
+         clock_timestamp(),
+         s.local_cursor,
+         CASE WHEN s.remote_cursor = '-infinity' THEN ''
+              ELSE to_char(s.remote_cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
+         r.keys, r.remote_ids
+  FROM s, r
+$$;
+
+-- Local records for Compare: changed since the cursor (all in a full sync), plus those waiting
+-- for a retry. One row, the records in a JSON array.
+CREATE OR REPLACE FUNCTION batch_sync_changed_tasks(p_full boolean, p_since timestamptz, p_retry_keys jsonb)
+RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'sync_id', batch_sync_key(t), 'title', t.title, 'description', t.description,
+           'status', t.status, 'due_date', t.due_date, 'deleted_at', t.deleted_at,
+           'updated_at', t.updated_at) ORDER BY t.id), '[]'),
+         count(*)::integer
+  FROM tasks t
+  WHERE p_full OR t.updated_at >= p_since
+     OR batch_sync_key(t) IN (SELECT jsonb_array_elements_text(p_retry_keys))
+$$;
+
+-- Base records for Compare: the mirror rows of the given keys (all of them in a full sync).
+CREATE OR REPLACE FUNCTION batch_sync_base(p_full boolean, p_keys jsonb)
+RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object('id', w.external_id, 'snapshot', w.data,
+           'checksum', w.checksum, 'version', w.lock_version) ORDER BY w.external_id), '[]'),
+         count(*)::integer
+  FROM work_packages w
+  WHERE p_full OR w.external_id IN (SELECT jsonb_array_elements_text(p_keys))
+$$;
+
+-- Stage Batch: one set-based statement per batch of planned rows (Plan Staging Rows' rows, each
+-- with the remote request planned for it). A key seen again (a retry) is staged again.
+CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb)
+RETURNS TABLE (staged integer) LANGUAGE sql AS $$
+  WITH input AS (
+    SELECT DISTINCT ON (r.idempotency_key) r.*
+    FROM jsonb_to_recordset(p_rows) AS r(
+      external_id text, operation text, data jsonb, checksum text, decision text,
+      local_action text, local_record jsonb, idempotency_key text, retry_delays_ms jsonb,
+      remote_op text, remote_body jsonb, remote_lock_version integer, remote_version integer)
+    ORDER BY r.idempotency_key
+  ), up AS (
+    INSERT INTO sync_staging_work_packages AS s
+      (run_id, external_id, operation, data, checksum, decision, local_action, local_record,
+       remote_op, remote_body, remote_lock_version, remote_version, idempotency_key, retry_delays_ms)
+    SELECT p_run_id, external_id, operation, data, checksum, decision, coalesce(local_action, 'none'),
+           local_record, remote_op, remote_body, remote_lock_version, remote_version,
+           idempotency_key, retry_delays_ms
+    FROM input
+    ON CONFLICT (idempotency_key) DO UPDATE
+      SET run_id = EXCLUDED.run_id, status = 'pending', data = EXCLUDED.data,
+          local_action = EXCLUDED.local_action, local_record = EXCLUDED.local_record,
+          remote_op = EXCLUDED.remote_op, remote_body = EXCLUDED.remote_body,
+          remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version
+    RETURNING 1
+  )
+  SELECT count(*)::integer FROM up
+$$;
+
+-- Process Batch, one transaction: the local writes, the mirror for rows with no remote write
+-- (with the seed story's checksum guard), audit rows; rows with a remote write stay pending
+-- until OpenProject answered. Returns the remote requests of the batch (one row, a JSON array).
+CREATE OR REPLACE FUNCTION batch_sync_process(p_run_id text, p_keys jsonb, p_workflow_id text, p_execution_id text)
+RETURNS TABLE (ops jsonb, processed integer) LANGUAGE plpgsql AS $$
+DECLARE
+  r sync_staging_work_packages;
+  rec jsonb;
+  before_sum text;
+  n integer := 0;
+BEGIN
+  FOR r IN SELECT * FROM sync_staging_work_packages
+           WHERE run_id = p_run_id AND status = 'pending'
+             AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
+           ORDER BY id FOR UPDATE
+  LOOP
+    -- The new local state: the planned local record, or (when the local side was not in the
+    -- batch, as in an incremental run) the agreed record, which is in the local shape.
+    rec := coalesce(r.local_record, r.data);
+    IF r.local_action = 'create' THEN
+      INSERT INTO tasks (external_id, title, description, status, due_date)
+      VALUES (r.external_id, rec->>'title', coalesce(rec->>'description', ''),
+              coalesce(rec->>'status', 'New'), (rec->>'due_date')::date)
+      ON CONFLICT (external_id) DO UPDATE
+        SET title = EXCLUDED.title, description = EXCLUDED.description,
+            status = EXCLUDED.status, due_date = EXCLUDED.due_date, deleted_at = NULL;
+    ELSIF r.local_action = 'update' THEN
+      UPDATE tasks t SET title = rec->>'title', description = coalesce(rec->>'description', ''),
+                         status = coalesce(rec->>'status', t.status), due_date = (rec->>'due_date')::date
+      WHERE batch_sync_key(t) = r.external_id;
+    ELSIF r.local_action = 'delete' THEN
+      UPDATE tasks t SET deleted_at = coalesce(t.deleted_at, now()) WHERE batch_sync_key(t) = r.external_id;
+    END IF;
+    IF r.local_action IN ('create', 'update', 'delete') THEN
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, after_checksum, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'local.' || r.local_action, r.checksum,
+              jsonb_build_object('decision', r.decision));
+    END IF;
+    IF r.remote_op IS NULL THEN
+      SELECT checksum INTO before_sum FROM work_packages WHERE external_id = r.external_id;
+      IF r.operation = 'delete' THEN
+        DELETE FROM work_packages WHERE external_id = r.external_id;
+      ELSE
+        INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
+        VALUES (r.external_id, r.data, r.checksum, r.remote_version, now())
+        ON CONFLICT (external_id) DO UPDATE
+          SET data = EXCLUDED.data, checksum = EXCLUDED.checksum,
+              lock_version = coalesce(EXCLUDED.lock_version, work_packages.lock_version), synced_at = now()
+          WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum
+             OR work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version;
+      END IF;
+      IF before_sum IS DISTINCT FROM r.checksum THEN
+        INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
+        VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'base.' || r.operation, before_sum, r.checksum,
+                jsonb_build_object('decision', r.decision));
+      END IF;
+      UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now(), attempts = attempts + 1
+      WHERE id = r.id;
+    END IF;
+    n := n + 1;
+  END LOOP;
+  RETURN QUERY
+    SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
+             'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]'), n
+    FROM sync_staging_work_packages s
+    WHERE s.run_id = p_run_id AND s.status = 'pending' AND s.remote_op IS NOT NULL
+      AND s.idempotency_key IN (SELECT jsonb_array_elements_text(p_keys));
+END $$;
+
+-- After the OpenProject requests of a batch: successes update the mirror (with the lockVersion
+-- OpenProject returned) and link created work packages to their tasks; failures (409
+-- UpdateConflict included) stay for a retry with the planned delay, or go to the dead letter.
+CREATE OR REPLACE FUNCTION batch_sync_record_remote(p_run_id text, p_results jsonb, p_workflow_id text, p_execution_id text)
+RETURNS TABLE (succeeded integer, failed integer) LANGUAGE plpgsql AS $$
+DECLARE
+  x jsonb;
+  r sync_staging_work_packages;
+  res jsonb;
+  new_key text;
+  ok_n integer := 0;
+  fail_n integer := 0;
+  delays jsonb;
+BEGIN
+  FOR x IN SELECT * FROM jsonb_array_elements(p_results) LOOP
+    SELECT * INTO r FROM sync_staging_work_packages WHERE idempotency_key = x->>'idempotency_key' FOR UPDATE;
+    CONTINUE WHEN NOT FOUND;
+    res := x->'result';
+    IF (res->>'ok')::boolean THEN
+      new_key := r.external_id;
+      IF r.remote_op = 'create' THEN
+        new_key := res->>'id';
+        UPDATE tasks t SET external_id = new_key WHERE 'task-' || t.id = r.external_id;
+      END IF;
+      IF r.remote_op = 'delete' THEN
+        DELETE FROM work_packages WHERE external_id = new_key;
+      ELSE
+        INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
+        VALUES (new_key, r.data, r.checksum, (res->>'lockVersion')::integer, now())
+        ON CONFLICT (external_id) DO UPDATE
+          SET data = EXCLUDED.data, checksum = EXCLUDED.checksum, lock_version = EXCLUDED.lock_version, synced_at = now();
+      END IF;
+      UPDATE sync_staging_work_packages
+        SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL,
+            external_id = new_key
+        WHERE id = r.id;
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, after_checksum, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, r.checksum,
+              jsonb_build_object('decision', r.decision, 'status', res->'status', 'lockVersion', res->'lockVersion',
+                                 'local_key', r.external_id));
+      ok_n := ok_n + 1;
+    ELSE
+      delays := coalesce(r.retry_delays_ms, '[]');
+      UPDATE sync_staging_work_packages
+        SET attempts = attempts + 1, last_error = res,
+            status = CASE WHEN attempts + 1 > jsonb_array_length(delays) THEN 'dead' ELSE 'retry' END,
+            next_attempt_at = now() + make_interval(secs => coalesce((delays->>(attempts))::numeric, 0) / 1000)
+        WHERE id = r.id;
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'remote.failed',
+              jsonb_build_object('decision', r.decision, 'op', r.remote_op, 'result', res));
+      fail_n := fail_n + 1;
+    END IF;
+  END LOOP;
+  RETURN QUERY SELECT ok_n, fail_n;
+END $$;
+
+-- Conflicts left for a person and rejected records (Compare's Conflicts and Invalid outputs).
+CREATE OR REPLACE FUNCTION batch_sync_record_exceptions(p_run_id text, p_conflicts jsonb, p_invalid jsonb,
+                                                      p_workflow_id text, p_execution_id text)
+RETURNS TABLE (conflicts integer, invalid integer) LANGUAGE plpgsql AS $$
+DECLARE
+  d jsonb;
+  c integer := 0;
+  i integer := 0;
+BEGIN
+  -- A conflict seen again unchanged, or a record rejected again for the same reason, writes
+  -- nothing: a run with nothing new leaves these tables as they were.
+  FOR d IN SELECT * FROM jsonb_array_elements(p_conflicts) LOOP
+    INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts, local_checksum, remote_checksum)
+    VALUES (p_run_id, d->>'id', d->'conflict'->>'type', d->'conflict'->>'strategy', coalesce(d->'conflicts', '[]'),
+            d->'local'->>'checksum', d->'remote'->>'checksum')
+    ON CONFLICT (external_id) WHERE status = 'open' DO UPDATE
+      SET run_id = EXCLUDED.run_id, conflict_type = EXCLUDED.conflict_type, conflicts = EXCLUDED.conflicts,
+          local_checksum = EXCLUDED.local_checksum, remote_checksum = EXCLUDED.remote_checksum
+      WHERE (sync_conflicts.conflict_type, sync_conflicts.conflicts, sync_conflicts.local_checksum, sync_conflicts.remote_checksum)
+            IS DISTINCT FROM (EXCLUDED.conflict_type, EXCLUDED.conflicts, EXCLUDED.local_checksum, EXCLUDED.remote_checksum);
+    IF FOUND THEN
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, d->>'id', 'conflict.open', d->'remote'->>'checksum',
+              d->'local'->>'checksum', d->'conflict');
+      c := c + 1;
+    END IF;
+  END LOOP;
+  FOR d IN SELECT * FROM jsonb_array_elements(p_invalid) LOOP
+    CONTINUE WHEN EXISTS (
+      SELECT 1 FROM sync_audit a
+      WHERE a.external_id = coalesce(d->>'id', '?') AND a.action = 'invalid'
+        AND a.detail->'error'->>'code' = d->'error'->>'code' AND a.detail->'side' = d->'side');
+    INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
+    VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(d->>'id', '?'), 'invalid',
+            jsonb_build_object('side', d->'side', 'index', d->'index', 'error', d->'error'));
+    i := i + 1;
+  END LOOP;
+  RETURN QUERY SELECT c, i;
+END $$;
+
+-- End of a run, after every batch committed: the metrics row and the cursors.
+CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_full boolean, p_started_at timestamptz,
+                                            p_remote_max text, p_summary jsonb,
+                                            p_workflow_id text, p_execution_id text)
+RETURNS TABLE (run_id text, total integer, processed integer, failed integer, conflicts integer, duration_ms integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_total integer := coalesce((p_summary->>'total')::integer, 0);
+  v_processed integer;
+  v_failed integer;
+  v_duration integer := (extract(epoch FROM clock_timestamp() - p_started_at) * 1000)::integer;
+BEGIN
+  SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status IN ('retry', 'dead', 'pending'))
+    INTO v_processed, v_failed
+    FROM sync_staging_work_packages WHERE sync_staging_work_packages.run_id = p_run_id;
+  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+                            failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms)
+  VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN p_full THEN 'full' ELSE 'incremental' END, p_started_at,
+          v_total, v_processed, v_failed,
+          coalesce((p_summary->>'conflict')::integer, 0), coalesce((p_summary->>'conflicts_resolved')::integer, 0),
+          coalesce(p_summary, '{}'), v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END);
+  UPDATE sync_state SET cursor_at = p_started_at, run_id = p_run_id, updated_at = now(), full_requested = false
+    WHERE direction = 'local';
+  UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(nullif(p_remote_max, '')::timestamptz, cursor_at)),
+                        run_id = p_run_id, updated_at = now(), full_requested = false
+    WHERE direction = 'remote';
+  RETURN QUERY SELECT p_run_id, v_total, v_processed, v_failed,
+                      coalesce((p_summary->>'conflict')::integer, 0), v_duration;
+END $$;

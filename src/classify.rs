@@ -983,7 +983,9 @@ impl<'a> Ctx<'a> {
             sm.insert("record", rec);
             return Ok(Action::Create);
         };
-        let from = self.shape(side, current)?;
+        // A member whose value is null counts as absent (as in the merge): a side that renders
+        // an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch clearing it.
+        let from = patch::without_nulls(&self.shape(side, current)?);
         let to = self.shape(side, t)?;
         let p = patch::diff(&from, &to);
         if patch::is_noop(&p) {

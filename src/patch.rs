@@ -42,6 +42,22 @@ fn diff_maps(a: &Map, b: &Map) -> Map {
     out
 }
 
+/// The value with every object member whose value is `null` removed, at any depth (array
+/// elements are kept as they are): what RFC 7396 makes of a document, since `null` cannot be
+/// stored by a merge patch.
+pub fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, x) in m.iter().filter(|(_, x)| !matches!(x, Value::Null)) {
+                out.insert(k.clone(), without_nulls(x));
+            }
+            Value::Object(out)
+        }
+        _ => v.clone(),
+    }
+}
+
 /// True when the patch changes nothing on an object target (`{}`).
 pub fn is_noop(patch: &Value) -> bool {
     matches!(patch, Value::Object(m) if m.is_empty())

@@ -63,18 +63,29 @@ export async function startPostgres({ settings = {} } = {}) {
 		user: 'postgres',
 		dir,
 		psql,
+		/** Runs SQL read from stdin, where psql interpolates variables: `:'name'` is the value of
+		 * `vars.name` as a quoted literal (psql does the quoting). */
+		psqlVars: (sql, db, vars) =>
+			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]), '-f', '-'], {
+				input: sql,
+				encoding: 'utf8',
+				maxBuffer: 1 << 30,
+			}),
 		/** Runs a file through psql (bind-free DDL and the like). */
 		psqlFile: (file, db = 'postgres') =>
 			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', file], { encoding: 'utf8' }),
 		createDatabase: (name) => psql(`CREATE DATABASE "${name.replace(/"/g, '""')}"`),
-		stop() {
-			try {
-				asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { stdio: 'pipe' });
-			} finally {
-				rmSync(dir, { recursive: true, force: true });
-			}
-		},
+		stop: () => stopPostgresAt(dir),
 	};
+}
+
+/** Stops the cluster started by startPostgres in `dir` and removes it (also from another process). */
+export function stopPostgresAt(dir) {
+	try {
+		asPostgres(path.join(pgBin(), 'pg_ctl'), ['-D', path.join(dir, 'data'), '-m', 'fast', '-w', 'stop'], { stdio: 'pipe' });
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
 }
 
 /** The pinned n8n's executable (installs it on first use). */

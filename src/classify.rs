@@ -983,10 +983,11 @@ impl<'a> Ctx<'a> {
             sm.insert("record", rec);
             return Ok(Action::Create);
         };
-        // A member whose value is null counts as absent (as in the merge): a side that renders
-        // an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch clearing it.
+        // A member whose value is null counts as absent (as in the merge), on both ends: a side
+        // that renders an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch
+        // "clearing" it, and a field set to null in the target is removed where it has a value.
         let from = patch::without_nulls(&self.shape(side, current)?);
-        let to = self.shape(side, t)?;
+        let to = patch::without_nulls(&self.shape(side, t)?);
         let p = patch::diff(&from, &to);
         if patch::is_noop(&p) {
             return Ok(Action::None);

@@ -240,12 +240,16 @@ V.append(classify_vector("no base, no versions: naive timestamps are read in tim
 # 6b. A member whose value is null counts as absent: no patch "clears" a field that is already
 # null on that side (OpenProject renders an empty dueDate as null).
 V.append(classify_vector("a null member counts as absent: the remote patch does not clear an already-null field",
-    {"local": [{"id": 1, "s": "new", "lockVersion": 5}], "remote": [{"id": 1, "s": "old", "due": None, "lockVersion": 3}]}, [
+    {"local": [{"id": 1, "s": "new", "lockVersion": 5}, {"id": 2, "s": "same", "due": None, "lockVersion": 1}],
+     "remote": [{"id": 1, "s": "old", "due": None, "lockVersion": 3}, {"id": 2, "s": "same", "due": None, "lockVersion": 1}]}, [
     {"id": "1", "decision": "conflict", "conflict": {"type": "remote_behind", "strategy": "merge", "status": "resolved"},
      "conflicts": [{"path": "/s", "local": "new", "remote": "old", "reason": "no_base", "resolution": "local", "strategy": "client_wins"}],
      "local": side(0, cs({"s": "new"}), version=5),
      "remote": side(0, cs({"s": "old", "due": None}), "update", 3, patch={"s": "new", "lockVersion": 3}, record={"id": 1, "s": "new", "due": None, "lockVersion": 3}),
      "target": target({"s": "new"})},
+    # Equal on both sides, null included: nothing to write (the base is seeded).
+    {"id": "2", "decision": "unchanged", "local": side(1, cs({"s": "same", "due": None}), version=1),
+     "remote": side(1, cs({"s": "same", "due": None}), version=1), "target": target({"s": "same", "due": None})},
 ], resolved=1))
 # 7. Deletions: tombstones (incremental) and full mode with delete_missing; modify/delete.
 b7 = [{"id": i, "snapshot": {"s": 1}, "version": 1} for i in (1, 2, 3, 4)]

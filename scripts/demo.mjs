@@ -43,7 +43,7 @@ async function start() {
 	mkdirSync(cache, { recursive: true });
 	const t0 = performance.now();
 	const tarball = packNode();
-	const pg = await startPostgres();
+	const pg = await startPostgres({ keep: true });
 	pg.createDatabase('flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');

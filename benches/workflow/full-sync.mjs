@@ -102,6 +102,23 @@ for (const batchSize of batches) {
 		rmSync(csv, { force: true });
 		results.push({ N, floor: 'psql COPY + upsert + mark processed', wallS: +floorS.toFixed(2) });
 		console.error(JSON.stringify(results.at(-1)));
+		// The staging load alone, both ways: COPY (what psql can do) against one set-based
+		// INSERT ... SELECT FROM jsonb_to_recordset($1) (what the workflow's Postgres node can do).
+		const rows = [];
+		for (let i = 1; i <= N; i++) rows.push({ run_id: 'floor2', external_id: `b${i}`, operation: 'insert', decision: 'unchanged', data: { title: `Task ${i}`, status: 'New' }, checksum: '0'.repeat(64), idempotency_key: `j${i}` });
+		writeFileSync(csv, rows.map((r) => [r.run_id, r.external_id, r.operation, r.decision, JSON.stringify(r.data), r.checksum, r.idempotency_key].join('\t')).join('\n') + '\n');
+		pg.psql('TRUNCATE sync_staging_work_packages', 'flrts');
+		const c0 = performance.now();
+		execFileSync('psql', ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'flrts', '-v', 'ON_ERROR_STOP=1', '-q', '-c',
+			`\\copy sync_staging_work_packages (run_id, external_id, operation, decision, data, checksum, idempotency_key) FROM '${csv}'`], { stdio: 'pipe' });
+		const copyS = (performance.now() - c0) / 1000;
+		pg.psql('TRUNCATE sync_staging_work_packages', 'flrts');
+		const j0 = performance.now();
+		pg.psqlVars("SELECT batch_sync_stage('floor2', :'rows'::jsonb);", 'flrts', { rows: JSON.stringify(rows) });
+		const recordsetS = (performance.now() - j0) / 1000;
+		rmSync(csv, { force: true });
+		results.push({ N, staging: 'load only', copyS: +copyS.toFixed(2), jsonbToRecordsetS: +recordsetS.toFixed(2) });
+		console.error(JSON.stringify(results.at(-1)));
 	} finally {
 		pg.stop();
 	}

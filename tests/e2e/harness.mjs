@@ -11,6 +11,27 @@ import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+// What this process started, stopped when it exits however it exits (a test that fails or is
+// cancelled leaves no PostgreSQL or n8n behind). stop() functions remove their entry.
+const running = new Map();
+let cleanupInstalled = false;
+function track(key, stopFn) {
+	if (!cleanupInstalled) {
+		cleanupInstalled = true;
+		process.on('exit', () => {
+			for (const stop of running.values()) {
+				try {
+					stop();
+				} catch {
+					// best effort at exit
+				}
+			}
+		});
+		for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
+	}
+	running.set(key, stopFn);
+}
+
 export function freePort() {
 	return new Promise((resolve, reject) => {
 		const s = createServer();
@@ -38,7 +59,7 @@ function asPostgres(cmd, args, opts = {}) {
 }
 
 /** A throwaway cluster on 127.0.0.1 with trust auth for user `postgres`. */
-export async function startPostgres({ settings = {} } = {}) {
+export async function startPostgres({ settings = {}, keep = false } = {}) {
 	const bin = pgBin();
 	const dir = mkdtempSync(path.join(tmpdir(), 'batch-sync-pg-'));
 	chmodSync(dir, 0o700);
@@ -52,6 +73,8 @@ export async function startPostgres({ settings = {} } = {}) {
 	const port = await freePort();
 	const opts = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", '-c fsync=off', ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
 	asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start'], { stdio: 'pipe' });
+	// keep: the cluster outlives this process (the demo); stop it with stopPostgresAt(dir).
+	if (!keep) track(dir, () => stopPostgresAt(dir));
 	const psql = (sql, db = 'postgres', extra = []) =>
 		execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', ...extra, '-c', sql], {
 			encoding: 'utf8',
@@ -65,17 +88,34 @@ export async function startPostgres({ settings = {} } = {}) {
 		psql,
 		/** Runs SQL read from stdin, where psql interpolates variables: `:'name'` is the value of
 		 * `vars.name` as a quoted literal (psql does the quoting). */
-		psqlVars: (sql, db, vars) =>
-			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]), '-f', '-'], {
-				input: sql,
-				encoding: 'utf8',
-				maxBuffer: 1 << 30,
-			}),
+		psqlVars(sql, db, vars) {
+			// Values go through files (argv is limited to 128 KiB per argument): `\set` reads them.
+			const files = Object.entries(vars).map(([k, v]) => {
+				if (!/^\w+$/.test(k)) throw new Error(`psql variable name ${k}`);
+				const f = path.join(dir, `var-${process.pid}-${k}`);
+				writeFileSync(f, String(v));
+				chmodSync(f, 0o644);
+				return [k, f];
+			});
+			const script = files.map(([k, f]) => `\\set ${k} \`cat '${f}'\``).join('\n') + '\n' + sql;
+			try {
+				return execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', '-'], {
+					input: script,
+					encoding: 'utf8',
+					maxBuffer: 1 << 30,
+				});
+			} finally {
+				for (const [, f] of files) rmSync(f, { force: true });
+			}
+		},
 		/** Runs a file through psql (bind-free DDL and the like). */
 		psqlFile: (file, db = 'postgres') =>
 			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', file], { encoding: 'utf8' }),
 		createDatabase: (name) => psql(`CREATE DATABASE "${name.replace(/"/g, '""')}"`),
-		stop: () => stopPostgresAt(dir),
+		stop: () => {
+			running.delete(dir);
+			stopPostgresAt(dir);
+		},
 	};
 }
 
@@ -168,6 +208,8 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 		executeAsync(id) {
 			return new Promise((resolve, reject) => {
 				const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+				track(child, () => child.kill('SIGKILL'));
+				child.on('exit', () => running.delete(child));
 				const out = [];
 				let err = '';
 				child.stdout.on('data', (d) => out.push(d));

@@ -13,6 +13,7 @@ import { createStandin } from '../openproject/standin.mjs';
 import { CREDENTIALS, SYNC_CONFIG } from '../../workflows/src/build.mjs';
 
 const PAIRS = 1000;
+let snapshot;
 let pg;
 let n8n;
 let op;
@@ -164,7 +165,7 @@ test('third run: the 409 rows are re-detected and written; fourth run changes no
 	assert.deepEqual([...new Set(by.invalid)].sort(), ['181', '182', '183', '184', '185']);
 	assert.equal(by.conflict.length, 30);
 
-	const snapshot = () => ({
+	snapshot = () => ({
 		tasks: db('SELECT md5(string_agg(t::text, \',\' ORDER BY id)) FROM tasks t'),
 		mirror: db('SELECT md5(string_agg(w.external_id || w.checksum || coalesce(w.lock_version::text, \'\'), \',\' ORDER BY external_id)) FROM work_packages w'),
 		staging: db('SELECT count(*) FROM sync_staging_work_packages'),
@@ -178,4 +179,17 @@ test('third run: the 409 rows are re-detected and written; fourth run changes no
 	await run();
 	assert.deepEqual(snapshot(), before);
 	assert.equal(Number(db('SELECT count(*) FROM sync_metrics')), metrics + 1);
+});
+
+test('a requested full sync (sync_state.full_requested) reads everything and writes nothing new', async () => {
+	db('UPDATE sync_state SET full_requested = true');
+	const before = snapshot();
+	await run();
+	const m = json("SELECT to_jsonb(m) FROM sync_metrics m ORDER BY id DESC LIMIT 1");
+	assert.equal(m.mode, 'full');
+	assert.ok(m.total_items >= PAIRS, JSON.stringify(m));
+	const after = snapshot();
+	for (const k of ['tasks', 'mirror', 'wps', 'writes', 'conflicts']) assert.deepEqual(after[k], before[k], k);
+	assert.equal(db('SELECT bool_or(full_requested) FROM sync_state').trim(), 'f');
+	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
 });

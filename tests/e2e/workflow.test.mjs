@@ -193,3 +193,13 @@ test('a requested full sync (sync_state.full_requested) reads everything and wri
 	assert.equal(db('SELECT bool_or(full_requested) FROM sync_state').trim(), 'f');
 	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
 });
+
+test('a person aligns a conflicting pair: the next run syncs it and closes the conflict', async () => {
+	const remoteTitle = op.workPackages().find((w) => w.id === 131).subject;
+	pg.psqlVars("UPDATE tasks SET title = :'title' WHERE external_id = '131';", 'flrts', { title: remoteTitle });
+	await run();
+	assert.equal(db("SELECT status FROM sync_conflicts WHERE external_id = '131'").trim(), 'resolved');
+	assert.equal(db("SELECT count(*) FROM sync_audit WHERE external_id = '131' AND action = 'conflict.resolved'").trim(), '1');
+	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open'").trim(), '29');
+	assert.ok(!(reconcile().conflict ?? []).includes('131'));
+});

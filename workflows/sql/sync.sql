@@ -98,6 +98,20 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT count(*)::integer FROM up
 $$;
 
+-- An open conflict whose id was just synced (a person aligned the sides, or the strategy
+-- resolved it) is closed, with an audit row.
+CREATE OR REPLACE FUNCTION batch_sync_close_conflict(p_run_id text, p_key text, p_decision text,
+                                                    p_workflow_id text, p_execution_id text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sync_conflicts SET status = 'resolved', resolved_at = now()
+    WHERE external_id = p_key AND status = 'open';
+  IF FOUND THEN
+    INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
+    VALUES (p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.resolved', jsonb_build_object('decision', p_decision));
+  END IF;
+END $$;
+
 -- Process Batch, one transaction: the local writes, the mirror for rows with no remote write
 -- (with the seed story's checksum guard), audit rows; rows with a remote write stay pending
 -- until OpenProject answered. Returns the remote requests of the batch (one row, a JSON array).
@@ -156,6 +170,7 @@ BEGIN
       END IF;
       UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now(), attempts = attempts + 1
       WHERE id = r.id;
+      PERFORM batch_sync_close_conflict(p_run_id, r.external_id, r.decision, p_workflow_id, p_execution_id);
     END IF;
     n := n + 1;
   END LOOP;
@@ -207,6 +222,7 @@ BEGIN
       VALUES (p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, r.checksum,
               jsonb_build_object('decision', r.decision, 'status', res->'status', 'lockVersion', res->'lockVersion',
                                  'local_key', r.external_id));
+      PERFORM batch_sync_close_conflict(p_run_id, new_key, r.decision, p_workflow_id, p_execution_id);
       ok_n := ok_n + 1;
     ELSE
       delays := coalesce(r.retry_delays_ms, '[]');

@@ -81,6 +81,9 @@ test('Get Changed: every page, closed work packages too, the overlap before Upda
 	const [empty] = await run(context({ params: { operation: 'getChanged', since: '2030-01-01T00:00:00Z', output: 'aggregate' } }));
 	assert.deepEqual(empty[0].json, { records: [], count: 0, maxUpdatedAt: null });
 	await assert.rejects(run(context({ params: { operation: 'getChanged', since: 'yesterday' } })), NodeOperationError);
+	// A throttled or failing listing fails the node (the workflow retries it; the run's cursors stay).
+	standin.fail({ method: 'GET', status: 429 });
+	await assert.rejects(run(context({ params: { operation: 'getChanged', since: '' } })), (e) => e instanceof NodeOperationError && /HTTP 429 urn:openproject-org:api:v3:errors:Throttled/.test(e.message));
 });
 
 test('Write: PATCH with lockVersion, 409 UpdateConflict as data, POST into the project, DELETE', async () => {

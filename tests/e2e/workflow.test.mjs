@@ -194,10 +194,14 @@ test('a requested full sync (sync_state.full_requested) reads everything and wri
 	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
 });
 
-test('a person aligns a conflicting pair: the next run syncs it and closes the conflict', async () => {
+test('a person aligns a conflicting pair (and the listing is throttled once): the next run syncs it and closes the conflict', async () => {
 	const remoteTitle = op.workPackages().find((w) => w.id === 131).subject;
 	pg.psqlVars("UPDATE tasks SET title = :'title' WHERE external_id = '131';", 'flrts', { title: remoteTitle });
+	// And OpenProject throttles the first listing: n8n's retry on the node gets through.
+	const throttled = op.stats.byStatus[429] ?? 0;
+	op.fail({ method: 'GET', status: 429 });
 	await run();
+	assert.equal(op.stats.byStatus[429], throttled + 1);
 	assert.equal(db("SELECT status FROM sync_conflicts WHERE external_id = '131'").trim(), 'resolved');
 	assert.equal(db("SELECT count(*) FROM sync_audit WHERE external_id = '131' AND action = 'conflict.resolved'").trim(), '1');
 	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open'").trim(), '29');

@@ -238,7 +238,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 				return error(400, 'InvalidRequestBody', 'The request body was not valid JSON.');
 			}
 		}
-		if (p === '/api/v3/work_packages' && req.method === 'GET') return list(url);
+		if (p === '/api/v3/work_packages' && req.method === 'GET') return injected('GET') ?? list(url);
 		const create = /^\/api\/v3\/(?:projects\/(\d+)\/)?work_packages$/.exec(p);
 		if (create && req.method === 'POST') {
 			const fail = injected('POST');

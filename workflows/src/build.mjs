@@ -93,7 +93,9 @@ export function workflow() {
 				pageSize: 1000,
 				output: 'aggregate',
 			},
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true },
+			// A 429, a 5xx or a timeout while reading fails the node: n8n tries again twice, and
+			// if it still fails the run stops before Finish Run, so the cursors stay put.
+			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000 },
 		),
 		sql(
 			'Get Base',

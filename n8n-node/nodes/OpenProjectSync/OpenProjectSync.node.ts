@@ -141,6 +141,9 @@ export class OpenProjectSync implements INodeType {
 			(await this.helpers.httpRequestWithAuthentication.call(this, 'openProjectApi', {
 				...options,
 				url: baseUrl + options.url,
+				// A request that gets no answer fails (and, for a write, stays for a retry)
+				// instead of holding the run.
+				timeout: 60_000,
 				json: true,
 				returnFullResponse: true,
 				ignoreHttpStatusErrors: true,

@@ -138,7 +138,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 		return null;
 	}
 
-	function list(url) {
+	function list(url, projectId) {
 		let filters;
 		const raw = url.searchParams.get('filters');
 		if (raw === null) filters = [{ status: { operator: 'o', values: [] } }];
@@ -150,7 +150,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 				return error(400, 'InvalidQuery', 'Filters is not a valid JSON array.');
 			}
 		}
-		let rows = [...wps.values()];
+		let rows = [...wps.values()].filter((w) => projectId === undefined || w.projectId === projectId);
 		for (const f of filters) {
 			const [[name, { operator, values = [] }]] = Object.entries(f);
 			if (name === 'updatedAt') {
@@ -239,6 +239,8 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 			}
 		}
 		if (p === '/api/v3/work_packages' && req.method === 'GET') return injected('GET') ?? list(url);
+		const projectList = /^\/api\/v3\/projects\/(\d+)\/work_packages$/.exec(p);
+		if (projectList && req.method === 'GET') return injected('GET') ?? list(url, Number(projectList[1]));
 		const create = /^\/api\/v3\/(?:projects\/(\d+)\/)?work_packages$/.exec(p);
 		if (create && req.method === 'POST') {
 			const fail = injected('POST');

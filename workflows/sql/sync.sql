@@ -9,17 +9,37 @@
 ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
+-- One run at a time: the run holding the lock, and since when.
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_run_id text;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_since timestamptz;
+-- A row replaced by a newer plan for the same key is 'superseded'.
+ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_status_check;
+ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_status_check
+  CHECK (status IN ('pending', 'processed', 'retry', 'dead', 'superseded'));
 
 CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(t.external_id, 'task-' || t.id)
 $$;
 
 -- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors and
--- the keys waiting for a retry.
+-- the keys waiting for a retry. One run at a time: while another run holds the lock (for at most
+-- 30 minutes, in case it died), this returns no row and the workflow stops right here.
 CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean)
 RETURNS TABLE (run_id text, full_sync boolean, started_at timestamptz, local_since timestamptz,
                remote_since text, retry_keys jsonb, retry_remote_ids jsonb)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_run text := gen_random_uuid()::text;
+  v_now timestamptz := clock_timestamp();
+BEGIN
+  UPDATE sync_state SET running_run_id = v_run, running_since = v_now
+   WHERE direction = 'local'
+     AND (running_run_id IS NULL OR running_since < v_now - interval '30 minutes');
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
   WITH s AS (
     SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
            max(cursor_at) FILTER (WHERE direction = 'remote') AS remote_cursor,
@@ -28,25 +48,27 @@ LANGUAGE sql AS $$
   ), waiting AS (
     -- Rows waiting for a retry and conflicts waiting for a person: both sides of them are read
     -- again whatever the cursors say, so that neither side's change is taken for "unchanged".
-    SELECT external_id FROM sync_staging_work_packages WHERE status IN ('pending', 'retry')
-    UNION SELECT external_id FROM sync_conflicts WHERE status = 'open'
+    SELECT w.external_id FROM sync_staging_work_packages w WHERE w.status IN ('pending', 'retry')
+    UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
   ), r AS (
     SELECT coalesce(jsonb_agg(DISTINCT external_id), '[]') AS keys,
            coalesce(jsonb_agg(DISTINCT external_id) FILTER (WHERE external_id !~ '^task-'), '[]') AS remote_ids
     FROM waiting
   )
-  SELECT gen_random_uuid()::text,
+  SELECT v_run,
          p_requested_full OR s.requested OR s.remote_cursor = '-infinity',
-         clock_timestamp(),
+         v_now,
          s.local_cursor,
          CASE WHEN s.remote_cursor = '-infinity' THEN ''
               ELSE to_char(s.remote_cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
          r.keys, r.remote_ids
-  FROM s, r
-$$;
+  FROM s, r;
+END $$;
 
 -- Local records for Compare: changed since the cursor (all in a full sync), plus those waiting
--- for a retry. One row, the records in a JSON array.
+-- for a retry. One row, the records in a JSON array. The cursor is read with a 5-minute overlap:
+-- updated_at is stamped when a row is written, not when its transaction commits, so an edit
+-- committed just after a run read the table still has a stamp before that run's start.
 CREATE OR REPLACE FUNCTION batch_sync_changed_tasks(p_full boolean, p_since timestamptz, p_retry_keys jsonb)
 RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
   SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -55,7 +77,7 @@ RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
            'updated_at', t.updated_at) ORDER BY t.id), '[]'),
          count(*)::integer
   FROM tasks t
-  WHERE p_full OR t.updated_at >= p_since
+  WHERE p_full OR t.updated_at >= p_since - interval '5 minutes'
      OR batch_sync_key(t) IN (SELECT jsonb_array_elements_text(p_retry_keys))
 $$;
 
@@ -94,6 +116,13 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
           remote_op = EXCLUDED.remote_op, remote_body = EXCLUDED.remote_body,
           remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version
     RETURNING 1
+  ), superseded AS (
+    -- An older plan for the same key (e.g. a row left for a retry whose record has changed
+    -- since) is replaced by this one.
+    UPDATE sync_staging_work_packages s SET status = 'superseded'
+    WHERE s.external_id IN (SELECT external_id FROM input) AND s.status IN ('pending', 'retry')
+      AND s.idempotency_key NOT IN (SELECT idempotency_key FROM input)
+    RETURNING 1
   )
   SELECT count(*)::integer FROM up
 $$;
@@ -122,7 +151,12 @@ DECLARE
   rec jsonb;
   before_sum text;
   n integer := 0;
+  v_started timestamptz;
+  v_read timestamptz;
+  v_now_at timestamptz;
 BEGIN
+  SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
+  v_started := coalesce(v_started, now());
   FOR r IN SELECT * FROM sync_staging_work_packages
            WHERE run_id = p_run_id AND status = 'pending'
              AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
@@ -131,6 +165,19 @@ BEGIN
     -- The new local state: the planned local record, or (when the local side was not in the
     -- batch, as in an incremental run) the agreed record, which is in the local shape.
     rec := coalesce(r.local_record, r.data);
+    -- Tasks have no lockVersion: a task edited after this run read it (or, when it was not read,
+    -- after the run started) is not overwritten. The row waits; the next run reads the edit.
+    IF r.local_action IN ('update', 'delete') THEN
+      SELECT t.updated_at INTO v_now_at FROM tasks t WHERE batch_sync_key(t) = r.external_id FOR UPDATE;
+      v_read := coalesce((r.local_record->>'updated_at')::timestamptz, v_started);
+      IF v_now_at IS NOT NULL AND v_now_at > v_read THEN
+        UPDATE sync_staging_work_packages
+          SET status = 'retry', attempts = attempts + 1,
+              last_error = jsonb_build_object('code', 'local_changed', 'message', 'the task changed after it was read')
+          WHERE id = r.id;
+        CONTINUE;
+      END IF;
+    END IF;
     IF r.local_action = 'create' THEN
       INSERT INTO tasks (external_id, title, description, status, due_date)
       VALUES (r.external_id, rec->>'title', coalesce(rec->>'description', ''),
@@ -301,7 +348,8 @@ BEGIN
           v_total, v_processed, v_failed,
           coalesce((p_summary->>'conflict')::integer, 0), coalesce((p_summary->>'conflicts_resolved')::integer, 0),
           coalesce(p_summary, '{}'), v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END);
-  UPDATE sync_state SET cursor_at = p_started_at, run_id = p_run_id, updated_at = now(), full_requested = false
+  UPDATE sync_state SET cursor_at = p_started_at, run_id = p_run_id, updated_at = now(), full_requested = false,
+                        running_run_id = NULL, running_since = NULL
     WHERE direction = 'local';
   UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(nullif(p_remote_max, '')::timestamptz, cursor_at)),
                         run_id = p_run_id, updated_at = now(), full_requested = false

@@ -92,6 +92,7 @@ export function workflow() {
 				ids: `={{ JSON.stringify(${start}.retry_remote_ids) }}`,
 				pageSize: 1000,
 				output: 'aggregate',
+				projectId: '3',
 			},
 			// A 429, a 5xx or a timeout while reading fails the node: n8n tries again twice, and
 			// if it still fails the run stops before Finish Run, so the cursors stay put.

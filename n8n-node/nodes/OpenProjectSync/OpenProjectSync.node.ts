@@ -123,12 +123,12 @@ export class OpenProjectSync implements INodeType {
 				displayOptions: { show: { operation: ['write'] } },
 			},
 			{
-				displayName: 'Project ID for Creates',
+				displayName: 'Project ID',
 				name: 'projectId',
 				type: 'string',
 				default: '',
-				description: 'Used when a create body has no project link',
-				displayOptions: { show: { operation: ['write'] } },
+				description:
+					'The project to sync: Get Changed reads only its work packages, Write creates in it (when a create body has no project link). Empty: every project the API user sees.',
 			},
 		],
 	};
@@ -164,18 +164,24 @@ function apiError(ctx: IExecuteFunctions, what: string, res: FullResponse): Node
 	});
 }
 
-async function listAll(ctx: IExecuteFunctions, request: Request, filters: unknown[], pageSize: number) {
+async function listAll(
+	ctx: IExecuteFunctions,
+	request: Request,
+	filters: unknown[],
+	pageSize: number,
+	projectId: string,
+) {
 	const out: IDataObject[] = [];
+	const url = projectId === '' ? '/api/v3/work_packages' : `/api/v3/projects/${encodeURIComponent(projectId)}/work_packages`;
 	for (let offset = 1; ; offset++) {
 		const res = await request({
 			method: 'GET',
-			url: '/api/v3/work_packages',
+			url,
 			qs: {
 				filters: JSON.stringify(filters),
-				sortBy: JSON.stringify([
-					['updatedAt', 'asc'],
-					['id', 'asc'],
-				]),
+				// By id: a work package edited while the pages are read keeps its place, where an
+				// updatedAt order would move it to the end and shift the next page past an item.
+				sortBy: JSON.stringify([['id', 'asc']]),
 				pageSize,
 				offset,
 			},
@@ -184,7 +190,9 @@ async function listAll(ctx: IExecuteFunctions, request: Request, filters: unknow
 		const page = res.body as Page;
 		const elements = page._embedded?.elements ?? [];
 		out.push(...elements);
-		if (elements.length === 0 || offset * pageSize >= page.total) return out;
+		// OpenProject may serve fewer per page than asked (apiv3_max_page_size): stop on the
+		// total, never on the page size asked for.
+		if (elements.length === 0 || out.length >= page.total) return out;
 	}
 }
 
@@ -212,11 +220,12 @@ async function getChanged(ctx: IExecuteFunctions, request: Request): Promise<INo
 		filters.unshift({ updatedAt: { operator: '<>d', values: [start, ''] } });
 	}
 	const byId = new Map<string, IDataObject>();
-	for (const wp of await listAll(ctx, request, filters, pageSize)) byId.set(String(wp.id), wp);
+	const projectId = (ctx.getNodeParameter('projectId', 0, '') as string).trim();
+	for (const wp of await listAll(ctx, request, filters, pageSize, projectId)) byId.set(String(wp.id), wp);
 	const wanted = [...new Set(ids.map(String))].filter((id) => !byId.has(id));
 	for (let k = 0; k < wanted.length; k += 100) {
 		const chunk = wanted.slice(k, k + 100);
-		const found = await listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize);
+		const found = await listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize, projectId);
 		for (const wp of found) byId.set(String(wp.id), wp);
 	}
 	const records = [...byId.values()];
@@ -286,7 +295,8 @@ async function writeOne(
 	try {
 		const res = await request(options);
 		const resBody = (res.body ?? {}) as IDataObject;
-		const ok = res.statusCode >= 200 && res.statusCode < 300;
+		// A DELETE answered 404 has reached its goal: the work package is gone.
+		const ok = (res.statusCode >= 200 && res.statusCode < 300) || (op === 'delete' && res.statusCode === 404);
 		return {
 			ok,
 			status: res.statusCode,

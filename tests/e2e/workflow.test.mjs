@@ -207,3 +207,18 @@ test('a person aligns a conflicting pair (and the listing is throttled once): th
 	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open'").trim(), '29');
 	assert.ok(!(reconcile().conflict ?? []).includes('131'));
 });
+
+test('an OpenProject edit outside the mapped fields refreshes the mirror lockVersion; the next local edit goes through', async () => {
+	const before = Number(db("SELECT lock_version FROM work_packages WHERE external_id = '300'"));
+	await fetch(`${opUrl}/__standin/work_packages/300`, { method: 'PATCH', body: JSON.stringify({ assigneeId: 4 }) });
+	await run();
+	assert.equal(Number(db("SELECT lock_version FROM work_packages WHERE external_id = '300'")), before + 1);
+	// Later: OpenProject's side is outside the read window, so the PATCH takes its lockVersion
+	// from the mirror.
+	db("UPDATE sync_state SET cursor_at = now() + interval '1 hour' WHERE direction = 'remote'");
+	db("UPDATE tasks SET title = 'Task 300 (edited later)' WHERE external_id = '300'");
+	const conflicts = op.stats.byStatus[409] ?? 0;
+	await run();
+	assert.equal(op.workPackages().find((w) => w.id === 300).subject, 'Task 300 (edited later)');
+	assert.equal(op.stats.byStatus[409] ?? 0, conflicts, 'no 409 on the way');
+});

@@ -327,6 +327,24 @@ BEGIN
   RETURN QUERY SELECT c, i;
 END $$;
 
+-- Unchanged pairs (Compare's Unchanged output): OpenProject may have bumped lockVersion for a
+-- change outside the mapped fields (assignee, priority, ...). Keep the mirror's lock_version
+-- current, so that the next local edit's PATCH carries the right one. Only a changed version is
+-- written.
+CREATE OR REPLACE FUNCTION batch_sync_refresh_versions(p_decisions jsonb)
+RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
+  WITH v AS (
+    SELECT DISTINCT ON (d->>'id') d->>'id' AS external_id, (d->'remote'->>'version')::integer AS version
+    FROM jsonb_array_elements(p_decisions) d
+    WHERE d->'remote' ? 'version' AND d ? 'base'
+  ), up AS (
+    UPDATE work_packages w SET lock_version = v.version
+    FROM v WHERE w.external_id = v.external_id AND w.lock_version IS DISTINCT FROM v.version
+    RETURNING 1
+  )
+  SELECT count(*)::integer FROM up
+$$;
+
 -- End of a run, after every batch committed: the metrics row and the cursors.
 CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_full boolean, p_started_at timestamptz,
                                             p_remote_max text, p_summary jsonb,

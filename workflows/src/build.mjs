@@ -13,6 +13,7 @@
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
 //          Conflicts -> Record Conflicts (sync_conflicts)
+//          Unchanged -> Refresh Versions (the mirror's lock_version, bumped by unmapped edits)
 //          Invalid   -> Record Invalid (sync_audit)
 //     -> Finish Run (bottom branch: metrics row, cursors advanced only after all of the above)
 import { writeFileSync } from 'node:fs';
@@ -162,6 +163,12 @@ export function workflow() {
 			`{ run: ${start}.run_id, conflicts: $input.all().map((i) => i.json), ${audit} }`,
 		),
 		sql(
+			'Refresh Versions',
+			[1320, 300],
+			"SELECT * FROM batch_sync_refresh_versions($1::jsonb->'decisions')",
+			`{ decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }`,
+		),
+		sql(
 			'Record Invalid',
 			[1320, 400],
 			"SELECT * FROM batch_sync_record_exceptions($1::jsonb->>'run', '[]'::jsonb, $1::jsonb->'invalid', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
@@ -181,7 +188,7 @@ export function workflow() {
 		'Get Changed Items': { main: [[to('Get Changed Work Packages'), to('Compare', 0)]] },
 		'Get Changed Work Packages': { main: [[to('Get Base'), to('Compare', 1)]] },
 		'Get Base': { main: [[to('Compare', 2)]] },
-		Compare: { main: [[to('Plan Staging Rows')], [to('Record Conflicts')], [], [to('Record Invalid')]] },
+		Compare: { main: [[to('Plan Staging Rows')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
 		'Plan Staging Rows': { main: [[to('Loop Over Items')], []] },
 		// splitInBatches v3: output 0 is "done", output 1 is "loop".
 		'Loop Over Items': { main: [[], [to('Stage Batch')]] },

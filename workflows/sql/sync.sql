@@ -21,6 +21,34 @@ CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMM
   SELECT coalesce(t.external_id, 'task-' || t.id)
 $$;
 
+-- One audit row (the actor is the table's default, 'batch-sync').
+CREATE OR REPLACE FUNCTION batch_sync_audit(p_run_id text, p_workflow_id text, p_execution_id text, p_key text,
+                                           p_action text, p_before text, p_after text, p_detail jsonb)
+RETURNS void LANGUAGE sql AS $$
+  INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
+  VALUES (p_run_id, p_workflow_id, p_execution_id, p_key, p_action, p_before, p_after, p_detail)
+$$;
+
+-- The mirror of p_key after a sync: the agreed record with the lockVersion OpenProject has now
+-- (the stored one kept when it is not known), or no row after a delete. The seed story's
+-- checksum guard: a row that is already so is not rewritten.
+CREATE OR REPLACE FUNCTION batch_sync_write_mirror(p_key text, p_delete boolean, p_data jsonb, p_checksum text,
+                                                  p_lock_version integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_delete THEN
+    DELETE FROM work_packages WHERE external_id = p_key;
+    RETURN;
+  END IF;
+  INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
+  VALUES (p_key, p_data, p_checksum, p_lock_version, now())
+  ON CONFLICT (external_id) DO UPDATE
+    SET data = EXCLUDED.data, checksum = EXCLUDED.checksum,
+        lock_version = coalesce(EXCLUDED.lock_version, work_packages.lock_version), synced_at = now()
+    WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum
+       OR work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version;
+END $$;
+
 -- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors and
 -- the keys waiting for a retry. One run at a time: while another run holds the lock (for at most
 -- 30 minutes, in case it died), this returns no row and the workflow stops right here.
@@ -136,8 +164,8 @@ BEGIN
   UPDATE sync_conflicts SET status = 'resolved', resolved_at = now()
     WHERE external_id = p_key AND status = 'open';
   IF FOUND THEN
-    INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
-    VALUES (p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.resolved', jsonb_build_object('decision', p_decision));
+    PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.resolved', NULL, NULL,
+                             jsonb_build_object('decision', p_decision));
   END IF;
 END $$;
 
@@ -193,27 +221,15 @@ BEGIN
       UPDATE tasks t SET deleted_at = coalesce(t.deleted_at, now()) WHERE batch_sync_key(t) = r.external_id;
     END IF;
     IF r.local_action IN ('create', 'update', 'delete') THEN
-      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, after_checksum, detail)
-      VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'local.' || r.local_action, r.checksum,
-              jsonb_build_object('decision', r.decision));
+      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'local.' || r.local_action,
+                               NULL, r.checksum, jsonb_build_object('decision', r.decision));
     END IF;
     IF r.remote_op IS NULL THEN
       SELECT checksum INTO before_sum FROM work_packages WHERE external_id = r.external_id;
-      IF r.operation = 'delete' THEN
-        DELETE FROM work_packages WHERE external_id = r.external_id;
-      ELSE
-        INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
-        VALUES (r.external_id, r.data, r.checksum, r.remote_version, now())
-        ON CONFLICT (external_id) DO UPDATE
-          SET data = EXCLUDED.data, checksum = EXCLUDED.checksum,
-              lock_version = coalesce(EXCLUDED.lock_version, work_packages.lock_version), synced_at = now()
-          WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum
-             OR work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version;
-      END IF;
+      PERFORM batch_sync_write_mirror(r.external_id, r.operation = 'delete', r.data, r.checksum, r.remote_version);
       IF before_sum IS DISTINCT FROM r.checksum THEN
-        INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
-        VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'base.' || r.operation, before_sum, r.checksum,
-                jsonb_build_object('decision', r.decision));
+        PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'base.' || r.operation,
+                                 before_sum, r.checksum, jsonb_build_object('decision', r.decision));
       END IF;
       UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now(), attempts = attempts + 1
       WHERE id = r.id;
@@ -253,22 +269,14 @@ BEGIN
         new_key := res->>'id';
         UPDATE tasks t SET external_id = new_key WHERE 'task-' || t.id = r.external_id;
       END IF;
-      IF r.remote_op = 'delete' THEN
-        DELETE FROM work_packages WHERE external_id = new_key;
-      ELSE
-        INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
-        VALUES (new_key, r.data, r.checksum, (res->>'lockVersion')::integer, now())
-        ON CONFLICT (external_id) DO UPDATE
-          SET data = EXCLUDED.data, checksum = EXCLUDED.checksum, lock_version = EXCLUDED.lock_version, synced_at = now();
-      END IF;
+      PERFORM batch_sync_write_mirror(new_key, r.remote_op = 'delete', r.data, r.checksum, (res->>'lockVersion')::integer);
       UPDATE sync_staging_work_packages
         SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL,
             external_id = new_key
         WHERE id = r.id;
-      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, after_checksum, detail)
-      VALUES (p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, r.checksum,
-              jsonb_build_object('decision', r.decision, 'status', res->'status', 'lockVersion', res->'lockVersion',
-                                 'local_key', r.external_id));
+      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, NULL, r.checksum,
+                               jsonb_build_object('decision', r.decision, 'status', res->'status',
+                                                  'lockVersion', res->'lockVersion', 'local_key', r.external_id));
       PERFORM batch_sync_close_conflict(p_run_id, new_key, r.decision, p_workflow_id, p_execution_id);
       ok_n := ok_n + 1;
     ELSE
@@ -278,9 +286,8 @@ BEGIN
             status = CASE WHEN attempts + 1 > jsonb_array_length(delays) THEN 'dead' ELSE 'retry' END,
             next_attempt_at = now() + make_interval(secs => coalesce((delays->>(attempts))::numeric, 0) / 1000)
         WHERE id = r.id;
-      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
-      VALUES (p_run_id, p_workflow_id, p_execution_id, r.external_id, 'remote.failed',
-              jsonb_build_object('decision', r.decision, 'op', r.remote_op, 'result', res));
+      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'remote.failed', NULL, NULL,
+                               jsonb_build_object('decision', r.decision, 'op', r.remote_op, 'result', res));
       fail_n := fail_n + 1;
     END IF;
   END LOOP;
@@ -308,9 +315,8 @@ BEGIN
       WHERE (sync_conflicts.conflict_type, sync_conflicts.conflicts, sync_conflicts.local_checksum, sync_conflicts.remote_checksum)
             IS DISTINCT FROM (EXCLUDED.conflict_type, EXCLUDED.conflicts, EXCLUDED.local_checksum, EXCLUDED.remote_checksum);
     IF FOUND THEN
-      INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
-      VALUES (p_run_id, p_workflow_id, p_execution_id, d->>'id', 'conflict.open', d->'remote'->>'checksum',
-              d->'local'->>'checksum', d->'conflict');
+      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, d->>'id', 'conflict.open',
+                               d->'remote'->>'checksum', d->'local'->>'checksum', d->'conflict');
       c := c + 1;
     END IF;
   END LOOP;
@@ -319,9 +325,8 @@ BEGIN
       SELECT 1 FROM sync_audit a
       WHERE a.external_id = coalesce(d->>'id', '?') AND a.action = 'invalid'
         AND a.detail->'error'->>'code' = d->'error'->>'code' AND a.detail->'side' = d->'side');
-    INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, detail)
-    VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(d->>'id', '?'), 'invalid',
-            jsonb_build_object('side', d->'side', 'index', d->'index', 'error', d->'error'));
+    PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, coalesce(d->>'id', '?'), 'invalid', NULL, NULL,
+                             jsonb_build_object('side', d->'side', 'index', d->'index', 'error', d->'error'));
     i := i + 1;
   END LOOP;
   RETURN QUERY SELECT c, i;

@@ -80,7 +80,7 @@ async function start() {
 	const setupS = (performance.now() - t0) / 1000;
 
 	const t1 = performance.now();
-	await n8n.executeAsync('batchSyncManager');
+	await n8n.execute('batchSyncManager');
 	const wall = (performance.now() - t1) / 1000;
 	const m = JSON.parse(pg.psql("SELECT to_jsonb(m) FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts'));
 	const conflicts = pg.psql("SELECT count(*) FROM sync_conflicts WHERE status = 'open'", 'flrts').trim();

@@ -56,7 +56,7 @@ for (const batchSize of batches) {
 		const t0 = performance.now();
 		let error = null;
 		try {
-			await n8n.executeAsync('batchSyncManager');
+			await n8n.execute('batchSyncManager');
 		} catch (e) {
 			error = e.message.slice(-1500);
 		}

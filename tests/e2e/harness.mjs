@@ -75,8 +75,9 @@ export async function startPostgres({ settings = {}, keep = false } = {}) {
 	asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start'], { stdio: 'pipe' });
 	// keep: the cluster outlives this process (the demo); stop it with stopPostgresAt(dir).
 	if (!keep) track(dir, () => stopPostgresAt(dir));
+	const psqlArgs = (db) => ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt'];
 	const psql = (sql, db = 'postgres', extra = []) =>
-		execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', ...extra, '-c', sql], {
+		execFileSync('psql', [...psqlArgs(db), ...extra, '-c', sql], {
 			encoding: 'utf8',
 			maxBuffer: 1 << 30,
 		});
@@ -99,7 +100,7 @@ export async function startPostgres({ settings = {}, keep = false } = {}) {
 			});
 			const script = files.map(([k, f]) => `\\set ${k} \`cat '${f}'\``).join('\n') + '\n' + sql;
 			try {
-				return execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', '-'], {
+				return execFileSync('psql', [...psqlArgs(db), '-f', '-'], {
 					input: script,
 					encoding: 'utf8',
 					maxBuffer: 1 << 30,
@@ -110,7 +111,7 @@ export async function startPostgres({ settings = {}, keep = false } = {}) {
 		},
 		/** Runs a file through psql (bind-free DDL and the like). */
 		psqlFile: (file, db = 'postgres') =>
-			execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-f', file], { encoding: 'utf8' }),
+			execFileSync('psql', [...psqlArgs(db), '-f', file], { encoding: 'utf8' }),
 		createDatabase: (name) => psql(`CREATE DATABASE "${name.replace(/"/g, '""')}"`),
 		stop: () => {
 			running.delete(dir);
@@ -190,22 +191,10 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 		run,
 		importWorkflow: (wf) => importJson('workflow', wf),
 		importCredentials: (creds) => importJson('credentials', creds),
-		/** Runs a workflow through n8n's CLI; returns the execution's result (IRun). */
+		/** Runs a workflow through n8n's CLI; resolves with the execution's result (IRun). The
+		 * child runs asynchronously, so servers living in this process (the OpenProject
+		 * stand-in) keep answering while it runs. */
 		execute(id) {
-			let out;
-			try {
-				out = run(['execute', `--id=${id}`, '--rawOutput']);
-			} catch (e) {
-				throw new Error(`n8n execute --id=${id} failed (exit ${e.status}):\n${String(e.stdout).slice(-4000)}\n${String(e.stderr).slice(-4000)}`);
-			}
-			const start = out.search(/^\{$/m);
-			const end = out.lastIndexOf('\n}');
-			if (start < 0 || end < start) throw new Error(`n8n execute printed no JSON:\n${out.slice(-4000)}`);
-			return JSON.parse(out.slice(start, end + 2));
-		},
-		/** `execute` without blocking this process's event loop (for servers that live in the
-		 * test process, such as the OpenProject stand-in). */
-		executeAsync(id) {
 			return new Promise((resolve, reject) => {
 				const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 				track(child, () => child.kill('SIGKILL'));
@@ -225,25 +214,6 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 					resolve(JSON.parse(text.slice(start, end + 2)));
 				});
 			});
-		},
-		/** Starts `n8n start` (the editor and API); resolves once it answers on its port. */
-		async start() {
-			const child = spawn(bin, ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-			let log = '';
-			child.stdout.on('data', (d) => (log += d));
-			child.stderr.on('data', (d) => (log += d));
-			const url = `http://127.0.0.1:${env.N8N_PORT}/healthz`;
-			for (let i = 0; i < 240; i++) {
-				if (child.exitCode !== null) throw new Error(`n8n start exited (${child.exitCode}):\n${log.slice(-4000)}`);
-				try {
-					if ((await fetch(url)).ok) return { child, url: `http://127.0.0.1:${env.N8N_PORT}`, log: () => log };
-				} catch {
-					// not listening yet
-				}
-				await new Promise((r) => setTimeout(r, 500));
-			}
-			child.kill('SIGKILL');
-			throw new Error(`n8n start did not answer on ${url}:\n${log.slice(-4000)}`);
 		},
 		stop() {
 			rmSync(userFolder, { recursive: true, force: true });

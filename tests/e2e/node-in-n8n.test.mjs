@@ -45,7 +45,7 @@ const wp = (id, subject, status, lockVersion) => ({
 	_links: { status: { href: `/api/v3/statuses/${status === 'New' ? 1 : 7}`, title: status } },
 });
 
-test('n8n loads the package and runs Compare, Plan Staging Rows and Compute Checksum', () => {
+test('n8n loads the package and runs Compare, Plan Staging Rows and Compute Checksum', async () => {
 	const local = [
 		{ id: 1, title: 'Same', status: 'New' },
 		{ id: 2, title: 'Edited locally', status: 'New' },
@@ -93,7 +93,7 @@ test('n8n loads the package and runs Compare, Plan Staging Rows and Compute Chec
 		},
 	};
 	n8n.importWorkflow([workflow]);
-	const result = n8n.execute(workflow.id);
+	const result = await n8n.execute(workflow.id);
 	assert.equal(result.status ?? result.finished, result.status ? 'success' : true);
 
 	const [changes, conflicts, unchanged, invalid] = nodeOutputs(result, 'Compare');

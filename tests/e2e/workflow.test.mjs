@@ -60,7 +60,7 @@ function reconcile() {
 }
 
 async function run() {
-	const result = await n8n.executeAsync('batchSyncManager');
+	const result = await n8n.execute('batchSyncManager');
 	assert.equal(result.status, 'success', JSON.stringify(result.data?.resultData?.error ?? {}).slice(0, 2000));
 	return result;
 }

@@ -986,8 +986,10 @@ impl<'a> Ctx<'a> {
         // A member whose value is null counts as absent (as in the merge), on both ends: a side
         // that renders an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch
         // "clearing" it, and a field set to null in the target is removed where it has a value.
-        let from = patch::without_nulls(&self.shape(side, current)?);
-        let to = patch::without_nulls(&self.shape(side, t)?);
+        let mut from = self.shape(side, current)?;
+        let mut to = self.shape(side, t)?;
+        patch::remove_nulls(&mut from);
+        patch::remove_nulls(&mut to);
         let p = patch::diff(&from, &to);
         if patch::is_noop(&p) {
             return Ok(Action::None);

@@ -42,19 +42,14 @@ fn diff_maps(a: &Map, b: &Map) -> Map {
     out
 }
 
-/// The value with every object member whose value is `null` removed, at any depth (array
-/// elements are kept as they are): what RFC 7396 makes of a document, since `null` cannot be
-/// stored by a merge patch.
-pub fn without_nulls(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut out = Map::new();
-            for (k, x) in m.iter().filter(|(_, x)| !matches!(x, Value::Null)) {
-                out.insert(k.clone(), without_nulls(x));
-            }
-            Value::Object(out)
-        }
-        _ => v.clone(),
+/// Removes every object member whose value is `null`, at any depth (array elements are kept as
+/// they are): what RFC 7396 makes of a document, since `null` cannot be stored by a merge patch.
+pub fn remove_nulls(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain_mut(|_, x| {
+            remove_nulls(x);
+            !matches!(x, Value::Null)
+        });
     }
 }
 

@@ -214,6 +214,11 @@ impl Map {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
+    /// Keeps the members for which `keep` is true (order unchanged); `keep` may edit values.
+    pub fn retain_mut(&mut self, mut keep: impl FnMut(&Key, &mut Value) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
     /// Members in canonical order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))

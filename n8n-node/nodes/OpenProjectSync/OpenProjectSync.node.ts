@@ -206,7 +206,7 @@ async function getChanged(ctx: IExecuteFunctions, request: Request): Promise<INo
 		try {
 			ids = JSON.parse(ids || '[]');
 		} catch {
-			throw new NodeOperationError(ctx.getNode(), 'Also Get IDs must be a JSON array of IDs');
+			ids = undefined; // rejected below, with the non-array values
 		}
 	}
 	if (!Array.isArray(ids)) throw new NodeOperationError(ctx.getNode(), 'Also Get IDs must be a JSON array of IDs');

@@ -1,4 +1,4 @@
-//! The public reference data in `../shared/reference/`: RFC 8785 vectors and number table,
+//! The public reference data in `tests/reference/`: RFC 8785 vectors and number table,
 //! RFC 7396 cases, other projects' merge-patch and three-way merge suites.
 
 mod common;

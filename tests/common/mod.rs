@@ -10,14 +10,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/reference` beside the repository (or `$BATCH_SYNC_REFERENCE`). Missing data fails.
+/// The public reference data in `tests/reference/` (or `$BATCH_SYNC_REFERENCE`, a folder of the
+/// same layout). Missing data fails.
 pub fn reference() -> PathBuf {
     let dir = std::env::var_os("BATCH_SYNC_REFERENCE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/reference"));
+        .unwrap_or_else(|| root().join("tests/reference"));
     assert!(
         dir.join("jcs").is_dir(),
-        "reference data not found at {} (set BATCH_SYNC_REFERENCE to the shared/reference folder)",
+        "reference data not found at {} (tests/reference/ is part of the repository)",
         dir.display()
     );
     dir

@@ -1,7 +1,7 @@
 // OpenProject API v3 STAND-IN — for tests and the demo only. It is NOT OpenProject.
 //
 // OpenProject cannot run on this machine, so this small HTTP server follows the documented API
-// v3 for work packages (see shared/reference/openproject/API-FACTS.md) closely enough for the
+// v3 for work packages (see tests/reference/openproject/API-FACTS.md) closely enough for the
 // sync workflow to be exercised end to end:
 //   - HAL JSON: `_type`, `_links` with `href`/`title`, errors as
 //     `{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:<Id>","message"}`;

@@ -1,4 +1,4 @@
-// The OpenProject stand-in answers as OpenProject's API v3 documents (shared/reference/openproject):
+// The OpenProject stand-in answers as OpenProject's API v3 documents (tests/reference/openproject):
 // the error bodies of the reference samples, lockVersion rules, paging and filters, auth.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createStandin } from './standin.mjs';
 import { root } from '../e2e/harness.mjs';
 
-const reference = process.env.BATCH_SYNC_REFERENCE ?? path.join(root, '../shared/reference');
+const reference = process.env.BATCH_SYNC_REFERENCE ?? path.join(root, 'tests/reference');
 const sample = (name) => JSON.parse(readFileSync(path.join(reference, 'openproject', name), 'utf8'));
 
 let standin;

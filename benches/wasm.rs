@@ -1,5 +1,5 @@
 //! The same workloads through the WASI reactor module under wasmtime (Cranelift).
-//! Build it first: `cargo build --release --target wasm32-wasip1`; run: `cargo bench --bench wasm`.
+//! Build it first: `cargo build --release --target wasm32-wasip1 --features wasi-reactor`; run: `cargo bench --bench wasm`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wasmtime::Engine;

@@ -15,5 +15,5 @@ if ! wasm-pack --version 2>/dev/null | grep -q '^wasm-pack 0.15.1$'; then
   echo "build-pkg: installing wasm-pack 0.15.1"
   cargo install wasm-pack --version 0.15.1 --locked
 fi
-wasm-pack build --target nodejs --release --out-dir pkg --out-name batch_sync -- --locked
+wasm-pack build --target nodejs --release --out-dir pkg --out-name batch_sync -- --locked --features js
 echo "build-pkg: pkg/ ready ($(du -k pkg/batch_sync_bg.wasm | cut -f1) KiB wasm)"

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo clippy --locked --lib --bins --target wasm32-wasip1 -- -D warnings
-cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
-cargo build --locked --release --target wasm32-wasip1
+cargo clippy --locked --lib --bins --target wasm32-wasip1 --features wasi-reactor -- -D warnings
+cargo clippy --locked --lib --target wasm32-unknown-unknown --features js -- -D warnings
+cargo build --locked --release --target wasm32-wasip1 --features wasi-reactor
 cargo build --locked --release
 bash scripts/build-pkg.sh
 node n8n-node/scripts/embed-wasm.mjs

@@ -5,7 +5,7 @@
 //! let local = Value::parse(br#"[{"id":1,"subject":"A"},{"id":2,"subject":"new"}]"#).unwrap();
 //! let remote = Value::parse(br#"[{"id":1,"subject":"A"}]"#).unwrap();
 //! let out = classify(&SyncConfig::default(), local.as_array().unwrap(), remote.as_array().unwrap(), None);
-//! let kinds: Vec<_> = out.decisions().iter().map(|d| d.get("decision").unwrap().as_str().unwrap().to_owned()).collect();
+//! let kinds: Vec<_> = out.decisions().iter().map(|d| d.kind().as_str()).collect();
 //! assert_eq!(kinds, ["unchanged", "create_remote"]);
 //! ```
 //!
@@ -22,95 +22,18 @@ type Map64<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 use crate::canonical;
 use crate::config::{Mode, Side, Strategy, SyncConfig};
+use crate::decision::{
+    Action, BaseRef, ConflictInfo, ConflictStatus, Decision, Pair, Rejected, SideState, Target,
+    TargetAction,
+};
 use crate::error::{Error, ErrorCode, ItemErrors};
 use crate::mapping::Links;
-use crate::merge::{merge3, merge_deleted, MergeOptions, MergeOutcome};
+use crate::merge::{merge3, merge_deleted, MergeOptions, Resolution};
 use crate::patch;
 use crate::record::{self, id_key, RecordInfo};
 use crate::value::{Map, Value};
 
-/// The decision kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Kind {
-    /// Nothing to do.
-    Unchanged,
-    /// Create on OpenProject.
-    CreateRemote,
-    /// Create in the local database.
-    CreateLocal,
-    /// Update OpenProject.
-    UpdateRemote,
-    /// Update the local database.
-    UpdateLocal,
-    /// Both sides changed to the same content.
-    Converged,
-    /// Delete on OpenProject.
-    DeleteRemote,
-    /// Delete in the local database.
-    DeleteLocal,
-    /// A conflict (typed), resolved by strategy or left for a person.
-    Conflict,
-    /// The record was rejected.
-    Invalid,
-}
-
-impl Kind {
-    /// All kinds, in summary order.
-    pub const ALL: [Kind; 10] = [
-        Kind::Unchanged,
-        Kind::CreateRemote,
-        Kind::CreateLocal,
-        Kind::UpdateRemote,
-        Kind::UpdateLocal,
-        Kind::Converged,
-        Kind::DeleteRemote,
-        Kind::DeleteLocal,
-        Kind::Conflict,
-        Kind::Invalid,
-    ];
-
-    /// The contract name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Unchanged => "unchanged",
-            Kind::CreateRemote => "create_remote",
-            Kind::CreateLocal => "create_local",
-            Kind::UpdateRemote => "update_remote",
-            Kind::UpdateLocal => "update_local",
-            Kind::Converged => "converged",
-            Kind::DeleteRemote => "delete_remote",
-            Kind::DeleteLocal => "delete_local",
-            Kind::Conflict => "conflict",
-            Kind::Invalid => "invalid",
-        }
-    }
-}
-
-/// Conflict types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictType {
-    /// Both sides changed since the base (or, without a base, at the same version).
-    ConcurrentModification,
-    /// One side modified what the other deleted.
-    ModifyDelete,
-    /// No base; local has the lower version (or the earlier timestamp).
-    LocalBehind,
-    /// No base; remote has the lower version (or the earlier timestamp).
-    RemoteBehind,
-}
-
-impl ConflictType {
-    /// The contract name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConflictType::ConcurrentModification => "concurrent_modification",
-            ConflictType::ModifyDelete => "modify_delete",
-            ConflictType::LocalBehind => "local_behind",
-            ConflictType::RemoteBehind => "remote_behind",
-        }
-    }
-}
+pub use crate::decision::{ConflictType, Kind};
 
 /// Counts of decisions by kind.
 #[derive(Debug, Clone, Default)]
@@ -122,22 +45,12 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, d: &Value) {
-        let kind = d
-            .get("decision")
-            .and_then(Value::as_str)
-            .and_then(|k| Kind::ALL.into_iter().find(|x| x.as_str() == k));
-        if let Some(k) = kind {
-            *self.counts.entry(k).or_insert(0) += 1;
-        }
-        match d
-            .get("conflict")
-            .and_then(|c| c.get("status"))
-            .and_then(Value::as_str)
-        {
-            Some("resolved") => self.conflicts_resolved += 1,
-            Some("unresolved") => self.conflicts_unresolved += 1,
-            _ => {}
+    fn count(&mut self, d: &Decision) {
+        *self.counts.entry(d.kind()).or_insert(0) += 1;
+        match d.conflict_status() {
+            Some(ConflictStatus::Resolved) => self.conflicts_resolved += 1,
+            Some(ConflictStatus::Unresolved) => self.conflicts_unresolved += 1,
+            None => {}
         }
         self.total += 1;
     }
@@ -164,17 +77,17 @@ impl Tally {
 /// The result of a classification.
 #[derive(Debug, Clone)]
 pub struct Classification {
-    decisions: Vec<Value>,
+    decisions: Vec<Decision>,
     tally: Tally,
 }
 
 impl Classification {
-    /// The decisions, in contract form.
-    pub fn decisions(&self) -> &[Value] {
+    /// The decisions.
+    pub fn decisions(&self) -> &[Decision] {
         &self.decisions
     }
     /// Takes the decisions.
-    pub fn into_decisions(self) -> Vec<Value> {
+    pub fn into_decisions(self) -> Vec<Decision> {
         self.decisions
     }
     /// The counts by kind.
@@ -355,7 +268,7 @@ pub fn classify_each(
     local: &[Value],
     remote: &[Value],
     base: Option<&[Value]>,
-    emit: impl FnMut(Value),
+    emit: impl FnMut(Decision),
 ) -> Tally {
     classify_each_with(cfg, local, remote, base, &ItemErrors::default(), emit)
 }
@@ -369,7 +282,7 @@ pub fn classify_each_with(
     remote: &[Value],
     base: Option<&[Value]>,
     rejected: &ItemErrors,
-    mut emit: impl FnMut(Value),
+    mut emit: impl FnMut(Decision),
 ) -> Tally {
     let mut links = Links::default();
     let remote_items = read_side(cfg, Side::Remote, remote, &mut links, rejected);
@@ -440,7 +353,7 @@ pub fn classify_each_with(
         base: base_items.into_iter().map(|(_, it)| it).collect(),
     };
     let mut tally = Tally::default();
-    let mut push = |d: Value| {
+    let mut push = |d: Decision| {
         tally.count(&d);
         emit(d);
     };
@@ -474,23 +387,20 @@ impl<'a> Ctx<'a> {
             .unwrap_or_else(|| Error::new(ErrorCode::MissingId, "record has no usable id"))
     }
 
-    fn invalid(&self, id: Option<&str>, tag: u8, i: usize, err: Error) -> Value {
+    fn invalid(&self, id: Option<&str>, tag: u8, i: usize, err: Error) -> Decision {
         let side = SIDE_NAMES[tag as usize];
         let err = err
             .within(&format!("/{side}/{i}"))
             .context(&format!("classify: {side}[{i}]"));
-        let mut m = Map::new();
-        if let Some(id) = id {
-            m.insert("id", Value::str(id));
-        }
-        m.insert("decision", Value::str("invalid"));
-        m.insert("side", Value::str(side));
-        m.insert("index", Value::from(i));
-        m.insert("error", err.to_value());
-        Value::Object(m)
+        Decision::Invalid(Rejected {
+            id: id.map(str::to_owned),
+            side: side.to_owned(),
+            index: i,
+            error: err.to_value(),
+        })
     }
 
-    fn decide_group(&self, id: &str, g: &Group) -> Vec<Value> {
+    fn decide_group(&self, id: &str, g: &Group) -> Vec<Decision> {
         let members: Vec<(u8, usize)> = g
             .local
             .iter()
@@ -586,7 +496,7 @@ impl<'a> Ctx<'a> {
         l: Option<(usize, &'a RecordInfo)>,
         r: Option<(usize, &'a RecordInfo)>,
         b: Option<(usize, &'a Base<'a>)>,
-    ) -> Value {
+    ) -> Decision {
         use State::*;
         let ls = self.state(l, b.is_some());
         let rs = self.state(r, b.is_some());
@@ -715,30 +625,7 @@ struct Draft<'a, 'b> {
     b: Option<(usize, &'a Base<'a>)>,
 }
 
-/// What happens on one side.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Action {
-    None,
-    Create,
-    Update,
-    Delete,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::None => "none",
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-        }
-    }
-}
-
 type BuildError = (Error, Side);
-
-/// A conflict's type, merge outcome and record-level strategy.
-type Resolved = (ConflictType, MergeOutcome, Strategy);
 
 impl<'a> Ctx<'a> {
     fn rec(&self, side: Side, i: usize) -> &'a Value {
@@ -762,7 +649,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn build(&self, d: &Draft<'a, '_>, outcome: Outcome) -> Result<Value, BuildError> {
+    fn build(&self, d: &Draft<'a, '_>, outcome: Outcome) -> Result<Decision, BuildError> {
         let reconcile = self.cfg.mode() == Mode::Reconciliation;
         // Views are built only where something may be written or reported.
         let quiet = matches!(
@@ -779,161 +666,185 @@ impl<'a> Ctx<'a> {
                 .map(|(i, _)| self.view(Side::Remote, i))
                 .transpose()?;
         let snapshot = d.b.and_then(|(_, b)| b.snapshot);
-        let mut m = Map::new();
-        m.insert("id", Value::str(d.id));
         // target: Some(Some(v)) upsert v; Some(None) delete; None nothing to store.
-        let (kind, target, conflict_info): (Kind, Option<Option<Value>>, Option<Resolved>) =
-            match outcome {
-                Outcome::Kind(k) => {
-                    let t = match k {
-                        Kind::Unchanged => match (d.b, &lview, &rview) {
-                            (None, Some(v), _) | (None, None, Some(v)) => Some(Some(v.clone())),
-                            _ => None,
-                        },
-                        Kind::CreateRemote | Kind::UpdateRemote | Kind::Converged
-                            if lview.is_some() =>
-                        {
-                            Some(lview.clone())
-                        }
-                        Kind::CreateLocal | Kind::UpdateLocal => Some(rview.clone()),
-                        Kind::Converged => Some(None),
-                        Kind::DeleteLocal | Kind::DeleteRemote => Some(None),
+        let mut conflict = None;
+        let mut conflicts = Vec::new();
+        // Paths a person must decide: each side keeps its own value there.
+        let mut held: Vec<String> = Vec::new();
+        let (kind, target): (Kind, Option<Option<Value>>) = match outcome {
+            Outcome::Kind(k) => {
+                let t = match k {
+                    Kind::Unchanged => match (d.b, &lview, &rview) {
+                        (None, Some(v), _) | (None, None, Some(v)) => Some(Some(v.clone())),
                         _ => None,
-                    };
-                    (k, t, None)
+                    },
+                    Kind::CreateRemote | Kind::UpdateRemote | Kind::Converged
+                        if lview.is_some() =>
+                    {
+                        Some(lview.clone())
+                    }
+                    Kind::CreateLocal | Kind::UpdateLocal => Some(rview.clone()),
+                    Kind::Converged => Some(None),
+                    Kind::DeleteLocal | Kind::DeleteRemote => Some(None),
+                    _ => None,
+                };
+                (k, t)
+            }
+            Outcome::Conflict(ct) => {
+                let strategies = self.cfg.strategies();
+                let opts = MergeOptions::new(strategies)
+                    .arrays(self.cfg.arrays())
+                    .newer(newer(d.l.map(|x| x.1), d.r.map(|x| x.1)));
+                let out = match ct {
+                    ConflictType::ModifyDelete => {
+                        merge_deleted(snapshot, lview.as_ref(), rview.as_ref(), &opts)
+                    }
+                    ConflictType::LocalBehind | ConflictType::RemoteBehind
+                        if strategies.default_strategy() == Strategy::Merge =>
+                    {
+                        // Versions say which side is ahead: it wins as a whole.
+                        let ahead = if ct == ConflictType::LocalBehind {
+                            Strategy::ServerWins
+                        } else {
+                            Strategy::ClientWins
+                        };
+                        let s = crate::config::Strategies::new(ahead);
+                        merge3(
+                            None,
+                            lview.as_ref(),
+                            rview.as_ref(),
+                            &MergeOptions::new(&s).arrays(self.cfg.arrays()),
+                        )
+                    }
+                    _ => merge3(snapshot, lview.as_ref(), rview.as_ref(), &opts),
+                };
+                // `manual` keeps every conflicting record for a person, even one whose
+                // fields would merge cleanly; the merge is still reported.
+                let manual = strategies.default_strategy() == Strategy::Manual;
+                let unresolved = out.is_unresolved() || manual;
+                // An unresolved conflict at some paths does not hold back the others: with a
+                // base, the fields merged cleanly are written to both sides and stored, while
+                // each side keeps its own value at the paths left for a person (the stored
+                // record keeps the base's there, so the conflict is seen again until settled).
+                // Without a base, or for a record deleted on one side, nothing is written.
+                let partial = !manual
+                    && snapshot.is_some()
+                    && ct == ConflictType::ConcurrentModification
+                    && out.merged().is_some();
+                let target = if !unresolved || partial {
+                    Some(out.merged().cloned())
+                } else {
+                    None
+                };
+                if out.is_unresolved() && partial {
+                    held = out
+                        .conflicts()
+                        .iter()
+                        .filter(|c| c.resolution() == Resolution::Unresolved)
+                        .map(|c| c.path().to_owned())
+                        .collect();
                 }
-                Outcome::Conflict(ct) => {
-                    let strategies = self.cfg.strategies();
-                    let opts = MergeOptions::new(strategies)
-                        .arrays(self.cfg.arrays())
-                        .newer(newer(d.l.map(|x| x.1), d.r.map(|x| x.1)));
-                    let out = match ct {
-                        ConflictType::ModifyDelete => {
-                            merge_deleted(snapshot, lview.as_ref(), rview.as_ref(), &opts)
-                        }
-                        ConflictType::LocalBehind | ConflictType::RemoteBehind
-                            if strategies.default_strategy() == Strategy::Merge =>
-                        {
-                            // Versions say which side is ahead: it wins as a whole.
-                            let ahead = if ct == ConflictType::LocalBehind {
-                                Strategy::ServerWins
-                            } else {
-                                Strategy::ClientWins
-                            };
-                            let s = crate::config::Strategies::new(ahead);
-                            merge3(
-                                None,
-                                lview.as_ref(),
-                                rview.as_ref(),
-                                &MergeOptions::new(&s).arrays(self.cfg.arrays()),
-                            )
-                        }
-                        _ => merge3(snapshot, lview.as_ref(), rview.as_ref(), &opts),
-                    };
-                    // `manual` keeps every conflicting record for a person, even one whose
-                    // fields would merge cleanly; the merge is still reported.
-                    let manual = strategies.default_strategy() == Strategy::Manual;
-                    let target = (!out.is_unresolved() && !manual).then(|| out.merged().cloned());
-                    (
-                        Kind::Conflict,
-                        target,
-                        Some((ct, out, strategies.default_strategy())),
-                    )
-                }
-            };
-        m.insert("decision", Value::str(kind.as_str()));
-        if let Some((ct, out, strategy)) = &conflict_info {
-            let status = if out.is_unresolved() || *strategy == Strategy::Manual {
-                "unresolved"
-            } else {
-                "resolved"
-            };
-            m.insert(
-                "conflict",
-                Value::object([
-                    ("type", Value::str(ct.as_str())),
-                    ("strategy", Value::str(strategy.as_str())),
-                    ("status", Value::str(status)),
-                ]),
-            );
-            m.insert(
-                "conflicts",
-                Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
-            );
-        }
-        if reconcile {
-            if let (Some(a), Some(b)) = (&lview, &rview) {
+                conflict = Some(ConflictInfo {
+                    kind: ct,
+                    strategy: strategies.default_strategy(),
+                    status: if unresolved {
+                        ConflictStatus::Unresolved
+                    } else {
+                        ConflictStatus::Resolved
+                    },
+                });
+                conflicts = out.conflicts().iter().map(|c| c.to_value()).collect();
+                (Kind::Conflict, target)
+            }
+        };
+        let differences = match (reconcile, &lview, &rview) {
+            (true, Some(a), Some(b)) => {
                 let mut paths = Vec::new();
                 diff_paths(Some(a), Some(b), &mut String::new(), &mut paths);
-                m.insert(
-                    "differences",
-                    Value::Array(paths.into_iter().map(Value::from).collect()),
-                );
+                Some(paths)
             }
+            _ => None,
+        };
+        let mut target = if reconcile { None } else { target };
+        if let (Some(Some(t)), Some(m)) = (&mut target, self.cfg.mapping()) {
+            // Merged records lack the fields both sides left empty: in the common shape every
+            // mapped field exists (null when empty), as in the views.
+            m.complete(t).map_err(|e| (e, Side::Local))?;
         }
-        let target = if reconcile { None } else { target };
         let target_checksum = match &target {
             Some(Some(v)) => Some(canonical::sha256_hex(v)),
             _ => None,
         };
         // Per-side actions.
-        for side in [Side::Local, Side::Remote] {
+        let mut sides = [SideState::none(), SideState::none()];
+        for (k, side) in [Side::Local, Side::Remote].into_iter().enumerate() {
             let (x, view) = match side {
                 Side::Local => (d.l, &lview),
                 Side::Remote => (d.r, &rview),
             };
-            let mut sm = Map::new();
+            let st = &mut sides[k];
             if let Some((i, info)) = x {
-                sm.insert("index", Value::from(i));
-                sm.insert("checksum", Value::str(info.checksum()));
-                if let Some(v) = info.version() {
-                    sm.insert("version", Value::Number(v));
-                }
-                if info.deleted() {
-                    sm.insert("deleted", Value::Bool(true));
-                }
+                st.index = Some(i);
+                st.checksum = Some(info.checksum().to_owned());
+                st.version = info.version();
+                st.deleted = info.deleted();
             }
-            let action = self.side_action(
+            st.action = self.side_action(
                 d,
                 side,
                 x,
                 view.as_ref(),
                 snapshot,
                 target.as_ref(),
-                &mut sm,
+                &held,
+                st,
             )?;
-            sm.insert("action", Value::str(action.as_str()));
-            m.insert(side.as_str(), Value::Object(sm));
         }
-        if let Some((i, base)) = d.b {
-            let mut bm = Map::new();
-            bm.insert("index", Value::from(i));
-            bm.insert("checksum", Value::str(base.checksum.clone()));
-            if let Some(v) = base.version {
-                bm.insert("version", Value::Number(v));
-            }
-            m.insert("base", Value::Object(bm));
-        }
-        let mut tm = Map::new();
-        match (&target, target_checksum) {
+        let [local, remote] = sides;
+        let base = d.b.map(|(i, b)| BaseRef {
+            index: i,
+            checksum: Some(b.checksum.clone()),
+            version: b.version,
+        });
+        let target = match (target, target_checksum) {
             (Some(Some(v)), Some(c)) => {
                 let same = d.b.is_some_and(|(_, b)| b.checksum == c);
-                tm.insert("action", Value::str(if same { "none" } else { "upsert" }));
-                tm.insert("checksum", Value::str(c));
-                tm.insert("record", v.clone());
+                Target {
+                    action: if same {
+                        TargetAction::None
+                    } else {
+                        TargetAction::Upsert
+                    },
+                    checksum: Some(c),
+                    record: Some(v),
+                }
             }
-            (Some(None), _) => {
-                tm.insert(
-                    "action",
-                    Value::str(if d.b.is_some() { "delete" } else { "none" }),
-                );
-            }
-            _ => {
-                tm.insert("action", Value::str("none"));
-            }
-        }
-        m.insert("target", Value::Object(tm));
-        Ok(Value::Object(m))
+            (Some(None), _) => Target {
+                action: if d.b.is_some() {
+                    TargetAction::Delete
+                } else {
+                    TargetAction::None
+                },
+                checksum: None,
+                record: None,
+            },
+            _ => Target {
+                action: TargetAction::None,
+                checksum: None,
+                record: None,
+            },
+        };
+        Ok(Decision::Pair(Pair {
+            id: d.id.to_owned(),
+            kind,
+            conflict,
+            conflicts,
+            differences,
+            local,
+            remote,
+            base,
+            target,
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -945,7 +856,8 @@ impl<'a> Ctx<'a> {
         view: Option<&Value>,
         snapshot: Option<&Value>,
         target: Option<&Option<Value>>,
-        sm: &mut Map,
+        held: &[String],
+        st: &mut SideState,
     ) -> Result<Action, BuildError> {
         let Some(target) = target else {
             return Ok(Action::None);
@@ -967,11 +879,13 @@ impl<'a> Ctx<'a> {
             if !gone && x.is_none() && d.b.is_some() {
                 // Not in this batch and no snapshot: send the whole target as the update.
                 let shaped = self.shape(side, t)?;
-                sm.insert("patch", self.with_version(side, shaped, x, d)?);
+                st.patch = Some(self.with_version(side, shaped, x, d)?);
                 return Ok(Action::Update);
             }
-            // Create: the whole target, in this side's shape, with the id.
+            // Create: the whole target, in this side's shape, with the id; empty fields are
+            // left out (a new record has no value there anyway).
             let mut rec = self.shape(side, t)?;
+            patch::remove_nulls(&mut rec);
             let id_field = &self.cfg.fields(side).id;
             let id_value = [(d.l, Side::Local), (d.r, Side::Remote)]
                 .into_iter()
@@ -980,24 +894,17 @@ impl<'a> Ctx<'a> {
                 })
                 .unwrap_or_else(|| Value::str(d.id));
             id_field.set(&mut rec, id_value).map_err(|e| (e, side))?;
-            sm.insert("record", rec);
+            st.record = Some(rec);
             return Ok(Action::Create);
         };
-        // A member whose value is null counts as absent (as in the merge), on both ends: a side
-        // that renders an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch
-        // "clearing" it, and a field set to null in the target is removed where it has a value.
-        let mut from = self.shape(side, current)?;
-        let mut to = self.shape(side, t)?;
-        patch::remove_nulls(&mut from);
-        patch::remove_nulls(&mut to);
-        let p = patch::diff(&from, &to);
+        let p = side_patch(self.cfg, side, &self.links, current, t, held).map_err(|e| (e, side))?;
         if patch::is_noop(&p) {
             return Ok(Action::None);
         }
         if let Some((i, _)) = x {
-            sm.insert("record", patch::apply(self.rec(side, i), &p));
+            st.record = Some(patch::apply(self.rec(side, i), &p));
         }
-        sm.insert("patch", self.with_version(side, p, x, d)?);
+        st.patch = Some(self.with_version(side, p, x, d)?);
         Ok(Action::Update)
     }
 
@@ -1021,6 +928,47 @@ impl<'a> Ctx<'a> {
         }
         Ok(p)
     }
+}
+
+/// The RFC 7396 patch that takes a side from `current` to `target` (both common views), in that
+/// side's shape. A member whose value is null counts as absent on both ends (as in the merge):
+/// a side that renders an empty field as `null` (OpenProject's `"dueDate": null`) gets no patch
+/// "clearing" it, and a field emptied in the target is removed where it has a value. At the
+/// `held` paths (conflicts left for a person) the side keeps its own value. Classify and the
+/// `merge` op build every side patch here.
+pub fn side_patch(
+    cfg: &SyncConfig,
+    side: Side,
+    links: &Links,
+    current: &Value,
+    target: &Value,
+    held: &[String],
+) -> Result<Value, Error> {
+    let shape = |v: &Value| match cfg.mapping() {
+        Some(m) => m.from_common(side, v, links),
+        None => Ok(v.clone()),
+    };
+    let mut to_common;
+    let target = if held.is_empty() {
+        target
+    } else {
+        to_common = target.clone();
+        for p in held {
+            let ptr = crate::pointer::Pointer::parse(p)?;
+            match ptr.get(current) {
+                Some(v) => ptr.set(&mut to_common, v.clone())?,
+                None => {
+                    ptr.remove(&mut to_common);
+                }
+            }
+        }
+        &to_common
+    };
+    let mut from = shape(current)?;
+    let mut to = shape(target)?;
+    patch::remove_nulls(&mut from);
+    patch::remove_nulls(&mut to);
+    Ok(patch::diff(&from, &to))
 }
 
 /// JSON Pointers of the leaves where `a` and `b` differ (objects are compared member by member).

@@ -61,7 +61,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    fn parse(s: &str) -> Option<Strategy> {
+    pub(crate) fn parse(s: &str) -> Option<Strategy> {
         Some(match s {
             "server_wins" => Strategy::ServerWins,
             "client_wins" => Strategy::ClientWins,

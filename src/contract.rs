@@ -314,7 +314,7 @@ pub fn respond_bytes_with(req: &Value, items: &ItemErrors) -> Vec<u8> {
                         out.push(b',');
                     }
                     first = false;
-                    canonical::write(&d, &mut out);
+                    canonical::write(&d.to_value(), &mut out);
                 });
             out.extend_from_slice(b"],\"ok\":true,\"op\":\"classify\",\"summary\":");
             canonical::write(&tally.summary(), &mut out);
@@ -372,7 +372,7 @@ fn handle<'r>(req: &'r Value, rejected: &ItemErrors) -> Result<(&'r str, Map), E
             let mut decisions = Vec::new();
             let tally =
                 crate::classify::classify_each_with(&cfg, local, remote, base, rejected, |d| {
-                    decisions.push(d)
+                    decisions.push(d.to_value())
                 });
             out.insert("summary", tally.summary());
             out.insert("decisions", Value::Array(decisions));
@@ -566,17 +566,24 @@ fn merge_item(cfg: &SyncConfig, it: &Value) -> Result<Map, Error> {
         "conflicts",
         Value::Array(out.conflicts().iter().map(|c| c.to_value()).collect()),
     );
-    res.insert("merged", out.merged().cloned().unwrap_or(Value::Null));
-    if let Some(merged) = out.merged() {
+    let mut merged = out.merged().cloned();
+    if let (Some(m), Some(mp)) = (&mut merged, cfg.mapping()) {
+        mp.complete(m)?;
+    }
+    res.insert("merged", merged.clone().unwrap_or(Value::Null));
+    if let Some(merged) = &merged {
         res.insert("checksum", Value::from(canonical::sha256_hex(merged)));
+        // Paths left for a person keep each side's own value in its patch.
+        let held: Vec<String> = out
+            .conflicts()
+            .iter()
+            .filter(|c| c.resolution() == crate::merge::Resolution::Unresolved)
+            .map(|c| c.path().to_owned())
+            .collect();
         let mut patches = Map::new();
         for (s, x) in [(Side::Local, &local), (Side::Remote, &remote)] {
             let Some((view, info)) = x else { continue };
-            let shape = |v: &Value| match cfg.mapping() {
-                Some(mp) => mp.from_common(s, v, &links),
-                None => Ok(v.clone()),
-            };
-            let mut p = patch::diff(&shape(view)?, &shape(merged)?);
+            let mut p = crate::classify::side_patch(cfg, s, &links, view, merged, &held)?;
             if s == Side::Remote && !patch::is_noop(&p) {
                 if let (Some(vf), Some(v)) = (&cfg.fields(Side::Remote).version, info.version()) {
                     vf.set(&mut p, Value::Number(v))?;

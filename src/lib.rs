@@ -9,7 +9,8 @@
 //!
 //! The core is pure Rust and knows nothing of its hosts. Hosts: the native CLI (`src/main.rs`),
 //! the WASI command (the same CLI built for `wasm32-wasip1`), the WASI reactor module
-//! (`src/wasi.rs`: `alloc`, `dealloc`, `call`) and the JS binding for Node (next to it).
+//! (`src/wasi.rs`: `alloc`, `dealloc`, `call`; feature `wasi-reactor`) and the JS binding for
+//! Node (`src/js.rs`, feature `js`). Without those features the crate exports nothing but Rust.
 //! All of them go through [`contract::call`], so the same request gives the same bytes.
 #![warn(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -18,6 +19,7 @@ pub mod canonical;
 pub mod classify;
 pub mod config;
 pub mod contract;
+pub mod decision;
 pub mod error;
 pub mod mapping;
 pub mod merge;
@@ -29,8 +31,8 @@ pub mod record;
 pub mod time;
 pub mod value;
 
-#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+#[cfg(all(feature = "wasi-reactor", target_arch = "wasm32", target_os = "wasi"))]
 mod wasi;
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
 mod js;

@@ -60,6 +60,56 @@ pub enum Transform {
     Timestamp,
 }
 
+/// The JSON type a mapped field's value must have (besides `null`, which means "no value").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any value.
+    Any,
+    /// A string.
+    String,
+    /// A number.
+    Number,
+    /// An integer number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl FieldType {
+    fn parse(s: &str) -> Option<FieldType> {
+        Some(match s {
+            "any" => FieldType::Any,
+            "string" => FieldType::String,
+            "number" => FieldType::Number,
+            "integer" => FieldType::Integer,
+            "boolean" => FieldType::Boolean,
+            _ => return None,
+        })
+    }
+
+    /// The contract name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::Any => "any",
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Integer => "integer",
+            FieldType::Boolean => "boolean",
+        }
+    }
+
+    fn admits(self, v: &Value) -> bool {
+        match (self, v) {
+            (FieldType::Any, _) | (_, Value::Null) => true,
+            (FieldType::String, Value::String(_)) => true,
+            (FieldType::Number, Value::Number(_)) => true,
+            (FieldType::Integer, Value::Number(n)) => n.fract() == 0.0,
+            (FieldType::Boolean, Value::Bool(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One mapped field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldMap {
@@ -67,6 +117,7 @@ pub struct FieldMap {
     local: Pointer,
     remote: Pointer,
     transform: Transform,
+    kind: FieldType,
 }
 
 /// A whole mapping.
@@ -109,7 +160,7 @@ impl Mapping {
         let mut fields = Vec::with_capacity(arr.len());
         for (i, f) in arr.iter().enumerate() {
             let m = f.as_object().ok_or_else(|| bad(i, "expected an object"))?;
-            if let Some(k) = m.key_not_in(&["local", "remote", "field", "transform"]) {
+            if let Some(k) = m.key_not_in(&["local", "remote", "field", "transform", "type"]) {
                 return Err(bad(i, format!("unknown key \"{k}\"")));
             }
             let ptr = |k: &str| -> Result<Option<Pointer>, Error> {
@@ -131,17 +182,67 @@ impl Mapping {
                 None | Some(Value::Null) => Transform::Identity,
                 Some(t) => transform(i, t)?,
             };
+            // The value type: declared, or implied by the transform (dates, timestamps and the
+            // OpenProject transforms hold strings or ids on the local side).
+            let implied = match &transform {
+                Transform::Identity => FieldType::Any,
+                Transform::LinkId { .. } => FieldType::Any,
+                _ => FieldType::String,
+            };
+            let kind = match m.get("type") {
+                None | Some(Value::Null) => implied,
+                Some(Value::String(t)) => match FieldType::parse(t) {
+                    Some(k) if implied == FieldType::Any || k == implied || k == FieldType::Any => {
+                        if k == FieldType::Any {
+                            implied
+                        } else {
+                            k
+                        }
+                    }
+                    Some(k) => {
+                        return Err(bad(
+                            i,
+                            format!(
+                                "type {} does not fit the transform (it holds {})",
+                                k.as_str(),
+                                implied.as_str()
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(bad(
+                            i,
+                            format!("unknown type \"{t}\" (any, string, number, integer, boolean)"),
+                        ))
+                    }
+                },
+                Some(_) => return Err(bad(i, "type must be a string")),
+            };
             fields.push(FieldMap {
                 common,
                 local,
                 remote,
                 transform,
+                kind,
             });
         }
         Ok(Mapping { fields })
     }
 
+    /// Fills every mapped field that `common` lacks with `null`: in the common shape a mapped
+    /// field always exists, and `null` is its only "no value" (absent and `null` are one state).
+    pub fn complete(&self, common: &mut Value) -> Result<(), Error> {
+        for f in &self.fields {
+            if f.common.get(common).is_none() {
+                f.common.set(common, Value::Null)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Projects a record of `side` to the common shape. Remote links are learned into `links`.
+    /// Every mapped field is in the result; one the record lacks is `null`. A value whose type
+    /// does not fit the field's type (declared, or implied by its transform) fails the record.
     pub fn to_common(
         &self,
         side: Side,
@@ -155,7 +256,7 @@ impl Mapping {
                 Side::Local => &f.local,
                 Side::Remote => &f.remote,
             };
-            let Some(v) = p.get(rec) else { continue };
+            let v = p.get(rec).unwrap_or(&Value::Null);
             let c = match (&f.transform, side, v) {
                 (_, _, Value::Null) => Value::Null,
                 (Transform::Identity, _, _) => v.clone(),
@@ -175,11 +276,23 @@ impl Mapping {
                             .to_rfc3339(),
                     )
                 }
+                (Transform::LinkId { .. }, Side::Local, Value::String(_)) => v.clone(),
+                (Transform::LinkId { .. }, Side::Local, Value::Number(n)) if n.fract() == 0.0 => {
+                    v.clone()
+                }
+                (Transform::LinkId { .. }, Side::Local, _) => {
+                    return Err(fail(
+                        side,
+                        p,
+                        format!("expected an id (string or integer), got {}", v.type_name()),
+                    ))
+                }
                 (_, Side::Local, _) => v.clone(),
                 (Transform::LinkTitle { .. }, Side::Remote, _) => {
                     let title = v
                         .get("title")
-                        .ok_or_else(|| fail(side, p, "expected a HAL link with a title"))?;
+                        .filter(|t| matches!(t, Value::String(_) | Value::Null))
+                        .ok_or_else(|| fail(side, p, "expected a HAL link with a title string"))?;
                     if let (Some(l), Some(Value::String(t)), Some(Value::String(h))) =
                         (links.as_deref_mut(), Some(title), v.get("href"))
                     {
@@ -205,11 +318,31 @@ impl Mapping {
                 },
                 (Transform::Formattable { .. }, Side::Remote, _) => match v {
                     Value::String(_) => v.clone(),
-                    _ => v.get("raw").cloned().ok_or_else(|| {
-                        fail(side, p, "expected formattable text {format, raw, html}")
-                    })?,
+                    _ => v
+                        .get("raw")
+                        .filter(|r| matches!(r, Value::String(_) | Value::Null))
+                        .cloned()
+                        .ok_or_else(|| {
+                            fail(
+                                side,
+                                p,
+                                "expected formattable text {format, raw, html} with a raw string",
+                            )
+                        })?,
                 },
             };
+            if !f.kind.admits(&c) {
+                return Err(fail(
+                    side,
+                    p,
+                    format!(
+                        "expected {} {}, got {}",
+                        article(f.kind),
+                        f.kind.as_str(),
+                        c.type_name()
+                    ),
+                ));
+            }
             f.common
                 .set(&mut out, c)
                 .map_err(|e| e.context(&format!("mapping to {}", f.common)))?;
@@ -269,6 +402,13 @@ impl Mapping {
                 .map_err(|e| e.context(&format!("mapping to the {} shape", side.as_str())))?;
         }
         Ok(out)
+    }
+}
+
+fn article(k: FieldType) -> &'static str {
+    match k {
+        FieldType::Integer | FieldType::Any => "an",
+        _ => "a",
     }
 }
 

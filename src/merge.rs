@@ -18,7 +18,8 @@
 //! 3. `l` and `r` both objects: merge member by member (a missing base is an empty one).
 //! 4. `l` and `r` both arrays at a path configured as keyed: merge elements by key.
 //! 5. Otherwise a conflict at this path, resolved by the strategy for the path. An unresolved
-//!    conflict keeps the base value in the merged record.
+//!    conflict keeps the base value in the merged record. Its reason is `both_added` when the
+//!    base has no such member and `both_modified` when it has one (a `null` one included).
 //!
 //! Without a base (two-way), every difference is a conflict with reason `no_base`.
 
@@ -185,6 +186,9 @@ struct Ctx<'a> {
     tokens: Vec<String>,
     conflicts: Vec<FieldConflict>,
     two_way: bool,
+    /// Whether the base has the member being merged (even as `null`): a field the base holds
+    /// empty that both sides fill differently is `both_modified`, one it never had `both_added`.
+    base_member: bool,
 }
 
 /// Merges three versions of a record. `base: None` makes it a two-way merge.
@@ -195,6 +199,7 @@ pub fn merge3(
     opts: &MergeOptions<'_>,
 ) -> MergeOutcome {
     let mut cx = Ctx::new(opts, base.is_none());
+    cx.base_member = base.is_some();
     let merged = cx.merge(base, local, remote);
     MergeOutcome {
         merged,
@@ -211,6 +216,7 @@ pub fn merge_deleted(
     opts: &MergeOptions<'_>,
 ) -> MergeOutcome {
     let mut cx = Ctx::new(opts, false);
+    cx.base_member = base.is_some();
     let merged = cx.conflict(base, local, remote);
     MergeOutcome {
         merged,
@@ -229,6 +235,7 @@ impl<'a> Ctx<'a> {
             tokens: Vec::new(),
             conflicts: Vec::new(),
             two_way,
+            base_member: false,
         }
     }
 
@@ -250,6 +257,7 @@ impl<'a> Ctx<'a> {
                 let mut out = Map::new();
                 for k in lm.union_keys(rm) {
                     self.tokens.push(k.to_string());
+                    self.base_member = bm.is_some_and(|m| m.get(k).is_some());
                     let v = self.merge(present(bm, k), present(Some(lm), k), present(Some(rm), k));
                     self.tokens.pop();
                     if let Some(v) = v {
@@ -293,6 +301,7 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::with_capacity(order.len());
         for k in order {
             self.tokens.push(out.len().to_string());
+            self.base_member = b.and_then(|b| b.get(k)).is_some();
             let v = self.merge(b.and_then(|b| b.get(k)), l.get(k), r.get(k));
             self.tokens.pop();
             out.extend(v);
@@ -315,7 +324,7 @@ impl<'a> Ctx<'a> {
             Reason::RemoteDeleted
         } else if is_obj(l) != is_obj(r) {
             Reason::TypeChanged
-        } else if b.is_none() {
+        } else if b.is_none() && !self.base_member {
             Reason::BothAdded
         } else {
             Reason::BothModified

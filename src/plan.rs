@@ -1,4 +1,5 @@
-//! Batch plans: staging rows (in batches), remote operations, idempotency keys and retry delays.
+//! Batch plans: staging rows (in batches), each with its OpenProject request joined, idempotency
+//! keys and retry delays.
 //!
 //! ```
 //! use batch_sync::{config::RetryConfig, plan::retry_delay};
@@ -16,7 +17,8 @@ use sha2::Digest;
 
 use crate::canonical;
 use crate::config::{RetryConfig, SyncConfig};
-use crate::error::{Error, ErrorCode, ItemErrors};
+use crate::decision::{Action, ConflictStatus, Decision, PlanRow, RemoteOp, TargetAction};
+use crate::error::ItemErrors;
 use crate::value::{Map, Value};
 
 /// The idempotency key of a write: hex SHA-256 of the canonical `{"checksum","id","side"}`.
@@ -52,51 +54,29 @@ pub fn retry_delay(cfg: &RetryConfig, key: &str, attempt: u32) -> Option<u64> {
     Some(r % (ceiling + 1))
 }
 
-fn delays(cfg: &RetryConfig, key: &str) -> Value {
-    Value::Array(
-        (1..=cfg.max_retries)
-            .filter_map(|n| retry_delay(cfg, key, n))
-            .map(Value::from)
-            .collect(),
-    )
+fn delays(cfg: &RetryConfig, key: &str) -> Vec<u64> {
+    (1..=cfg.max_retries)
+        .filter_map(|n| retry_delay(cfg, key, n))
+        .collect()
 }
 
-fn field<'v>(d: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(d, |v, k| v.get(k))
-}
-
-fn action<'v>(d: &'v Value, side: &str) -> Result<&'v str, Error> {
-    field(d, &[side, "action"])
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidDecision,
-                format!("decision has no {side}.action (pass classify's decisions unchanged)"),
-            )
-            .at(format!("/{side}/action"))
-        })
-}
-
-/// Builds the plan for classify's decisions.
+/// Builds the plan for classify's decisions: one [`PlanRow`] per decision that writes anything
+/// (its local write, base write and OpenProject request joined), in batches of `batch_size`;
+/// the indexes of the decisions that write nothing (`untouched`); and an error per decision
+/// that cannot be read.
 pub fn plan(cfg: &SyncConfig, decisions: &[Value], rejected: &ItemErrors) -> Value {
     let retry = cfg.retry();
     let mut rows = Vec::new();
-    let mut remote_ops = Vec::new();
     let mut untouched = Vec::new();
     let mut errors = Vec::new();
     for (i, d) in decisions.iter().enumerate() {
         let planned = match rejected.get("decisions", i) {
             Some(e) => Err(e.clone()),
-            None => plan_one(retry, i, d),
+            None => Decision::from_value(d).map(|d| plan_row(retry, i, &d)),
         };
         match planned {
-            Ok((row, op)) => {
-                if row.is_none() && op.is_none() {
-                    untouched.push(Value::from(i));
-                }
-                rows.extend(row);
-                remote_ops.extend(op);
-            }
+            Ok(Some(row)) => rows.push(row.to_value()),
+            Ok(None) => untouched.push(Value::from(i)),
             Err(e) => {
                 let e = e
                     .within(&format!("/decisions/{i}"))
@@ -115,122 +95,83 @@ pub fn plan(cfg: &SyncConfig, decisions: &[Value], rejected: &ItemErrors) -> Val
     let mut m = Map::new();
     m.insert("batches", Value::Array(batches));
     m.insert("rows", Value::from(rows.len()));
-    m.insert("remote", Value::Array(remote_ops));
     m.insert("untouched", Value::Array(untouched));
     m.insert("errors", Value::Array(errors));
     Value::Object(m)
 }
 
-type Planned = (Option<Value>, Option<Value>);
-
-fn plan_one(retry: &RetryConfig, i: usize, d: &Value) -> Result<Planned, Error> {
-    let kind = d.get("decision").and_then(Value::as_str).ok_or_else(|| {
-        Error::new(
-            ErrorCode::InvalidDecision,
-            "decision has no \"decision\" kind",
-        )
-        .at("/decision")
-    })?;
-    if kind == "invalid" {
-        return Ok((None, None));
+/// The staging row of one decision, or `None` when it writes nothing.
+pub fn plan_row(retry: &RetryConfig, i: usize, d: &Decision) -> Option<PlanRow> {
+    let Decision::Pair(p) = d else {
+        return None;
+    };
+    let (local, remote, target) = (p.local.action, p.remote.action, p.target.action);
+    if target == TargetAction::None && local == Action::None && remote == Action::None {
+        return None;
     }
-    let id = d
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::new(ErrorCode::InvalidDecision, "decision has no id").at("/id"))?;
-    let local = action(d, "local")?;
-    let remote = action(d, "remote")?;
-    let target = field(d, &["target", "action"])
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::new(ErrorCode::InvalidDecision, "decision has no target.action")
-                .at("/target/action")
-        })?;
-    let checksum = field(d, &["target", "checksum"]).and_then(Value::as_str);
-
-    let row = if target != "none" || local != "none" {
-        let operation = match (target, d.get("base").is_some()) {
-            ("delete", _) => "delete",
-            (_, true) => "update",
-            (_, false) if local == "delete" => "delete",
-            (_, false) => "insert",
-        };
-        let key = idempotency_key("local", id, checksum);
-        let mut m = Map::new();
-        m.insert("external_id", Value::str(id));
-        m.insert("operation", Value::str(operation));
-        m.insert(
-            "data",
-            field(d, &["target", "record"])
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
-        m.insert("checksum", checksum.map_or(Value::Null, Value::str));
-        m.insert("local_action", Value::str(local));
-        m.insert(
-            "local_record",
-            field(d, &["local", "record"])
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
-        m.insert("decision", Value::str(kind));
-        m.insert("decision_index", Value::from(i));
-        m.insert("retry_delays_ms", delays(retry, &key));
-        m.insert("idempotency_key", Value::str(key));
-        Some(Value::Object(m))
-    } else {
-        None
+    let operation = match (target, p.base.is_some()) {
+        (TargetAction::Delete, _) => "delete",
+        (TargetAction::None, _) => "none",
+        (TargetAction::Upsert, true) => "update",
+        (TargetAction::Upsert, false) => "insert",
     };
-    let op = match remote {
-        "none" => None,
-        "create" | "update" | "delete" => {
-            let key = idempotency_key(
-                "remote",
-                id,
-                if remote == "delete" { None } else { checksum },
-            );
-            let mut m = Map::new();
-            m.insert(
-                "op",
-                Value::str(match remote {
-                    "create" => "create",
-                    "update" => "patch",
-                    _ => "delete",
-                }),
-            );
-            m.insert("id", Value::str(id));
-            let body = match remote {
-                "create" => field(d, &["remote", "record"]),
-                "update" => field(d, &["remote", "patch"]),
-                _ => None,
-            };
-            if remote != "delete" && body.is_none() {
-                return Err(Error::new(
-                    ErrorCode::InvalidDecision,
-                    format!("remote action {remote} without a body"),
-                )
-                .at("/remote"));
-            }
-            m.insert("body", body.cloned().unwrap_or(Value::Null));
+    let checksum = p.target.checksum.clone();
+    let key = idempotency_key("local", &p.id, checksum.as_deref());
+    let remote_op = match remote {
+        Action::None => None,
+        a => Some(RemoteOp {
+            op: match a {
+                Action::Create => "create",
+                Action::Update => "patch",
+                _ => "delete",
+            },
+            body: match a {
+                Action::Create => p.remote.record.clone().unwrap_or(Value::Null),
+                Action::Update => p.remote.patch.clone().unwrap_or(Value::Null),
+                _ => Value::Null,
+            },
             // The remote version, or the base version when the remote record was not in this batch.
-            if let Some(v) =
-                field(d, &["remote", "version"]).or_else(|| field(d, &["base", "version"]))
-            {
-                m.insert("lock_version", v.clone());
-            }
-            m.insert("decision", Value::str(kind));
-            m.insert("decision_index", Value::from(i));
-            m.insert("retry_delays_ms", delays(retry, &key));
-            m.insert("idempotency_key", Value::str(key));
-            Some(Value::Object(m))
-        }
-        other => {
-            return Err(Error::new(
-                ErrorCode::InvalidDecision,
-                format!("unknown remote action \"{other}\""),
-            )
-            .at("/remote/action"))
-        }
+            lock_version: p
+                .remote
+                .version
+                .or_else(|| p.base.as_ref().and_then(|b| b.version)),
+        }),
     };
-    Ok((row, op))
+    let open = p
+        .conflict
+        .as_ref()
+        .filter(|c| c.status == ConflictStatus::Unresolved)
+        .map(|c| {
+            Value::object([
+                ("type", Value::str(c.kind.as_str())),
+                ("strategy", Value::str(c.strategy.as_str())),
+                ("conflicts", Value::Array(p.conflicts.clone())),
+                (
+                    "local_checksum",
+                    p.local.checksum.clone().map_or(Value::Null, Value::str),
+                ),
+                (
+                    "remote_checksum",
+                    p.remote.checksum.clone().map_or(Value::Null, Value::str),
+                ),
+            ])
+        });
+    Some(PlanRow {
+        external_id: p.id.clone(),
+        operation,
+        data: p.target.record.clone().unwrap_or(Value::Null),
+        checksum,
+        decision: p.kind,
+        decision_index: i,
+        local_action: local,
+        local_record: match local {
+            Action::Create | Action::Update => p.local.record.clone().unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
+        remote: remote_op,
+        remote_version: p.remote.version,
+        conflict: open,
+        retry_delays_ms: delays(retry, &key),
+        idempotency_key: key,
+    })
 }

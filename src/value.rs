@@ -439,8 +439,8 @@ mod tests {
     }
 }
 
-/// serde support, for the JS binding's object path (`serde-wasm-bindgen`).
-#[cfg(any(feature = "serde", all(target_arch = "wasm32", target_os = "unknown")))]
+/// serde support (feature `serde`), for embedders.
+#[cfg(feature = "serde")]
 mod serde_impl {
     use super::{Key, Map, Str, Value};
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};

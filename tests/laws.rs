@@ -2,7 +2,8 @@
 //! invariants, and "every input record leaves through exactly one decision".
 
 use batch_sync::config::{Strategies, Strategy as Resolve, SyncConfig};
-use batch_sync::merge::{merge3, MergeOptions};
+use batch_sync::merge::{merge3, MergeOptions, Resolution};
+use batch_sync::pointer::Pointer;
 use batch_sync::value::{Map, Value};
 use batch_sync::{canonical, classify, patch};
 use proptest::prelude::*;
@@ -103,9 +104,19 @@ proptest! {
             if s != Resolve::Merge {
                 prop_assert!(!out.is_unresolved());
             }
-            // Conflict paths point into the merged record or where a deleted value was.
+            // Every conflict path names a place where both sides changed the base and disagree,
+            // and the merged record holds there what the resolution says.
             for c in out.conflicts() {
-                prop_assert!(c.path().starts_with('/'));
+                let p = Pointer::parse(c.path()).unwrap();
+                let (bv, lv, rv) = (at(&p, &b), at(&p, &l), at(&p, &r));
+                prop_assert!(lv != rv, "sides agree at {}", c.path());
+                prop_assert!(lv != bv && rv != bv, "only one side changed {}", c.path());
+                let want = match c.resolution() {
+                    Resolution::Local => lv,
+                    Resolution::Remote => rv,
+                    Resolution::Unresolved => bv,
+                };
+                prop_assert_eq!(at(&p, m), want, "merged at {}", c.path());
             }
         }
     }
@@ -114,7 +125,18 @@ proptest! {
     fn server_and_client_wins_agree_with_the_winner_on_every_conflict((b, l, r) in record().prop_flat_map(|b| (Just(b.clone()), edit(b.clone()), edit(b)))) {
         let sw = merge(&b, &l, &r, Resolve::ServerWins);
         let cw = merge(&b, &l, &r, Resolve::ClientWins);
-        prop_assert_eq!(sw.conflicts().len(), cw.conflicts().len());
+        let paths = |o: &batch_sync::merge::MergeOutcome| o.conflicts().iter().map(|c| c.path().to_owned()).collect::<Vec<_>>();
+        prop_assert_eq!(paths(&sw), paths(&cw));
+        // At every conflict the merged record holds the winner's value (absent where the
+        // winner deleted it), and each conflict was resolved for that winner.
+        for (out, winner, res) in [(&sw, &r, Resolution::Remote), (&cw, &l, Resolution::Local)] {
+            let m = out.merged().expect("records merge to a record");
+            for c in out.conflicts() {
+                let p = Pointer::parse(c.path()).unwrap();
+                prop_assert_eq!(c.resolution(), res);
+                prop_assert_eq!(at(&p, m), at(&p, winner), "at {}", c.path());
+            }
+        }
         // Symmetry: swapping sides swaps the winners.
         let swapped = merge(&b, &r, &l, Resolve::ClientWins);
         prop_assert_eq!(sw.merged(), swapped.merged());
@@ -126,12 +148,10 @@ proptest! {
         prop_assert_eq!(patch::apply(&a, &p), b);
     }
 
+    // (That apply leaves its inputs alone needs no test: it takes them by shared reference.)
     #[test]
-    fn apply_does_not_mutate_inputs(a in value(), p in value()) {
-        let (a0, p0) = (a.clone(), p.clone());
-        let _ = patch::apply(&a, &p);
-        prop_assert_eq!(a, a0);
-        prop_assert_eq!(p, p0);
+    fn apply_is_the_rfc_7396_algorithm(a in value(), p in value()) {
+        prop_assert_eq!(patch::apply(&a, &p), rfc7396_merge_patch(&a, &p));
     }
 
     #[test]
@@ -171,6 +191,7 @@ proptest! {
         let mut seen_remote = vec![0; remote.len()];
         let mut seen_base = vec![0; base.len()];
         for d in out.decisions() {
+            let d = d.to_value();
             let kind = d.get("decision").and_then(Value::as_str).unwrap();
             if kind == "invalid" {
                 let i = d.get("index").and_then(Value::as_f64).unwrap() as usize;
@@ -191,6 +212,39 @@ proptest! {
         prop_assert!(seen_remote.iter().all(|&n| n == 1), "remote {:?}", seen_remote);
         prop_assert!(seen_base.iter().all(|&n| n == 1), "base {:?}", seen_base);
     }
+}
+
+/// The value at a pointer, with a `null` member counting as absent (as the merge sees it).
+fn at<'v>(p: &Pointer, v: &'v Value) -> Option<&'v Value> {
+    p.get(v).filter(|x| !x.is_null())
+}
+
+/// RFC 7396 section 2, transcribed literally:
+///   define MergePatch(Target, Patch):
+///     if Patch is an Object:
+///       if Target is not an Object: Target = {}
+///       for each Name/Value pair in Patch:
+///         if Value is null: if Name exists in Target: remove the Name/Value pair from Target
+///         else: Target[Name] = MergePatch(Target[Name], Value)
+///       return Target
+///     else: return Patch
+fn rfc7396_merge_patch(target: &Value, patch: &Value) -> Value {
+    let Value::Object(pm) = patch else {
+        return patch.clone();
+    };
+    let mut t = match target {
+        Value::Object(tm) => tm.clone(),
+        _ => Map::new(),
+    };
+    for (k, v) in pm.iter() {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            let cur = t.get(k).cloned().unwrap_or(Value::Null);
+            t.insert(k.to_owned(), rfc7396_merge_patch(&cur, v));
+        }
+    }
+    Value::Object(t)
 }
 
 fn to_serde(v: &Value) -> serde_json::Value {

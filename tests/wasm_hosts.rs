@@ -2,7 +2,7 @@
 //! and the WASI command (the CLI) through wasmtime-wasi p1. Both run every golden vector and
 //! must give the same bytes as the native core; hostile input must never trap.
 //!
-//! Build the artefacts first: `cargo build --release --target wasm32-wasip1`.
+//! Build the artefacts first: `cargo build --release --target wasm32-wasip1 --features wasi-reactor`.
 
 mod common;
 
@@ -20,7 +20,7 @@ fn artefact(name: &str) -> PathBuf {
         .join(name);
     assert!(
         p.is_file(),
-        "{} is missing: build it with `cargo build --release --target wasm32-wasip1` (after `rustup target add wasm32-wasip1`)",
+        "{} is missing: build it with `cargo build --release --target wasm32-wasip1 --features wasi-reactor` (after `rustup target add wasm32-wasip1`)",
         p.display()
     );
     p

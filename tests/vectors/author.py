@@ -192,8 +192,9 @@ V.append(classify_vector("concurrent modification: merge combines disjoint edits
      "base": {"index": 0, "checksum": cs(bs), "version": 4}, "target": target(merged)},
     {"id": "8", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "merge", "status": "unresolved"},
      "conflicts": [{"path": "/subject", "base": "orig", "local": "mine", "remote": "theirs", "reason": "both_modified", "resolution": "unresolved", "strategy": "merge"}],
+     # Only the conflicting field differs: nothing to write; the agreed record is the base.
      "local": side(1, cs(view(lu))), "remote": side(1, cs(view(ru)), version=2),
-     "base": {"index": 1, "checksum": cs({"subject": "orig", "status": "New"}), "version": 1}, "target": target()},
+     "base": {"index": 1, "checksum": cs({"subject": "orig", "status": "New"}), "version": 1}, "target": target({"subject": "orig", "status": "New"}, action="none")},
 ], resolved=1, unresolved=1))
 # 4. Per-field strategies: default server_wins, /description newest_wins (local is newer by instant across zones).
 b4 = {"status": "New", "description": "d0"}
@@ -315,7 +316,7 @@ wp = {"id": 1529, "customField1": "FLRTS-1", "lockVersion": 7, "subject": "Ship"
       "_links": {"status": {"href": "/api/v3/statuses/1", "title": "New"}}}
 common_local = {"title": "Ship", "status": "Closed", "notes": "n", "due": "2026-12-01"}
 common_remote = {"title": "Ship", "status": "New", "notes": "n", "due": "2026-12-01"}
-common_closed = {"title": "Other", "status": "Closed"}
+common_closed = {"title": "Other", "status": "Closed", "notes": None, "due": None}  # every mapped field, null when empty
 V.append(classify_vector("mapping: HAL link titles, formattable text, dates; the href is learned from the batch",
     {"local": [task], "remote": [wp, wp_closed], "base": [{"id": "FLRTS-1", "snapshot": common_remote, "version": 7}],
      "config": {"mapping": mapping, "local_id_field": "id", "remote_id_field": "customField1"}}, [
@@ -326,6 +327,37 @@ V.append(classify_vector("mapping: HAL link titles, formattable text, dates; the
     {"id": "FLRTS-0", "decision": "create_local", "local": side(action="create", record={"id": "FLRTS-0", "title": "Other", "status": "Closed"}),
      "remote": side(1, cs(common_closed)), "target": target(common_closed)},
 ]))
+# 11b. With a mapping every mapped field is in the common view, null when empty: a side that
+# leaves the field out and a side that says null are one state (no converged rewrite each run).
+tmap = [{"local": "/title", "remote": "/subject", "type": "string"}, {"local": "/due", "remote": "/dueDate", "transform": "date"}]
+tcfg = {"mapping": tmap, "local_id_field": "id", "remote_id_field": "customField1"}
+ab = {"title": "A", "due": None}
+V.append(classify_vector("mapping: an absent field and a null field are one state, with a base or seeding one",
+    {"local": [{"id": "T1", "title": "A", "due": None}, {"id": "T2", "title": "B"}],
+     "remote": [{"id": 5, "customField1": "T1", "subject": "A", "lockVersion": 1}, {"id": 6, "customField1": "T2", "subject": "B", "dueDate": None, "lockVersion": 1}],
+     "base": [{"id": "T1", "snapshot": ab, "version": 1}], "config": tcfg}, [
+    {"id": "T1", "decision": "unchanged", "local": side(0, cs(ab)), "remote": side(0, cs(ab), version=1),
+     "base": {"index": 0, "checksum": cs(ab), "version": 1}, "target": target()},
+    {"id": "T2", "decision": "unchanged", "local": side(1, cs({"title": "B", "due": None})), "remote": side(1, cs({"title": "B", "due": None}), version=1),
+     "target": target({"title": "B", "due": None})},
+]))
+V.append(classify_vector("mapping: a value whose type does not fit the field makes the record invalid (and its partner)",
+    {"local": [{"id": "T3", "title": "12345"}], "remote": [{"id": 7, "customField1": "T3", "subject": 12345, "lockVersion": 1}], "config": tcfg}, [
+    {"id": "T3", "decision": "invalid", "side": "local", "index": 0, "error": {"code": "mapping_failed", "message": 'classify: local[0]: id "T3" was rejected on the remote side: remote field /subject: expected a string, got number', "path": "/local/0"}},
+    {"id": "T3", "decision": "invalid", "side": "remote", "index": 0, "error": {"code": "mapping_failed", "message": "classify: remote[0]: remote field /subject: expected a string, got number", "path": "/remote/0/subject"}},
+]))
+# A same-field conflict on a field the base holds empty is both_modified; the field that only
+# one side changed (the title) still syncs while the due date waits for a person.
+lc = {"id": "T4", "title": "A", "due": "2026-12-01"}
+rc = {"id": 8, "customField1": "T4", "subject": "A2", "dueDate": "2026-12-05", "lockVersion": 2}
+V.append(classify_vector("mapping: an open conflict on one field does not hold back the others; empty in the base is both_modified",
+    {"local": [lc], "remote": [rc], "base": [{"id": "T4", "snapshot": ab, "version": 1}], "config": tcfg}, [
+    {"id": "T4", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "merge", "status": "unresolved"},
+     "conflicts": [{"path": "/due", "local": "2026-12-01", "remote": "2026-12-05", "reason": "both_modified", "resolution": "unresolved", "strategy": "merge"}],
+     "local": side(0, cs({"title": "A", "due": "2026-12-01"}), "update", patch={"title": "A2"}, record={**lc, "title": "A2"}),
+     "remote": side(0, cs({"title": "A2", "due": "2026-12-05"}), version=2),
+     "base": {"index": 0, "checksum": cs(ab), "version": 1}, "target": target({"title": "A2", "due": None})},
+], unresolved=1))
 # 12. Field strategies decide only conflicting paths; `manual` as the default keeps the record.
 b12 = {"a": 1, "b": 1}
 l12 = {"id": 1, "a": 2, "b": 1}
@@ -340,12 +372,14 @@ V.append(classify_vector("a field strategy decides only conflicts at its path: a
 ], resolved=1))
 l13 = {"id": 2, "a": 2, "b": 3}
 r13 = {"id": 2, "a": 1, "b": 4}
-V.append(classify_vector("manual strategy on a field: that field's conflict is left for a person, so the record is",
+# The conflict at /b waits for a person; /a (changed only locally) still syncs: remote gets it,
+# each side keeps its own /b, and the stored record keeps the base's /b until /b is settled.
+V.append(classify_vector("manual strategy on a field: that field's conflict waits for a person, the other fields still sync",
     {"local": [l13], "remote": [r13], "base": [{"id": 2, "snapshot": b12}], "config": {"strategy": {"default": "server_wins", "fields": {"/b": "manual"}}}}, [
     {"id": "2", "decision": "conflict", "conflict": {"type": "concurrent_modification", "strategy": "server_wins", "status": "unresolved"},
      "conflicts": [{"path": "/b", "base": 1, "local": 3, "remote": 4, "reason": "both_modified", "resolution": "unresolved", "strategy": "manual"}],
-     "local": side(0, cs({"a": 2, "b": 3})), "remote": side(0, cs({"a": 1, "b": 4})),
-     "base": {"index": 0, "checksum": cs(b12)}, "target": target()},
+     "local": side(0, cs({"a": 2, "b": 3})), "remote": side(0, cs({"a": 1, "b": 4}), "update", patch={"a": 2}, record={"id": 2, "a": 2, "b": 4}),
+     "base": {"index": 0, "checksum": cs(b12)}, "target": target({"a": 2, "b": 1})},
 ], unresolved=1))
 V.append(classify_vector("manual as the default: a concurrent modification stays for a person even when its fields merge cleanly",
     {"local": [l12], "remote": [r12], "base": [{"id": 1, "snapshot": b12}], "config": {"strategy": "manual"}}, [
@@ -386,6 +420,10 @@ vectors["merge"] = [
      "response": ok("merge", status="resolved", merged={"a": "flat"}, checksum=cs({"a": "flat"}),
                     conflicts=[{"path": "/a", "base": {"b": 1}, "local": "flat", "remote": {"b": 2}, "reason": "type_changed", "resolution": "local", "strategy": "client_wins"}],
                     patches={"local": {}, "remote": {"a": "flat"}})},
+    {"name": "null members count as absent on both ends of each side's patch",
+     "request": {"op": "merge", "base": {"s": "x"}, "local": {"s": "y", "due": None}, "remote": {"s": "x", "due": None, "lockVersion": 3}},
+     "response": ok("merge", status="clean", conflicts=[], merged={"s": "y"}, checksum=cs({"s": "y"}),
+                    patches={"local": {}, "remote": {"s": "y", "lockVersion": 3}})},
     {"name": "batch items: one error does not stop the rest",
      "request": {"op": "merge", "items": [{"base": {"a": 1}, "local": {"a": 1}, "remote": {"a": 2}}, {"base": {"a": 1}, "local": 5, "remote": {"a": 2}}]},
      "response": ok("merge", items=[
@@ -405,28 +443,20 @@ decisions = [
     {"id": "e", "decision": "update_local"},
     {"id": "f", "decision": "delete_remote", "local": {"action": "none"}, "remote": {"action": "delete"}, "base": {"index": 5, "version": 6}, "target": {"action": "delete"}},
 ]
-def row(id_, op, data, checksum, local_action, local_record, kind, i, retry=dict(base=100, cap=250, seed=42)):
+def row(id_, op, data, checksum, local_action, local_record, kind, i, remote=None, remote_version=None, retry=dict(base=100, cap=250, seed=42)):
     key = idem("local", id_, checksum)
     return {"external_id": id_, "operation": op, "data": data, "checksum": checksum, "local_action": local_action, "local_record": local_record,
-            "decision": kind, "decision_index": i, "idempotency_key": key,
+            "decision": kind, "decision_index": i, "remote": remote, "remote_version": remote_version, "conflict": None, "idempotency_key": key,
             "retry_delays_ms": [retry_delay(key, n, retry["base"], retry["cap"], retry["seed"]) for n in (1, 2)]}
-def rop(id_, op, body, version, checksum, kind, i, retry=dict(base=100, cap=250, seed=42)):
-    key = idem("remote", id_, checksum)
-    o = {"op": op, "id": id_, "body": body, "decision": kind, "decision_index": i, "idempotency_key": key,
-         "retry_delays_ms": [retry_delay(key, n, retry["base"], retry["cap"], retry["seed"]) for n in (1, 2)]}
-    if version is not None: o["lock_version"] = version
-    return o
-rows = [row("a", "update", t1, cs(t1), "none", None, "update_remote", 0),
+# One row per decision that writes anything, its OpenProject request joined in.
+rows = [row("a", "update", t1, cs(t1), "none", None, "update_remote", 0, remote={"op": "patch", "body": {"s": 2, "lockVersion": 3}, "lock_version": 3}, remote_version=3),
         row("b", "insert", {"s": 1}, cs({"s": 1}), "create", {"id": "b", "s": 1}, "create_local", 1),
-        row("c", "delete", None, None, "none", None, "delete_remote", 2),
-        row("f", "delete", None, None, "none", None, "delete_remote", 5)]
+        row("c", "delete", None, None, "none", None, "delete_remote", 2, remote={"op": "delete", "body": None, "lock_version": 1}, remote_version=1),
+        row("f", "delete", None, None, "none", None, "delete_remote", 5, remote={"op": "delete", "body": None, "lock_version": 6})]  # lock version from the base
 vectors["plan"] = [
-    {"name": "staging rows in batches, remote operations, idempotency keys, retry delays; malformed decisions are reported",
+    {"name": "staging rows in batches, each with its OpenProject request, idempotency keys, retry delays; malformed decisions are reported",
      "request": {"op": "plan", "decisions": decisions, "config": {"batch_size": 2, "retry": {"base_ms": 100, "cap_ms": 250, "max_retries": 2, "seed": 42}}},
      "response": ok("plan", batches=[rows[:2], rows[2:]], rows=4,
-                    remote=[rop("a", "patch", {"s": 2, "lockVersion": 3}, 3, cs(t1), "update_remote", 0),
-                            rop("c", "delete", None, 1, None, "delete_remote", 2),
-                            rop("f", "delete", None, 6, None, "delete_remote", 5)],  # lock version from the base
                     untouched=[3],
                     errors=[{"index": 4, "error": {"code": "invalid_decision", "message": "plan: decisions[4]: decision has no local.action (pass classify's decisions unchanged)", "path": "/decisions/4/local/action"}}])},
     {"name": "retry: full jitter under the capped exponential ceiling",

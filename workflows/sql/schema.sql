@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS sync_staging_work_packages (
   id               bigserial PRIMARY KEY,
   run_id           text NOT NULL,
   external_id      text NOT NULL,
-  operation        text NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
+  operation        text NOT NULL,           -- the base write: insert / update / delete / none
   data             jsonb,
   checksum         text,
   decision         text NOT NULL,
@@ -46,9 +46,11 @@ CREATE TABLE IF NOT EXISTS sync_staging_work_packages (
   remote_op        text,                    -- create / patch / delete, or null
   remote_body      jsonb,
   remote_lock_version integer,
+  remote_version   integer,                 -- the work package's lockVersion as read
+  conflict         jsonb,                   -- an open conflict the row leaves for a person
   idempotency_key  text NOT NULL,
-  status           text NOT NULL DEFAULT 'pending'
-                   CHECK (status IN ('pending', 'processed', 'retry', 'dead')),
+  retry_delays_ms  jsonb,                   -- the plan's delays before each retry
+  status           text NOT NULL DEFAULT 'pending',
   attempts         integer NOT NULL DEFAULT 0,
   next_attempt_at  timestamptz NOT NULL DEFAULT now(),
   last_error       jsonb,
@@ -64,7 +66,10 @@ CREATE TABLE IF NOT EXISTS sync_state (
   direction   text PRIMARY KEY CHECK (direction IN ('local', 'remote')),
   cursor_at   timestamptz NOT NULL DEFAULT '-infinity',
   run_id      text,
-  updated_at  timestamptz NOT NULL DEFAULT now()
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  full_requested boolean NOT NULL DEFAULT false, -- the next run is a full sync
+  running_run_id text,                           -- one run at a time: the run holding the lock
+  running_since  timestamptz                     -- and since when
 );
 INSERT INTO sync_state (direction) VALUES ('local'), ('remote') ON CONFLICT (direction) DO NOTHING;
 
@@ -118,3 +123,19 @@ CREATE TABLE IF NOT EXISTS sync_audit (
   detail           jsonb
 );
 CREATE INDEX IF NOT EXISTS sync_audit_external_id ON sync_audit (external_id, at);
+
+-- Upgrades: a database made by an earlier version gets the columns added since, and the checks
+-- as they are now (each statement does nothing when already so).
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_run_id text;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_since timestamptz;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS conflict jsonb;
+ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_operation_check;
+ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_operation_check
+  CHECK (operation IN ('insert', 'update', 'delete', 'none'));
+-- A row replaced by a newer plan for the same key is 'superseded'; 'dead' is the dead letter.
+ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_status_check;
+ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_status_check
+  CHECK (status IN ('pending', 'processed', 'retry', 'dead', 'superseded'));

@@ -6,16 +6,8 @@
 -- not yet created in OpenProject by 'task-<id>'. The mirror (work_packages) and the staging rows
 -- use the same key.
 
-ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
-ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
-ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
--- One run at a time: the run holding the lock, and since when.
-ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_run_id text;
-ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_since timestamptz;
--- A row replaced by a newer plan for the same key is 'superseded'.
-ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_status_check;
-ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_status_check
-  CHECK (status IN ('pending', 'processed', 'retry', 'dead', 'superseded'));
+-- Signatures that changed (CREATE OR REPLACE cannot change them): the old ones go.
+DROP FUNCTION IF EXISTS batch_sync_close_conflict(text, text, text, text, text);
 
 CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(t.external_id, 'task-' || t.id)
@@ -119,30 +111,34 @@ RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
   WHERE p_full OR w.external_id IN (SELECT jsonb_array_elements_text(p_keys))
 $$;
 
--- Stage Batch: one set-based statement per batch of planned rows (Plan Staging Rows' rows, each
--- with the remote request planned for it). A key seen again (a retry) is staged again.
+-- Stage Batch: one set-based statement per batch of plan rows, stored as Plan Staging Rows
+-- wrote them (each row already holds its OpenProject request; the columns are the plan row's
+-- fields, checked against the core's schema by tests/schema.rs). A key seen again (a retry) is
+-- staged again.
 CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb)
 RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   WITH input AS (
     SELECT DISTINCT ON (r.idempotency_key) r.*
     FROM jsonb_to_recordset(p_rows) AS r(
-      external_id text, operation text, data jsonb, checksum text, decision text,
-      local_action text, local_record jsonb, idempotency_key text, retry_delays_ms jsonb,
-      remote_op text, remote_body jsonb, remote_lock_version integer, remote_version integer)
+      external_id text, operation text, data jsonb, checksum text, decision text, decision_index integer,
+      local_action text, local_record jsonb, remote jsonb, remote_version integer, conflict jsonb,
+      idempotency_key text, retry_delays_ms jsonb)
     ORDER BY r.idempotency_key
   ), up AS (
     INSERT INTO sync_staging_work_packages AS s
       (run_id, external_id, operation, data, checksum, decision, local_action, local_record,
-       remote_op, remote_body, remote_lock_version, remote_version, idempotency_key, retry_delays_ms)
-    SELECT p_run_id, external_id, operation, data, checksum, decision, coalesce(local_action, 'none'),
-           local_record, remote_op, remote_body, remote_lock_version, remote_version,
+       remote_op, remote_body, remote_lock_version, remote_version, conflict, idempotency_key, retry_delays_ms)
+    SELECT p_run_id, external_id, operation, nullif(data, 'null'), checksum, decision, local_action,
+           nullif(local_record, 'null'), remote->>'op', nullif(remote->'body', 'null'),
+           (remote->>'lock_version')::integer, remote_version, nullif(conflict, 'null'),
            idempotency_key, retry_delays_ms
     FROM input
     ON CONFLICT (idempotency_key) DO UPDATE
-      SET run_id = EXCLUDED.run_id, status = 'pending', data = EXCLUDED.data,
-          local_action = EXCLUDED.local_action, local_record = EXCLUDED.local_record,
+      SET run_id = EXCLUDED.run_id, status = 'pending', data = EXCLUDED.data, operation = EXCLUDED.operation,
+          decision = EXCLUDED.decision, local_action = EXCLUDED.local_action, local_record = EXCLUDED.local_record,
           remote_op = EXCLUDED.remote_op, remote_body = EXCLUDED.remote_body,
-          remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version
+          remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version,
+          conflict = EXCLUDED.conflict
     RETURNING 1
   ), superseded AS (
     -- An older plan for the same key (e.g. a row left for a retry whose record has changed
@@ -155,12 +151,40 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT count(*)::integer FROM up
 $$;
 
--- An open conflict whose id was just synced (a person aligned the sides, or the strategy
--- resolved it) is closed, with an audit row.
+-- A conflict left for a person, as a plan row carries it (or as Record Conflicts builds it from
+-- a decision): {type, strategy, conflicts, local_checksum, remote_checksum}. Seen again
+-- unchanged, nothing is written; returns whether it was opened or changed.
+CREATE OR REPLACE FUNCTION batch_sync_open_conflict(p_run_id text, p_key text, p_conflict jsonb,
+                                                   p_workflow_id text, p_execution_id text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts, local_checksum, remote_checksum)
+  VALUES (p_run_id, p_key, p_conflict->>'type', p_conflict->>'strategy', coalesce(p_conflict->'conflicts', '[]'),
+          p_conflict->>'local_checksum', p_conflict->>'remote_checksum')
+  ON CONFLICT (external_id) WHERE status = 'open' DO UPDATE
+    SET run_id = EXCLUDED.run_id, conflict_type = EXCLUDED.conflict_type, conflicts = EXCLUDED.conflicts,
+        local_checksum = EXCLUDED.local_checksum, remote_checksum = EXCLUDED.remote_checksum
+    WHERE (sync_conflicts.conflict_type, sync_conflicts.conflicts, sync_conflicts.local_checksum, sync_conflicts.remote_checksum)
+          IS DISTINCT FROM (EXCLUDED.conflict_type, EXCLUDED.conflicts, EXCLUDED.local_checksum, EXCLUDED.remote_checksum);
+  IF FOUND THEN
+    PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.open',
+                             p_conflict->>'remote_checksum', p_conflict->>'local_checksum',
+                             jsonb_build_object('type', p_conflict->'type', 'strategy', p_conflict->'strategy'));
+  END IF;
+  RETURN FOUND;
+END $$;
+
+-- After a row of p_key was written: the conflict it leaves open (its other fields were synced)
+-- is recorded; without one, an open conflict of the key is closed (a person aligned the sides,
+-- or the strategy resolved it), with an audit row.
 CREATE OR REPLACE FUNCTION batch_sync_close_conflict(p_run_id text, p_key text, p_decision text,
-                                                    p_workflow_id text, p_execution_id text)
+                                                    p_conflict jsonb, p_workflow_id text, p_execution_id text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+  IF p_conflict IS NOT NULL THEN
+    PERFORM batch_sync_open_conflict(p_run_id, p_key, p_conflict, p_workflow_id, p_execution_id);
+    RETURN;
+  END IF;
   UPDATE sync_conflicts SET status = 'resolved', resolved_at = now()
     WHERE external_id = p_key AND status = 'open';
   IF FOUND THEN
@@ -226,14 +250,16 @@ BEGIN
     END IF;
     IF r.remote_op IS NULL THEN
       SELECT checksum INTO before_sum FROM work_packages WHERE external_id = r.external_id;
-      PERFORM batch_sync_write_mirror(r.external_id, r.operation = 'delete', r.data, r.checksum, r.remote_version);
-      IF before_sum IS DISTINCT FROM r.checksum THEN
+      IF r.operation <> 'none' THEN
+        PERFORM batch_sync_write_mirror(r.external_id, r.operation = 'delete', r.data, r.checksum, r.remote_version);
+      END IF;
+      IF r.operation <> 'none' AND before_sum IS DISTINCT FROM r.checksum THEN
         PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'base.' || r.operation,
                                  before_sum, r.checksum, jsonb_build_object('decision', r.decision));
       END IF;
       UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now(), attempts = attempts + 1
       WHERE id = r.id;
-      PERFORM batch_sync_close_conflict(p_run_id, r.external_id, r.decision, p_workflow_id, p_execution_id);
+      PERFORM batch_sync_close_conflict(p_run_id, r.external_id, r.decision, r.conflict, p_workflow_id, p_execution_id);
     END IF;
     n := n + 1;
   END LOOP;
@@ -247,7 +273,9 @@ END $$;
 
 -- After the OpenProject requests of a batch: successes update the mirror (with the lockVersion
 -- OpenProject returned) and link created work packages to their tasks; failures (409
--- UpdateConflict included) stay for a retry with the planned delay, or go to the dead letter.
+-- UpdateConflict included) stay for a retry with the planned delay, or go to the dead letter;
+-- a 422 (OpenProject rejected the content, e.g. a blank subject) is permanent and goes to the
+-- dead letter at once with its reason.
 CREATE OR REPLACE FUNCTION batch_sync_record_remote(p_run_id text, p_results jsonb, p_workflow_id text, p_execution_id text)
 RETURNS TABLE (succeeded integer, failed integer) LANGUAGE plpgsql AS $$
 DECLARE
@@ -269,7 +297,14 @@ BEGIN
         new_key := res->>'id';
         UPDATE tasks t SET external_id = new_key WHERE 'task-' || t.id = r.external_id;
       END IF;
-      PERFORM batch_sync_write_mirror(new_key, r.remote_op = 'delete', r.data, r.checksum, (res->>'lockVersion')::integer);
+      IF r.operation <> 'none' OR r.remote_op = 'delete' THEN
+        PERFORM batch_sync_write_mirror(new_key, r.remote_op = 'delete' OR r.operation = 'delete', r.data, r.checksum,
+                                        (res->>'lockVersion')::integer);
+      ELSE
+        -- The stored record is already the agreed one; OpenProject's new lockVersion is kept.
+        UPDATE work_packages SET lock_version = (res->>'lockVersion')::integer, synced_at = now()
+          WHERE external_id = new_key;
+      END IF;
       UPDATE sync_staging_work_packages
         SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL,
             external_id = new_key
@@ -277,13 +312,14 @@ BEGIN
       PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, NULL, r.checksum,
                                jsonb_build_object('decision', r.decision, 'status', res->'status',
                                                   'lockVersion', res->'lockVersion', 'local_key', r.external_id));
-      PERFORM batch_sync_close_conflict(p_run_id, new_key, r.decision, p_workflow_id, p_execution_id);
+      PERFORM batch_sync_close_conflict(p_run_id, new_key, r.decision, r.conflict, p_workflow_id, p_execution_id);
       ok_n := ok_n + 1;
     ELSE
       delays := coalesce(r.retry_delays_ms, '[]');
       UPDATE sync_staging_work_packages
         SET attempts = attempts + 1, last_error = res,
-            status = CASE WHEN attempts + 1 > jsonb_array_length(delays) THEN 'dead' ELSE 'retry' END,
+            status = CASE WHEN (res->>'status') = '422' OR attempts + 1 > jsonb_array_length(delays) THEN 'dead'
+                          ELSE 'retry' END,
             next_attempt_at = now() + make_interval(secs => coalesce((delays->>(attempts))::numeric, 0) / 1000)
         WHERE id = r.id;
       PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'remote.failed', NULL, NULL,
@@ -306,17 +342,11 @@ BEGIN
   -- A conflict seen again unchanged, or a record rejected again for the same reason, writes
   -- nothing: a run with nothing new leaves these tables as they were.
   FOR d IN SELECT * FROM jsonb_array_elements(p_conflicts) LOOP
-    INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts, local_checksum, remote_checksum)
-    VALUES (p_run_id, d->>'id', d->'conflict'->>'type', d->'conflict'->>'strategy', coalesce(d->'conflicts', '[]'),
-            d->'local'->>'checksum', d->'remote'->>'checksum')
-    ON CONFLICT (external_id) WHERE status = 'open' DO UPDATE
-      SET run_id = EXCLUDED.run_id, conflict_type = EXCLUDED.conflict_type, conflicts = EXCLUDED.conflicts,
-          local_checksum = EXCLUDED.local_checksum, remote_checksum = EXCLUDED.remote_checksum
-      WHERE (sync_conflicts.conflict_type, sync_conflicts.conflicts, sync_conflicts.local_checksum, sync_conflicts.remote_checksum)
-            IS DISTINCT FROM (EXCLUDED.conflict_type, EXCLUDED.conflicts, EXCLUDED.local_checksum, EXCLUDED.remote_checksum);
-    IF FOUND THEN
-      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, d->>'id', 'conflict.open',
-                               d->'remote'->>'checksum', d->'local'->>'checksum', d->'conflict');
+    IF batch_sync_open_conflict(p_run_id, d->>'id',
+         jsonb_build_object('type', d->'conflict'->'type', 'strategy', d->'conflict'->'strategy',
+                            'conflicts', coalesce(d->'conflicts', '[]'), 'local_checksum', d->'local'->'checksum',
+                            'remote_checksum', d->'remote'->'checksum'),
+         p_workflow_id, p_execution_id) THEN
       c := c + 1;
     END IF;
   END LOOP;

@@ -8,13 +8,16 @@
 //     -> Get Changed Work Packages (OpenProject updatedAt filter with overlap, all statuses, all pages)
 //     -> Get Base (the mirror rows of those keys)
 //     -> Compare (Batch Sync: Local, Remote, Base)
-//          Changes   -> Plan Staging Rows -> Loop Over Items (one plan batch at a time)
+//          Changes   -> Plan Staging Rows -> Loop Over Items (one plan batch at a time; each row
+//                         holds its decision's local write, base write and OpenProject request)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
-//          Conflicts -> Record Conflicts (sync_conflicts)
+//          Conflicts -> Record Conflicts (sync_conflicts; a conflict whose other fields sync comes
+//                       through Changes and is recorded when its row is written)
 //          Unchanged -> Refresh Versions (the mirror's lock_version, bumped by unmapped edits)
 //          Invalid   -> Record Invalid (sync_audit)
+//          Summary   -> (read by Finish Run: the core's counts by decision kind)
 //     -> Finish Run (bottom branch: metrics row, cursors advanced only after all of the above)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,7 +37,7 @@ export const SYNC_CONFIG = {
 	local_updated_at_field: '/updated_at',
 	local_deleted_field: '/deleted_at',
 	mapping: [
-		{ local: '/title', remote: '/subject' },
+		{ local: '/title', remote: '/subject', type: 'string' },
 		{ local: '/description', remote: '/description', transform: { type: 'formattable', format: 'markdown' } },
 		{
 			local: '/status',
@@ -134,7 +137,7 @@ export function workflow() {
 			'Stage Batch',
 			[1760, 100],
 			"SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')",
-			`{ run: ${start}.run_id, rows: $json.rows.map((r) => { const op = $json.remote.find((o) => o.decision_index === r.decision_index); const d = $('Compare').all(0)[r.decision_index].json; return { ...r, remote_op: op ? op.op : null, remote_body: op ? op.body : null, remote_lock_version: op ? op.lock_version : null, remote_version: d.remote && d.remote.version !== undefined ? d.remote.version : null }; }) }`,
+			`{ run: ${start}.run_id, rows: $json.rows }`,
 		),
 		sql(
 			'Process Batch',
@@ -178,7 +181,7 @@ export function workflow() {
 			'Finish Run',
 			[440, 600],
 			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', ($1::jsonb->>'full')::boolean, ($1::jsonb->>'started')::timestamptz, $1::jsonb->>'remote_max', $1::jsonb->'summary', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, full: ${start}.full_sync, started: ${start}.started_at, remote_max: $('Get Changed Work Packages').first().json.maxUpdatedAt || '', summary: (() => { const all = [0, 1, 2, 3].flatMap((k) => $('Compare').all(k)); const s = { total: all.length, conflicts_resolved: 0 }; for (const i of all) { s[i.json.decision] = (s[i.json.decision] || 0) + 1; if (i.json.conflict && i.json.conflict.status === 'resolved') s.conflicts_resolved++; } return s; })(), ${audit} }`,
+			`{ run: ${start}.run_id, full: ${start}.full_sync, started: ${start}.started_at, remote_max: $('Get Changed Work Packages').first().json.maxUpdatedAt || '', summary: $('Compare').first(4).json.summary, ${audit} }`,
 		),
 	];
 	const connections = {

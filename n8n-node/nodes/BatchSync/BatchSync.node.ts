@@ -9,18 +9,21 @@ import type {
 import { NodeOperationError } from 'n8n-workflow';
 
 import { buildConfig, readPath } from './config';
+import type { Decision, PlanRow, Summary } from './contract';
 import type { CoreError, CoreResponse, JsonObject } from './core';
 import { callCore } from './core';
 import { properties } from './description';
 
-// Outputs per operation. Compare routes every record to exactly one of them:
-//   Changes    every decision but unchanged (creates, updates, deletes, converged, resolved
-//              conflicts), and with "Send New Pairs to Changes" the unchanged pairs that have no
-//              base yet (their target record is the base to store)
-//   Conflicts  conflicts the strategy leaves for a person (conflict.status "unresolved")
+// Outputs per operation. Compare routes every record to exactly one of the first four:
+//   Changes    every decision that writes something: creates, updates, deletes, converged,
+//              resolved conflicts, conflicts left for a person whose other fields still sync
+//              (they carry their open conflict), and with "Send New Pairs to Changes" the
+//              unchanged pairs that have no base yet (their target record is the base to store)
+//   Conflicts  conflicts left for a person with nothing else to write
 //   Unchanged  nothing to do
 //   Invalid    rejected records, with their structured error (needs Continue On Fail)
-const COMPARE_OUTPUTS = ['Changes', 'Conflicts', 'Unchanged', 'Invalid'];
+//   Summary    one item: the core's counts by decision kind (what the run's metrics record)
+const COMPARE_OUTPUTS = ['Changes', 'Conflicts', 'Unchanged', 'Invalid', 'Summary'];
 const PLAN_OUTPUTS = ['Batches', 'Untouched'];
 const INPUT_NAMES = ['Local', 'Remote', 'Base'];
 const SIDE_INPUT: Record<string, number> = { local: 0, remote: 1, base: 2 };
@@ -175,33 +178,37 @@ function compare(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData
 	ensureOk(ctx, response);
 
 	const out: INodeExecutionData[][] = COMPARE_OUTPUTS.map(() => []);
-	for (const d of response.decisions as JsonObject[]) {
+	for (const d of response.decisions as Decision[]) {
 		const pairedItem: IPairedItemData[] = [];
-		for (const side of ['local', 'remote', 'base']) {
-			const index = (d[side] as { index?: number } | undefined)?.index;
+		if (d.decision === 'invalid') {
+			const input = SIDE_INPUT[d.side] ?? 0;
+			const index = sides[input][d.index]?.item ?? d.index;
+			pairedItem.push({ item: index, input });
+			if (!ctx.continueOnFail()) {
+				itemError(ctx, d.error, index, pairedItem, INPUT_NAMES[input]);
+			}
+			out[3].push({ json: d as unknown as IDataObject, pairedItem });
+			continue;
+		}
+		for (const side of ['local', 'remote', 'base'] as const) {
+			const index = d[side]?.index;
 			if (index !== undefined) pairedItem.push({ item: sides[SIDE_INPUT[side]][index].item, input: SIDE_INPUT[side] });
 		}
 		if (field.trim() !== '') dedupePairs(pairedItem);
-		if (d.decision === 'invalid') {
-			const input = SIDE_INPUT[d.side as string] ?? 0;
-			const index = sides[input][d.index as number]?.item ?? (d.index as number);
-			if (pairedItem.length === 0) pairedItem.push({ item: index, input });
-			if (!ctx.continueOnFail()) {
-				itemError(ctx, d.error as CoreError, index, pairedItem, INPUT_NAMES[input]);
-			}
-			out[3].push({ json: d as IDataObject, pairedItem });
-			continue;
-		}
-		const conflict = d.conflict as { status?: string } | undefined;
-		const seeds = (d.target as { action?: string } | undefined)?.action === 'upsert';
+		const writes =
+			d.local.action !== 'none' || d.remote.action !== 'none' || d.target.action !== 'none';
 		const output =
-			conflict?.status === 'unresolved'
-				? 1
-				: d.decision !== 'unchanged' || (seeds && seedBase)
+			d.conflict?.status === 'unresolved'
+				? writes
+					? 0
+					: 1
+				: d.decision !== 'unchanged' || (d.target.action === 'upsert' && seedBase)
 					? 0
 					: 2;
-		out[output].push({ json: d as IDataObject, pairedItem });
+		out[output].push({ json: d as unknown as IDataObject, pairedItem });
 	}
+	const summary = response.summary as Summary;
+	out[4].push({ json: { summary } as unknown as IDataObject, pairedItem: [] });
 	return out;
 }
 
@@ -244,40 +251,18 @@ function merge(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData[]
 	});
 }
 
-interface PlanRow extends JsonObject {
-	decision_index: number;
-}
-
 function plan(ctx: IExecuteFunctions, config: JsonObject): INodeExecutionData[][] {
 	const items = ctx.getInputData();
 	const response = callCore({ op: 'plan', decisions: items.map((i) => i.json), config });
 	ensureOk(ctx, response);
-	const batches = response.batches as PlanRow[][];
-	const remote = response.remote as PlanRow[];
-	const errors = response.errors as ItemResult[];
-
-	const failed: INodeExecutionData[] = errors.map((e) =>
+	const failed: INodeExecutionData[] = (response.errors as ItemResult[]).map((e) =>
 		itemError(ctx, e.error as CoreError, e.index, { item: e.index }),
 	);
-	// Each remote request travels with the batch that holds its decision's staging row.
-	const batchOf = new Map<number, number>();
-	batches.forEach((rows, k) => rows.forEach((row) => batchOf.set(row.decision_index, k)));
-	const remoteByBatch: PlanRow[][] = batches.map(() => []);
-	const orphans: PlanRow[] = [];
-	for (const op of remote) {
-		const k = batchOf.get(op.decision_index);
-		if (k === undefined) orphans.push(op);
-		else remoteByBatch[k].push(op);
-	}
-	const toItem = (k: number, rows: PlanRow[], ops: PlanRow[]): INodeExecutionData => {
-		const indexes = [...new Set([...rows, ...ops].map((r) => r.decision_index))];
-		return {
-			json: { batch: k, rows, remote: ops } as unknown as IDataObject,
-			pairedItem: indexes.map((item) => ({ item })),
-		};
-	};
-	const out = batches.map((rows, k) => toItem(k, rows, remoteByBatch[k]));
-	if (orphans.length > 0) out.push(toItem(batches.length, [], orphans));
+	// One item per batch of rows; each row holds everything its decision writes.
+	const out = (response.batches as PlanRow[][]).map((rows, k) => ({
+		json: { batch: k, rows } as unknown as IDataObject,
+		pairedItem: rows.map((r) => ({ item: r.decision_index })),
+	}));
 	const untouched = (response.untouched as number[]).map((i) => ({
 		json: items[i].json,
 		pairedItem: { item: i },

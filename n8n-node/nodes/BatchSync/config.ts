@@ -73,6 +73,8 @@ export function buildConfig(ctx: IExecuteFunctions, operation: string): JsonObje
 			const transform = (m.transform as string) ?? 'none';
 			if (transform === 'link_id') entry.transform = { type: 'link_id', prefix: m.prefix ?? '' };
 			else if (transform !== 'none') entry.transform = transform;
+			const valueType = (m.valueType as string) ?? 'any';
+			if (valueType !== 'any') entry.type = valueType;
 			return entry;
 		});
 		if (mapping.length > 0) config.mapping = mapping;

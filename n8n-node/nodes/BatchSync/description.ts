@@ -293,6 +293,21 @@ export const properties: INodeProperties[] = [
 						],
 					},
 					{
+						displayName: 'Value Type',
+						name: 'valueType',
+						type: 'options',
+						default: 'any',
+						description:
+							'The type the value must have on both sides (empty is always allowed); a record whose value has another type goes to Invalid with its reason. Dates, timestamps, links and formattable text are strings already.',
+						options: [
+							{ name: 'Any', value: 'any' },
+							{ name: 'Boolean', value: 'boolean' },
+							{ name: 'Integer', value: 'integer' },
+							{ name: 'Number', value: 'number' },
+							{ name: 'String', value: 'string' },
+						],
+					},
+					{
 						displayName: 'Link Prefix',
 						name: 'prefix',
 						type: 'string',

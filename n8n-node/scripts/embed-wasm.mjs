@@ -22,15 +22,15 @@ for (const f of ['batch_sync.js', 'batch_sync_bg.wasm', 'batch_sync.d.ts']) {
 
 let glue = readFileSync(path.join(pkg, 'batch_sync.js'), 'utf8');
 const rewrites = [
-  // TextEncoder and TextDecoder are globals in Node >= 11.
-  ['const { TextEncoder, TextDecoder } = require(`util`);\n', ''],
+  // TextEncoder and TextDecoder are globals in Node >= 11 (the glue names them in either order).
+  [/const \{ (TextEncoder, TextDecoder|TextDecoder, TextEncoder) \} = require\(`util`\);\n/g, ''],
   [
     "const path = require('path').join(__dirname, 'batch_sync_bg.wasm');\nconst bytes = require('fs').readFileSync(path);\n",
     "const bytes = require('./batch_sync_bytes.js');\n",
   ],
 ];
 for (const [from, to] of rewrites) {
-  const n = glue.split(from).length - 1;
+  const n = typeof from === 'string' ? glue.split(from).length - 1 : [...glue.matchAll(from)].length;
   if (n !== 1) throw new Error(`embed-wasm: expected the glue to contain ${JSON.stringify(from)} once, found ${n}`);
   glue = glue.replace(from, to);
 }

@@ -166,8 +166,15 @@ function scenario() {
 test('Compare routes each record to exactly one output, with decisions, checksums, merges and patches', async () => {
 	const { local, remote, base } = scenario();
 	const outs = await run(context({ inputs: [items(local), items(remote), items(base)], params: compareParams, continueOnFail: true }));
-	assert.equal(outs.length, 4);
-	const [changes, conflicts, unchanged, invalid] = outs;
+	assert.equal(outs.length, 5);
+	const [changes, conflicts, unchanged, invalid, summaryOut] = outs;
+	// The Summary output: the core's counts, which agree with what went through each output.
+	assert.equal(summaryOut.length, 1);
+	const summary = summaryOut[0].json.summary;
+	assert.equal(summary.total, changes.length + conflicts.length + unchanged.length + invalid.length);
+	assert.equal(summary.invalid, invalid.length);
+	assert.equal(summary.unchanged, unchanged.length);
+	assert.equal(summary.conflicts_unresolved, conflicts.length);
 	const byId = (list) => Object.fromEntries(list.map((o) => [o.json.id, o.json]));
 	const c = byId(changes);
 	assert.deepEqual(Object.keys(c).sort(), ['2', '3', '4', '5', '8', '9']);
@@ -207,7 +214,7 @@ test('Compare routes each record to exactly one output, with decisions, checksum
 
 	// Every input item leaves through exactly one output (pairedItem back to it).
 	const seen = new Map();
-	for (const o of outs.flat()) {
+	for (const o of outs.slice(0, 4).flat()) {
 		for (const p of o.pairedItem) {
 			const key = `${p.input}:${p.item}`;
 			seen.set(key, (seen.get(key) ?? 0) + 1);
@@ -292,7 +299,7 @@ test('Merge: three-way merge per item, patches for both sides, bad items per con
 	assert.deepEqual(clientWins[0].json.result.merged, { s: 2 });
 });
 
-test('Plan Staging Rows: Compare decisions become batches of staging rows with their OpenProject requests', async () => {
+test('Plan Staging Rows: Compare decisions become batches of staging rows, each with its OpenProject request', async () => {
 	const { local, remote, base } = scenario();
 	const [changes, , unchanged] = await run(context({ inputs: [items(local), items(remote), items(base)], params: compareParams, continueOnFail: true }));
 	const decisions = [...changes, ...unchanged].map((o) => ({ json: o.json }));
@@ -304,11 +311,14 @@ test('Plan Staging Rows: Compare decisions become batches of staging rows with t
 		assert.deepEqual(Object.keys(row).filter((k) => ['external_id', 'operation', 'data', 'checksum', 'idempotency_key'].includes(k)).sort(), ['checksum', 'data', 'external_id', 'idempotency_key', 'operation']);
 		assert.match(row.idempotency_key, /^[0-9a-f]{64}$/);
 	}
-	const requests = batches.flatMap((b) => b.json.remote);
-	assert.deepEqual(requests.map((r) => [r.id, r.op]).sort(), [['2', 'patch'], ['4', 'create'], ['5', 'patch']]);
-	assert.equal(requests.find((r) => r.id === '2').body.lockVersion, 2);
-	// Each request travels with the batch holding its row.
-	for (const b of batches) for (const r of b.json.remote) assert.ok(b.json.rows.some((row) => row.decision_index === r.decision_index));
+	// One row per decision that writes; its OpenProject request and lock version are in the row.
+	assert.equal(new Set(rows.map((r) => r.decision_index)).size, rows.length);
+	const requests = rows.filter((r) => r.remote !== null);
+	assert.deepEqual(requests.map((r) => [r.external_id, r.remote.op]).sort(), [['2', 'patch'], ['4', 'create'], ['5', 'patch']]);
+	const two = requests.find((r) => r.external_id === '2');
+	assert.equal(two.remote.body.lockVersion, 2);
+	assert.equal(two.remote.lock_version, 2);
+	assert.equal(two.remote_version, 2);
 	// The unchanged pair is untouched; every decision is paired exactly once.
 	assert.deepEqual(untouched.map((o) => o.json.id), ['1']);
 	const paired = [...batches, ...untouched].flatMap((o) => [o.pairedItem].flat().map((p) => p.item)).sort((a, b) => a - b);
@@ -329,7 +339,7 @@ test('inputs and outputs per operation, as n8n evaluates the description', () =>
 		const names = (list) => list.map((c) => c.displayName ?? c);
 		return [names(NodeHelpers.getNodeInputs(wf, n, node.description)), names(NodeHelpers.getNodeOutputs(wf, n, node.description))];
 	};
-	assert.deepEqual(shape('compare'), [['Local', 'Remote', 'Base'], ['Changes', 'Conflicts', 'Unchanged', 'Invalid']]);
+	assert.deepEqual(shape('compare'), [['Local', 'Remote', 'Base'], ['Changes', 'Conflicts', 'Unchanged', 'Invalid', 'Summary']]);
 	assert.deepEqual(shape('plan'), [['main'], ['Batches', 'Untouched']]);
 	assert.deepEqual(shape('checksum'), [['main'], ['main']]);
 	assert.deepEqual(shape('merge'), [['main'], ['main']]);

@@ -96,7 +96,8 @@ test('n8n loads the package and runs Compare, Plan Staging Rows and Compute Chec
 	const result = await n8n.execute(workflow.id);
 	assert.equal(result.status ?? result.finished, result.status ? 'success' : true);
 
-	const [changes, conflicts, unchanged, invalid] = nodeOutputs(result, 'Compare');
+	const [changes, conflicts, unchanged, invalid, summary] = nodeOutputs(result, 'Compare');
+	assert.deepEqual(summary.map((s) => [s.summary.total, s.summary.invalid, s.summary.create_remote]), [[6, 2, 1]]);
 	assert.deepEqual(changes.map((d) => [d.id, d.decision]).sort(), [['2', 'update_remote'], ['3', 'create_remote'], ['4', 'create_local']]);
 	assert.deepEqual(changes.find((d) => d.id === '2').remote.patch, { subject: 'Edited locally', lockVersion: 4 });
 	assert.deepEqual(conflicts, []);
@@ -106,7 +107,7 @@ test('n8n loads the package and runs Compare, Plan Staging Rows and Compute Chec
 	const [batches, untouched] = nodeOutputs(result, 'Plan');
 	assert.deepEqual(batches.map((b) => b.rows.length), [2, 1]);
 	assert.deepEqual(batches.flatMap((b) => b.rows.map((r) => [r.external_id, r.operation])).sort(), [['2', 'update'], ['3', 'insert'], ['4', 'insert']]);
-	assert.deepEqual(batches.flatMap((b) => b.remote.map((r) => [r.id, r.op])).sort(), [['2', 'patch'], ['3', 'create']]);
+	assert.deepEqual(batches.flatMap((b) => b.rows.filter((r) => r.remote).map((r) => [r.external_id, r.remote.op])).sort(), [['2', 'patch'], ['3', 'create']]);
 	assert.deepEqual(untouched, []);
 
 	const [checksums] = nodeOutputs(result, 'Checksum');

@@ -156,6 +156,11 @@ test('second run (incremental): every decision kind, 409s left for retry', async
 
 test('third run: the 409 rows are re-detected and written; fourth run changes nothing', async () => {
 	await run();
+	// The pairs the second run created (tasks without a due date, work packages read back with
+	// "dueDate": null) are not "converged" again: absent and null are one state.
+	const third = json("SELECT to_jsonb(m) FROM sync_metrics m ORDER BY id DESC LIMIT 1");
+	assert.equal(third.per_decision.converged, 0, JSON.stringify(third.per_decision));
+	assert.equal(third.per_decision.total, third.total_items);
 	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('retry', 'pending', 'dead')").trim(), '0');
 	assert.equal(op.workPackages().find((w) => w.id === 45).subject, 'Task 45 (edited locally)');
 	const by = reconcile();
@@ -221,4 +226,61 @@ test('an OpenProject edit outside the mapped fields refreshes the mirror lockVer
 	await run();
 	assert.equal(op.workPackages().find((w) => w.id === 300).subject, 'Task 300 (edited later)');
 	assert.equal(op.stats.byStatus[409] ?? 0, conflicts, 'no 409 on the way');
+});
+
+const wp = (id) => op.workPackages().find((w) => w.id === id);
+const adminEdit = (id, fields) => fetch(`${opUrl}/__standin/work_packages/${id}`, { method: 'PATCH', body: JSON.stringify(fields) });
+
+test('an open conflict holds back only its own field: the others keep syncing both ways', async () => {
+	// 132 and 133 have an open conflict on the title since the second run.
+	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open' AND external_id IN ('132', '133')").trim(), '2');
+	await adminEdit(132, { statusId: STATUS.Closed });
+	db("UPDATE tasks SET due_date = date '2027-01-15' WHERE external_id = '133'");
+	await run();
+	// The status edited in OpenProject reaches the task; the title stays each side's own.
+	const t132 = json("SELECT to_jsonb(t) FROM tasks t WHERE external_id = '132'");
+	assert.equal(t132.status, 'Closed');
+	assert.equal(t132.title, 'Local wording 132');
+	assert.equal(wp(132).subject, 'Remote wording 132');
+	// The due date edited locally reaches OpenProject.
+	assert.equal(wp(133).dueDate, '2027-01-15');
+	assert.equal(wp(133).subject, 'Remote wording 133');
+	// Both conflicts are still open, on the title alone; the mirror holds the synced fields.
+	const open = json("SELECT jsonb_agg(conflicts ORDER BY external_id) FROM sync_conflicts WHERE status = 'open' AND external_id IN ('132', '133')");
+	assert.deepEqual(open.map((c) => c.map((x) => x.path)), [['/title'], ['/title']]);
+	assert.equal(json("SELECT data FROM work_packages WHERE external_id = '132'").status, 'Closed');
+	// And the run after that writes nothing for them.
+	const writes = op.stats.patches + op.stats.posts;
+	const audit = Number(db("SELECT count(*) FROM sync_audit WHERE external_id IN ('132', '133')"));
+	await run();
+	assert.equal(op.stats.patches + op.stats.posts, writes);
+	assert.equal(Number(db("SELECT count(*) FROM sync_audit WHERE external_id IN ('132', '133')")), audit);
+});
+
+test('a mapped value of the wrong type makes the record invalid; nothing is written for it, then or later', async () => {
+	await adminEdit(190, { subject: 12345 });
+	const patches = op.stats.patches;
+	await run();
+	const bad = json("SELECT jsonb_agg(detail) FROM sync_audit WHERE external_id = '190' AND action = 'invalid'");
+	assert.equal(bad.length, 1);
+	assert.equal(bad[0].error.code, 'mapping_failed');
+	assert.match(bad[0].error.path, /^\/remote\/\d+\/subject$/);
+	assert.match(bad[0].error.message, /expected a string, got number/);
+	assert.equal(db("SELECT title FROM tasks WHERE external_id = '190'").trim(), 'Task 190');
+	await run();
+	assert.equal(op.stats.patches, patches, 'no PATCH for the invalid work package');
+	assert.equal(wp(190).subject, 12345);
+});
+
+test('OpenProject answering 422 (a blank subject) sends the row to the dead letter at once, with the reason', async () => {
+	db("UPDATE tasks SET title = '' WHERE external_id = '191'");
+	const posts = op.stats.byStatus[422] ?? 0;
+	await run();
+	assert.equal(op.stats.byStatus[422], posts + 1);
+	const row = json("SELECT to_jsonb(s) FROM sync_staging_work_packages s WHERE external_id = '191' ORDER BY id DESC LIMIT 1");
+	assert.equal(row.status, 'dead');
+	assert.equal(row.attempts, 1);
+	assert.equal(row.last_error.status, 422);
+	assert.equal(row.last_error.errorIdentifier, 'PropertyConstraintViolation');
+	assert.equal(wp(191).subject, 'Task 191');
 });

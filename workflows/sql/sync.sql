@@ -139,6 +139,8 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
           remote_op = EXCLUDED.remote_op, remote_body = EXCLUDED.remote_body,
           remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version,
           conflict = EXCLUDED.conflict
+      -- A dead-lettered row stays dead until a person re-queues it.
+      WHERE s.status <> 'dead'
     RETURNING 1
   ), superseded AS (
     -- An older plan for the same key (e.g. a row left for a retry whose record has changed

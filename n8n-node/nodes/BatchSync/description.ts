@@ -253,6 +253,14 @@ export const properties: INodeProperties[] = [
 				name: 'values',
 				values: [
 					{
+						displayName: 'Link Prefix',
+						name: 'prefix',
+						type: 'string',
+						default: '',
+						placeholder: 'e.g. /api/v3/users/',
+						description: 'For Link → ID: the href before the ID',
+					},
+					{
 						displayName: 'Local Field',
 						name: 'local',
 						type: 'string',
@@ -306,14 +314,6 @@ export const properties: INodeProperties[] = [
 							{ name: 'Number', value: 'number' },
 							{ name: 'String', value: 'string' },
 						],
-					},
-					{
-						displayName: 'Link Prefix',
-						name: 'prefix',
-						type: 'string',
-						default: '',
-						placeholder: 'e.g. /api/v3/users/',
-						description: 'For Link → ID: the href before the ID',
 					},
 				],
 			},

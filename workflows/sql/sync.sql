@@ -154,26 +154,35 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
 $$;
 
 -- A conflict left for a person, as a plan row carries it (or as Record Conflicts builds it from
--- a decision): {type, strategy, conflicts, local_checksum, remote_checksum}. Seen again
--- unchanged, nothing is written; returns whether it was opened or changed.
+-- a decision): {type, strategy, conflicts, local_checksum, remote_checksum}. Returns whether it
+-- was opened or its content (type, conflicting paths and values) changed; only then is there an
+-- audit row. The sides' checksums follow silently (they move when the other fields sync).
 CREATE OR REPLACE FUNCTION batch_sync_open_conflict(p_run_id text, p_key text, p_conflict jsonb,
                                                    p_workflow_id text, p_execution_id text)
 RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  old sync_conflicts;
+  v_conflicts jsonb := coalesce(p_conflict->'conflicts', '[]');
 BEGIN
-  INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts, local_checksum, remote_checksum)
-  VALUES (p_run_id, p_key, p_conflict->>'type', p_conflict->>'strategy', coalesce(p_conflict->'conflicts', '[]'),
-          p_conflict->>'local_checksum', p_conflict->>'remote_checksum')
-  ON CONFLICT (external_id) WHERE status = 'open' DO UPDATE
-    SET run_id = EXCLUDED.run_id, conflict_type = EXCLUDED.conflict_type, conflicts = EXCLUDED.conflicts,
-        local_checksum = EXCLUDED.local_checksum, remote_checksum = EXCLUDED.remote_checksum
-    WHERE (sync_conflicts.conflict_type, sync_conflicts.conflicts, sync_conflicts.local_checksum, sync_conflicts.remote_checksum)
-          IS DISTINCT FROM (EXCLUDED.conflict_type, EXCLUDED.conflicts, EXCLUDED.local_checksum, EXCLUDED.remote_checksum);
-  IF FOUND THEN
-    PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.open',
-                             p_conflict->>'remote_checksum', p_conflict->>'local_checksum',
-                             jsonb_build_object('type', p_conflict->'type', 'strategy', p_conflict->'strategy'));
+  SELECT * INTO old FROM sync_conflicts WHERE external_id = p_key AND status = 'open' FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts, local_checksum, remote_checksum)
+    VALUES (p_run_id, p_key, p_conflict->>'type', p_conflict->>'strategy', v_conflicts,
+            p_conflict->>'local_checksum', p_conflict->>'remote_checksum');
+  ELSIF (old.conflict_type, old.conflicts) IS DISTINCT FROM (p_conflict->>'type', v_conflicts) THEN
+    UPDATE sync_conflicts SET run_id = p_run_id, conflict_type = p_conflict->>'type', conflicts = v_conflicts,
+                              local_checksum = p_conflict->>'local_checksum', remote_checksum = p_conflict->>'remote_checksum'
+      WHERE id = old.id;
+  ELSE
+    UPDATE sync_conflicts SET local_checksum = p_conflict->>'local_checksum', remote_checksum = p_conflict->>'remote_checksum'
+      WHERE id = old.id AND (local_checksum, remote_checksum)
+            IS DISTINCT FROM (p_conflict->>'local_checksum', p_conflict->>'remote_checksum');
+    RETURN false;
   END IF;
-  RETURN FOUND;
+  PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, p_key, 'conflict.open',
+                           p_conflict->>'remote_checksum', p_conflict->>'local_checksum',
+                           jsonb_build_object('type', p_conflict->'type', 'strategy', p_conflict->'strategy'));
+  RETURN true;
 END $$;
 
 -- After a row of p_key was written: the conflict it leaves open (its other fields were synced)

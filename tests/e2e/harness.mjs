@@ -195,25 +195,48 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 		 * child runs asynchronously, so servers living in this process (the OpenProject
 		 * stand-in) keep answering while it runs. */
 		execute(id) {
-			return new Promise((resolve, reject) => {
-				const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-				track(child, () => child.kill('SIGKILL'));
-				child.on('exit', () => running.delete(child));
+			return this.spawnExecute(id).done;
+		},
+		/** `n8n execute` in its own process group: `done` resolves with the execution's result
+		 * (IRun) and `kill()` sends SIGKILL to the whole group (n8n and any child of it), as a
+		 * crash or an OOM kill would. */
+		spawnExecute(id) {
+			const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+			const kill = () => {
+				try {
+					process.kill(-child.pid, 'SIGKILL');
+				} catch {
+					// already gone
+				}
+			};
+			track(child, kill);
+			child.on('exit', () => running.delete(child));
+			const done = new Promise((resolve, reject) => {
 				const out = [];
 				let err = '';
 				child.stdout.on('data', (d) => out.push(d));
 				child.stderr.on('data', (d) => (err += d));
-				child.on('close', (code) => {
+				child.on('close', (code, signal) => {
 					const text = Buffer.concat(out).toString('utf8');
 					// The JSON document runs from a line "{" to a line "}"; log lines may surround it.
 					const start = text.search(/^\{$/m);
 					const end = text.lastIndexOf('\n}');
 					if (code !== 0 || start < 0 || end < start) {
-						return reject(new Error(`n8n execute --id=${id} failed (exit ${code}):\n${text.slice(-4000)}\n${err.slice(-4000)}`));
+						// A failed execution still prints its result: its error message leads.
+						let reason = '';
+						try {
+							reason = JSON.parse(text.slice(start, end + 2)).data.resultData.error.message;
+						} catch {
+							reason = (/"message": "([^"]*)"/.exec(text + err) ?? [])[1] ?? '';
+						}
+						const e = new Error(`n8n execute --id=${id} failed (exit ${code ?? signal}): ${reason}\n${text.slice(-4000)}\n${err.slice(-4000)}`);
+						e.output = text;
+						return reject(e);
 					}
 					resolve(JSON.parse(text.slice(start, end + 2)));
 				});
 			});
+			return { child, kill, done };
 		},
 		stop() {
 			rmSync(userFolder, { recursive: true, force: true });

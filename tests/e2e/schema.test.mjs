@@ -38,10 +38,13 @@ test('Process Batch does not overwrite a task edited after the run read it; one 
 		for (const f of ['schema.sql', 'sync.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
 		const q = (sql) => pg.psql(sql, 'flrts').trim();
 		q("INSERT INTO tasks (external_id, title) VALUES ('7', 'as read')");
-		const run = q("SELECT run_id FROM batch_sync_start(false)");
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'ex1')`);
 		assert.match(run, /^[0-9a-f-]{36}$/);
-		// A second run while the first holds the lock gets no row: the workflow stops there.
-		assert.equal(q('SELECT count(*) FROM batch_sync_start(false)'), '0');
+		// A second run while the first holds the lock is blocked, with its reason, and says so in
+		// the metrics: the workflow stops there with an error.
+		const blocked = q(`SELECT blocked || ' ' || reason FROM batch_sync_start(false, '{}', 'wf', 'ex2')`);
+		assert.match(blocked, new RegExp(`^true run ${run} \\(execution ex1\\) holds the lock`));
+		assert.equal(q("SELECT status || ' ' || execution_id FROM sync_metrics WHERE status = 'blocked'"), 'blocked ex2');
 		const readAt = q("SELECT to_jsonb(updated_at) #>> '{}' FROM tasks WHERE external_id = '7'");
 		const row = (key, title) => ({
 			external_id: '7', operation: 'update', data: { title }, checksum: 'c'.repeat(64), decision: 'update_local',
@@ -63,7 +66,164 @@ test('Process Batch does not overwrite a task edited after the run read it; one 
 		assert.equal(q("SELECT title FROM tasks WHERE external_id = '7'"), 'merged');
 		assert.equal(q("SELECT status FROM sync_staging_work_packages WHERE idempotency_key = 'k2'"), 'processed');
 		pg.psqlVars("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'ex');", 'flrts', { run });
-		assert.equal(q('SELECT count(*) FROM batch_sync_start(false)'), '1', 'the lock is released at the end of a run');
+		assert.equal(q(`SELECT blocked FROM batch_sync_start(false, '{}', 'wf', 'ex3')`), 'f', 'the lock is released at the end of a run');
+	} finally {
+		pg.stop();
+	}
+});
+
+/** A database with the schema and the functions, and a psql helper. */
+async function database() {
+	const pg = await startPostgres();
+	pg.createDatabase('flrts');
+	for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
+	const q = (sql, vars) => (vars ? pg.psqlVars(sql, 'flrts', vars) : pg.psql(sql, 'flrts')).trim();
+	return { pg, q };
+}
+
+test('settings: defaults filled in, a bad key or value is an error that names it', async () => {
+	const { pg, q } = await database();
+	try {
+		const out = JSON.parse(q(`SELECT batch_sync_settings('{"BATCH_SIZE": 200, "OPENPROJECT_PROJECT_ID": 3}')`));
+		assert.equal(out.BATCH_SIZE, 200);
+		assert.equal(out.MAX_RETRIES, 3);
+		assert.equal(out.LOCK_TIMEOUT_MINUTES, 5);
+		assert.equal(out.OPENPROJECT_PROJECT_ID, '3');
+		const refused = (json) => {
+			try {
+				q(`SELECT batch_sync_settings('${json}')`);
+			} catch (e) {
+				return String(e.stderr ?? e.message);
+			}
+			return 'accepted';
+		};
+		assert.match(refused('{"BATCH_SIZ": 10}'), /unknown key "BATCH_SIZ"/);
+		assert.match(refused('{"MAX_RETRIES": "3"}'), /MAX_RETRIES must be a whole number from 0 to 20, got "3"/);
+		assert.match(refused('{"BATCH_SIZE": 0}'), /BATCH_SIZE must be a whole number from 1/);
+		assert.match(refused('{"BATCH_SIZE": 2.5}'), /BATCH_SIZE/);
+		assert.match(refused('{"MARKER_FIELD": "FLRTS key"}'), /MARKER_FIELD must be empty or a custom field/);
+		assert.match(refused('{"OPENPROJECT_PROJECT_ID": "3; DROP TABLE tasks"}'), /OPENPROJECT_PROJECT_ID/);
+		assert.match(refused('[]'), /expected a JSON object/);
+		// A run with bad settings does not take the lock.
+		assert.match(refused('{"X": 1}'), /unknown key/);
+		try {
+			q(`SELECT * FROM batch_sync_start(false, '{"X": 1}', 'wf', 'ex')`);
+		} catch {
+			// expected
+		}
+		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('a run whose heartbeat stopped is taken over at once after LOCK_TIMEOUT_MINUTES; it cannot write any more', async () => {
+	const { pg, q } = await database();
+	try {
+		const dead = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'dead-exec')`);
+		const row = { external_id: '9', operation: 'insert', data: { title: 't' }, checksum: 'c'.repeat(64), decision: 'create_local', local_action: 'none', idempotency_key: 'd1', retry_delays_ms: [1000] };
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: dead, rows: JSON.stringify([row]) });
+		// Within the bound: blocked.
+		assert.equal(q(`SELECT blocked FROM batch_sync_start(false, '{"LOCK_TIMEOUT_MINUTES": 2}', 'wf', 'e2')`), 't');
+		assert.equal(q(`SELECT running_run_id FROM sync_state WHERE direction = 'local'`), dead, 'a blocked start changes nothing');
+		// The process died: no heartbeat for 3 minutes.
+		q("UPDATE sync_state SET heartbeat_at = now() - interval '3 minutes', running_since = now() - interval '4 minutes' WHERE direction = 'local'");
+		const next = q(`SELECT run_id || ' ' || blocked || ' ' || retry_keys FROM batch_sync_start(false, '{"LOCK_TIMEOUT_MINUTES": 2}', 'wf', 'e3')`).split(' ');
+		assert.equal(next[1], 'false');
+		// The dead run's pending row is read again by the new run.
+		assert.equal(next[2], '["9"]');
+		assert.notEqual(next[0], dead);
+		const abandoned = q(`SELECT status || '|' || execution_id || '|' || failed_items || '|' || reason FROM sync_metrics WHERE run_id = '${dead}'`).split('|');
+		assert.deepEqual(abandoned.slice(0, 3), ['abandoned', 'dead-exec', '1']);
+		assert.match(abandoned[3], new RegExp(`taken over by run ${next[0]}`));
+		// The dead run, should it wake up, writes nothing.
+		assert.throws(() => q("SELECT * FROM batch_sync_process(:'run', '[\"d1\"]'::jsonb, 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
+		assert.throws(() => q("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
+		assert.equal(q(`SELECT cursor_at FROM sync_state WHERE direction = 'local'`), '-infinity');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('next_attempt_at: a row waiting for its retry is not staged for writing before its time; dead letters stay until re-queued', async () => {
+	const { pg, q } = await database();
+	try {
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e1')`);
+		const row = { external_id: '5', operation: 'update', data: { title: 't' }, checksum: 'c'.repeat(64), decision: 'update_remote', local_action: 'none', remote: { op: 'patch', body: { subject: 't', lockVersion: 1 }, lock_version: 1 }, remote_version: 1, idempotency_key: 'r1', retry_delays_ms: [60000, 120000] };
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([row]) });
+		const ops = JSON.parse(q("SELECT ops FROM batch_sync_process(:'run', '[\"r1\"]'::jsonb, 'wf', 'e1');", { run }));
+		assert.equal(ops.length, 1);
+		const fail = (run) => q("SELECT * FROM batch_sync_record_remote(:'run', :'res'::jsonb, 'wf', 'e');", { run, res: JSON.stringify([{ idempotency_key: 'r1', result: { ok: false, status: 503, message: 'busy' } }]) });
+		fail(run);
+		assert.equal(q("SELECT status || ' ' || attempts || ' ' || (next_attempt_at > now() + interval '59 seconds') FROM sync_staging_work_packages WHERE idempotency_key = 'r1'"), 'retry 1 true');
+		q("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'e1');", { run });
+		assert.equal(q(`SELECT status || ' ' || failed_items FROM sync_metrics WHERE run_id = '${run}'`), 'partial 1');
+		// The next run plans the same write: it stays waiting, nothing goes out.
+		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e2')`);
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: run2, rows: JSON.stringify([row]) }), '0');
+		assert.deepEqual(JSON.parse(q("SELECT ops FROM batch_sync_process(:'run', '[\"r1\"]'::jsonb, 'wf', 'e2');", { run: run2 })), []);
+		// Once its time has come, it is written again; after the last planned retry it is dead.
+		q("UPDATE sync_staging_work_packages SET next_attempt_at = now() - interval '1 second' WHERE idempotency_key = 'r1'");
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: run2, rows: JSON.stringify([row]) }), '1');
+		assert.equal(JSON.parse(q("SELECT ops FROM batch_sync_process(:'run', '[\"r1\"]'::jsonb, 'wf', 'e2');", { run: run2 })).length, 1);
+		fail(run2);
+		q("UPDATE sync_staging_work_packages SET next_attempt_at = now() - interval '1 second' WHERE idempotency_key = 'r1'");
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: run2, rows: JSON.stringify([row]) });
+		q("SELECT ops FROM batch_sync_process(:'run', '[\"r1\"]'::jsonb, 'wf', 'e2');", { run: run2 });
+		fail(run2);
+		assert.equal(q("SELECT external_id || ' ' || attempts || ' ' || http_status || ' ' || message FROM sync_dead_letters"), '5 3 503 busy');
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: run2, rows: JSON.stringify([row]) }), '0', 'dead stays dead');
+		assert.equal(q("SELECT * FROM batch_sync_requeue('5', 'alice')"), '1');
+		assert.equal(q("SELECT actor || ' ' || action FROM sync_audit WHERE action = 'dead.requeued'"), 'alice dead.requeued');
+		assert.equal(q('SELECT count(*) FROM sync_dead_letters'), '0');
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run: run2, rows: JSON.stringify([row]) }), '1');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('a create whose answer was lost is recorded from the work package found by its marker, not created again', async () => {
+	const { pg, q } = await database();
+	try {
+		q("INSERT INTO tasks (title) VALUES ('made here')");
+		const key = `task-${q('SELECT id FROM tasks')}`;
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e1')`);
+		const row = { external_id: key, operation: 'insert', data: { title: 'made here' }, checksum: 'c'.repeat(64), decision: 'create_remote', local_action: 'none', remote: { op: 'create', body: { id: key, subject: 'made here' }, lock_version: null }, idempotency_key: 'c1', retry_delays_ms: [1000] };
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([row]) });
+		q("SELECT ops FROM batch_sync_process(:'run', '[\"c1\"]'::jsonb, 'wf', 'e1');", { run });
+		// The process dies here: the POST went out, its answer was never recorded.
+		q("UPDATE sync_state SET heartbeat_at = now() - interval '1 hour' WHERE direction = 'local'");
+		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e2')`);
+		assert.deepEqual(JSON.parse(q('SELECT keys FROM batch_sync_unfinished_creates()')), [key]);
+		const found = [{ key, id: 4711, lockVersion: 0, updatedAt: '2026-12-03T10:00:00Z', duplicates: [4712] }, { key: 'task-999', id: 5000, lockVersion: 0, duplicates: [] }];
+		assert.equal(q("SELECT * FROM batch_sync_recover_creates(:'run', :'found'::jsonb, 'wf', 'e2');", { run: run2, found: JSON.stringify(found) }), '1');
+		assert.equal(q("SELECT external_id FROM tasks"), '4711');
+		assert.equal(q("SELECT external_id || ' ' || lock_version || ' ' || checksum FROM work_packages"), `4711 0 ${'c'.repeat(64)}`);
+		assert.equal(q("SELECT status FROM sync_staging_work_packages WHERE idempotency_key = 'c1'"), 'processed');
+		assert.equal(q("SELECT detail->>'recovered' FROM sync_audit WHERE action = 'remote.create'"), 'true');
+		assert.equal(q("SELECT detail->>'duplicates' FROM sync_audit WHERE action = 'remote.duplicate'"), '[4712]');
+		assert.deepEqual(JSON.parse(q('SELECT keys FROM batch_sync_unfinished_creates()')), []);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('a failed batch: its rows wait for a retry, the run goes on and ends partial; a failed run releases the lock', async () => {
+	const { pg, q } = await database();
+	try {
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e1')`);
+		const row = (k) => ({ external_id: k, operation: 'update', data: { title: k }, checksum: 'c'.repeat(64), decision: 'update_remote', local_action: 'none', remote: { op: 'patch', body: {}, lock_version: 1 }, idempotency_key: `b${k}`, retry_delays_ms: [1000] });
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([row('1'), row('2')]) });
+		assert.equal(q("SELECT * FROM batch_sync_fail_batch(:'run', '[\"b1\",\"b2\"]'::jsonb, '{\"message\":\"connection reset\"}'::jsonb, 'wf', 'e1');", { run }), '2');
+		assert.equal(q("SELECT string_agg(status || ':' || (last_error->>'message'), ',' ORDER BY external_id) FROM sync_staging_work_packages"), 'retry:connection reset,retry:connection reset');
+		const fin = q("SELECT status FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'e1');", { run });
+		assert.equal(fin, 'partial');
+		assert.match(q(`SELECT reason FROM sync_metrics WHERE run_id = '${run}'`), /2 rows failed, 1 batches failed/);
+		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e2')`);
+		assert.match(q("SELECT reason FROM batch_sync_fail_run(:'run', 'Reading OpenProject', '{\"message\":\"HTTP 503\"}'::jsonb, 'wf', 'e2');", { run: run2 }), /Reading OpenProject failed: HTTP 503/);
+		assert.equal(q(`SELECT status FROM sync_metrics WHERE run_id = '${run2}'`), 'failed');
+		assert.equal(q(`SELECT blocked FROM batch_sync_start(false, '{}', 'wf', 'e3')`), 'f', 'the lock is free again');
+		assert.equal(q("SELECT cursor_at > '-infinity' FROM sync_state WHERE direction = 'local'"), 't', 'only the finished run moved the cursor');
 	} finally {
 		pg.stop();
 	}

@@ -16,11 +16,20 @@
 //     `UpdateConflict`; read-only properties give 422 `PropertyIsReadOnly`; an empty subject
 //     422 `PropertyConstraintViolation`; a write without JSON content type 406/415; a success
 //     returns the reloaded work package with the new lockVersion; `updatedAt` has whole seconds.
-// Injectable behaviour for reliability tests: latency, failure rates (409, 429, 500, timeouts)
-// from a seeded generator, and an admin API under /__standin/ (not part of OpenProject) to seed,
-// inspect and edit data as an OpenProject user would, and to script failures.
+//   - string custom fields `customField1` … (`--custom-fields=1,2`): top-level properties,
+//     writable in POST/PATCH, filterable as `customFieldN` with the string operators OpenProject
+//     documents (`=` exact and case-sensitive, `!`, `~` / `!~` case-insensitive substring, `*`,
+//     `!*`); an unknown custom field gives 422 on write and 400 in a filter.
+// Injectable behaviour for reliability tests, the way OpenProject (or a proxy before it) fails
+// under load: latency; failure *rates* per method from a seeded generator, and scripted
+// failures; each failure one of 409 UpdateConflict, 429 Throttled (without Retry-After, as
+// OpenProject's own limiter; `429-retry-after` with the header, as a proxy may send), 500,
+// 503, `timeout` (no answer, nothing written) and `timeout-after-commit` (the write is done,
+// the answer never comes). An admin API under /__standin/ (not part of OpenProject) seeds,
+// inspects and edits data as an OpenProject user would, and sets failures.
 //
 //   node tests/openproject/standin.mjs [--port=8090] [--api-key=KEY] [--seed-file=wps.json]
+//        [--latency-ms=100] [--custom-fields=1] [--failure-rates='{"PATCH":{"409":0.1}}'] [--seed=1]
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -48,11 +57,26 @@ function mulberry32(seed) {
 	};
 }
 
-export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failures = {}, seed = 1, now = () => Date.now() } = {}) {
+// A failure rate table: { METHOD: { failure: rate } }, METHOD one of GET, POST, PATCH, DELETE or
+// '*' (every method); a failure is a status (409, 429, 500, 503) or '429-retry-after',
+// 'timeout', 'timeout-after-commit'. The rates of a method add up (at most 1).
+export const FAILURES = ['409', '429', '429-retry-after', '500', '502', '503', 'timeout', 'timeout-after-commit'];
+
+export function createStandin({
+	apiKey = 'standin-api-key',
+	latencyMs = 0,
+	failureRates = {},
+	customFields = [1],
+	retryAfterSeconds = 1,
+	seed = 1,
+	now = () => Date.now(),
+} = {}) {
 	const wps = new Map();
 	let nextId = 1;
 	const random = mulberry32(seed);
-	const stats = { requests: 0, byStatus: {}, patches: 0, posts: 0 };
+	let rates = checkRates(failureRates);
+	const cfNames = new Set(customFields.map((n) => `customField${n}`));
+	const stats = { requests: 0, byStatus: {}, byFailure: {}, patches: 0, posts: 0, inFlight: 0, maxInFlight: 0 };
 	// Scripted failures: { method, id?, status, times } consumed in order.
 	const scripted = [];
 
@@ -70,6 +94,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 		dueDate: wp.dueDate ?? null,
 		createdAt: wp.createdAt,
 		updatedAt: wp.updatedAt,
+		...Object.fromEntries([...cfNames].map((k) => [k, wp.custom?.[k] ?? null])),
 		_links: {
 			self: { href: `/api/v3/work_packages/${wp.id}`, title: wp.subject },
 			update: { href: `/api/v3/work_packages/${wp.id}`, method: 'patch' },
@@ -95,6 +120,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 			statusId: fields.statusId ?? 1,
 			projectId: fields.projectId ?? 3,
 			assigneeId: fields.assigneeId ?? null,
+			custom: Object.fromEntries(Object.entries(fields).filter(([k]) => cfNames.has(k))),
 			createdAt: fields.createdAt ?? seconds(at),
 			updatedAt: fields.updatedAt ?? seconds(at),
 		};
@@ -105,7 +131,11 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 	/** Applies writable HAL properties; returns an error response or null. */
 	function apply(wp, body) {
 		for (const key of Object.keys(body)) {
-			if (!WRITABLE.has(key)) return error(422, 'PropertyIsReadOnly', `The property ${key} is read only.`, key);
+			if (!WRITABLE.has(key) && !cfNames.has(key)) return error(422, 'PropertyIsReadOnly', `The property ${key} is read only.`, key);
+		}
+		for (const key of Object.keys(body).filter((k) => cfNames.has(k))) {
+			if (body[key] !== null && typeof body[key] !== 'string') return error(422, 'PropertyConstraintViolation', `${key} is not a string.`, key);
+			wp.custom = { ...wp.custom, [key]: body[key] };
 		}
 		for (const key of Object.keys(body._links ?? {})) {
 			if (!WRITABLE_LINKS.has(key)) return error(422, 'PropertyIsReadOnly', `The link ${key} is read only.`, key);
@@ -167,6 +197,19 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 			} else if (name === 'id') {
 				if (operator !== '=') return error(400, 'InvalidQuery', `Id operator ${operator} is invalid.`);
 				rows = rows.filter((w) => values.map(String).includes(String(w.id)));
+			} else if (cfNames.has(name)) {
+				// OpenProject's string strategy: `=` is SQL IN (exact, case-sensitive), `~` a
+				// case-insensitive LIKE '%v%'.
+				const value = (w) => w.custom?.[name] ?? null;
+				const has = (w) => value(w) !== null && value(w) !== '';
+				const contains = (w) => has(w) && values.some((v) => value(w).toLowerCase().includes(String(v).toLowerCase()));
+				if (operator === '=') rows = rows.filter((w) => values.map(String).includes(value(w)));
+				else if (operator === '!') rows = rows.filter((w) => !values.map(String).includes(value(w)));
+				else if (operator === '~') rows = rows.filter(contains);
+				else if (operator === '!~') rows = rows.filter((w) => !contains(w));
+				else if (operator === '*') rows = rows.filter(has);
+				else if (operator === '!*') rows = rows.filter((w) => !has(w));
+				else return error(400, 'InvalidQuery', `Operator ${operator} is invalid for ${name}.`);
 			} else return error(400, 'InvalidQuery', `Filter ${name} does not exist.`);
 		}
 		let sortBy = [['id', 'asc']];
@@ -205,15 +248,41 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 	}
 
 	function injected(method, id) {
-		const status = scriptedFailure(method, id) ?? (() => {
-			for (const [code, rate] of Object.entries(failures)) if (random() < rate) return code;
-			return null;
-		})();
-		if (status === null) return null;
-		if (status === 'timeout') return 'timeout';
-		if (String(status) === '409') return error(409, 'UpdateConflict', 'Your changes could not be saved, because the resource was changed by someone else in the meantime.');
-		if (String(status) === '429') return error(429, 'Throttled', 'You have reached the request limit for this resource.');
-		return error(Number(status), 'InternalServerError', 'An internal error has occurred.');
+		let failure = scriptedFailure(method, id);
+		if (failure === null) {
+			const table = { ...rates['*'], ...rates[method] };
+			let x = random();
+			for (const [name, rate] of Object.entries(table)) {
+				if (x < rate) {
+					failure = name;
+					break;
+				}
+				x -= rate;
+			}
+		}
+		if (failure === null) return null;
+		failure = String(failure);
+		stats.byFailure[failure] = (stats.byFailure[failure] ?? 0) + 1;
+		stats.byFailure[`${method} ${failure}`] = (stats.byFailure[`${method} ${failure}`] ?? 0) + 1;
+		if (failure === 'timeout' || failure === 'timeout-after-commit') return failure;
+		if (failure === '409') return error(409, 'UpdateConflict', 'Your changes could not be saved, because the resource was changed by someone else in the meantime.');
+		if (failure === '429') return error(429, 'Throttled', 'You have reached the request limit for this resource.');
+		if (failure === '429-retry-after') return withHeaders(error(429, 'Throttled', 'You have reached the request limit for this resource.'), { 'retry-after': String(retryAfterSeconds) });
+		if (failure === '503') return error(503, 'ServiceUnavailable', 'The service is temporarily unavailable.');
+		return error(Number(failure), 'InternalServerError', 'An internal error has occurred.');
+	}
+
+	const readFailure = () => {
+		const fail = injected('GET');
+		return fail === 'timeout-after-commit' ? 'timeout' : fail;
+	};
+
+	// A failure of a write request: answered now, or (timeout-after-commit) after the write is
+	// done, with no answer.
+	function writeFailure(method, id) {
+		const fail = injected(method, id);
+		if (fail === 'timeout-after-commit') return { commitThenHang: true };
+		return fail ? { answer: fail } : null;
 	}
 
 	async function handle(req, body) {
@@ -238,13 +307,13 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 				return error(400, 'InvalidRequestBody', 'The request body was not valid JSON.');
 			}
 		}
-		if (p === '/api/v3/work_packages' && req.method === 'GET') return injected('GET') ?? list(url);
+		if (p === '/api/v3/work_packages' && req.method === 'GET') return readFailure() ?? list(url);
 		const projectList = /^\/api\/v3\/projects\/(\d+)\/work_packages$/.exec(p);
-		if (projectList && req.method === 'GET') return injected('GET') ?? list(url, Number(projectList[1]));
+		if (projectList && req.method === 'GET') return readFailure() ?? list(url, Number(projectList[1]));
 		const create = /^\/api\/v3\/(?:projects\/(\d+)\/)?work_packages$/.exec(p);
 		if (create && req.method === 'POST') {
-			const fail = injected('POST');
-			if (fail) return fail;
+			const fail = writeFailure('POST');
+			if (fail?.answer) return fail.answer;
 			stats.posts++;
 			const projectHref = json._links?.project?.href;
 			const projectId = create[1] ?? (/\/api\/v3\/projects\/(\d+)$/.exec(projectHref ?? '')?.[1]);
@@ -259,22 +328,24 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 				return failed;
 			}
 			wps.set(wp.id, wp);
-			return [201, render(wp)];
+			return fail?.commitThenHang ? 'timeout' : [201, render(wp)];
 		}
 		const one = /^\/api\/v3\/work_packages\/(\d+)$/.exec(p);
 		if (one) {
 			const id = Number(one[1]);
 			const wp = wps.get(id);
 			if (!wp) return error(404, 'NotFound', 'The requested resource could not be found.');
-			if (req.method === 'GET') return [200, render(wp)];
+			if (req.method === 'GET') return injected('GET', id) ?? [200, render(wp)];
 			if (req.method === 'DELETE') {
+				const fail = writeFailure('DELETE', id);
+				if (fail?.answer) return fail.answer;
 				wps.delete(id);
-				return [204, null];
+				return fail?.commitThenHang ? 'timeout' : [204, null];
 			}
 			if (req.method === 'PATCH') {
 				stats.patches++;
-				const fail = injected('PATCH', id);
-				if (fail) return fail;
+				const fail = writeFailure('PATCH', id);
+				if (fail?.answer) return fail.answer;
 				if (json.lockVersion === undefined || json.lockVersion === null || json.lockVersion !== wp.lockVersion) {
 					return error(409, 'UpdateConflict', 'Your changes could not be saved, because the resource was changed by someone else in the meantime.');
 				}
@@ -284,7 +355,7 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 				draft.lockVersion = wp.lockVersion + 1;
 				draft.updatedAt = seconds(now());
 				wps.set(id, draft);
-				return [200, render(draft)];
+				return fail?.commitThenHang ? 'timeout' : [200, render(draft)];
 			}
 		}
 		return error(404, 'NotFound', 'The requested resource could not be found.');
@@ -313,6 +384,14 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 			for (const s of Array.isArray(json) ? json : [json]) scripted.push({ times: 1, ...s });
 			return [200, { scripted: scripted.length }];
 		}
+		if (p === '/__standin/failure-rates' && method === 'PUT') {
+			try {
+				rates = checkRates(json);
+			} catch (e) {
+				return [400, { message: e.message }];
+			}
+			return [200, rates];
+		}
 		if (p === '/__standin/stats' && method === 'GET') return [200, { ...stats, workPackages: wps.size, scripted: scripted.length }];
 		return [404, { message: 'unknown admin path' }];
 	}
@@ -323,22 +402,25 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 		req.on('data', (c) => (body += c));
 		req.on('end', async () => {
 			stats.requests++;
-			if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
+			const api = !req.url.startsWith('/__standin/');
+			if (api) stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
+			if (latencyMs && api) await new Promise((r) => setTimeout(r, latencyMs));
 			let result;
 			try {
 				result = await handle(req, body);
 			} catch (e) {
 				result = error(500, 'InternalServerError', String(e?.message ?? e));
 			}
+			if (api) stats.inFlight--;
 			if (result === 'timeout') return; // never answer: the client's timeout fires
-			const [status, payload] = result;
+			const [status, payload, headers = {}] = result;
 			stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
 			if (payload === null) {
-				res.writeHead(status);
+				res.writeHead(status, headers);
 				return res.end();
 			}
 			const text = JSON.stringify(payload);
-			res.writeHead(status, { 'content-type': 'application/hal+json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+			res.writeHead(status, { 'content-type': 'application/hal+json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
 			res.end(text);
 		});
 	});
@@ -349,6 +431,9 @@ export function createStandin({ apiKey = 'standin-api-key', latencyMs = 0, failu
 		workPackages: () => [...wps.values()].map(render),
 		stats,
 		fail: (spec) => scripted.push({ times: 1, ...spec }),
+		setFailureRates: (table) => {
+			rates = checkRates(table);
+		},
 		listen(port = 0, host = '127.0.0.1') {
 			return new Promise((resolve) => server.listen(port, host, () => resolve(server.address().port)));
 		},
@@ -365,13 +450,39 @@ function error(status, id, message, attribute) {
 	return [status, body];
 }
 
+function withHeaders([status, body], headers) {
+	return [status, body, headers];
+}
+
+function checkRates(table) {
+	const out = {};
+	for (const [method, entries] of Object.entries(table ?? {})) {
+		if (!['*', 'GET', 'POST', 'PATCH', 'DELETE'].includes(method)) throw new Error(`failure rates: unknown method ${method}`);
+		let sum = 0;
+		for (const [name, rate] of Object.entries(entries)) {
+			if (!FAILURES.includes(String(name))) throw new Error(`failure rates: unknown failure ${name} (one of ${FAILURES.join(', ')})`);
+			if (typeof rate !== 'number' || rate < 0) throw new Error(`failure rates: ${method} ${name} must be a number >= 0`);
+			sum += rate;
+		}
+		if (sum > 1) throw new Error(`failure rates: ${method} adds up to ${sum} > 1`);
+		out[method] = { ...entries };
+	}
+	return out;
+}
+
 function escapeHtml(s) {
 	return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
 	const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=') ?? fallback;
-	const standin = createStandin({ apiKey: arg('api-key', 'standin-api-key'), latencyMs: Number(arg('latency-ms', 0)) });
+	const standin = createStandin({
+		apiKey: arg('api-key', 'standin-api-key'),
+		latencyMs: Number(arg('latency-ms', 0)),
+		customFields: arg('custom-fields', '1').split(',').filter(Boolean).map(Number),
+		failureRates: JSON.parse(arg('failure-rates', '{}')),
+		seed: Number(arg('seed', 1)),
+	});
 	const seedFile = arg('seed-file');
 	if (seedFile) for (const f of JSON.parse(readFileSync(seedFile, 'utf8'))) standin.insert(f);
 	const port = await standin.listen(Number(arg('port', 8090)));

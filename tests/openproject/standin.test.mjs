@@ -134,3 +134,93 @@ test('scripted failures: the next PATCH of a work package answers 409, 429 or 50
 		assert.equal(again.status, 200, 'a scripted failure is used once');
 	}
 });
+
+test('custom fields: written by POST and PATCH, listed by the customFieldN filter with OpenProject\'s string operators', async () => {
+	const project = { _links: { project: { href: '/api/v3/projects/3' } } };
+	const a = await api('POST', '/api/v3/work_packages', { subject: 'Marked A', customField1: 'task-17', ...project });
+	const b = await api('POST', '/api/v3/work_packages', { subject: 'Marked B', customField1: 'TASK-170', ...project });
+	assert.equal(a.status, 201);
+	assert.equal(a.body.customField1, 'task-17');
+	assert.equal((await api('GET', '/api/v3/work_packages/1')).body.customField1, null, 'unset is null');
+	const find = async (operator, values) => {
+		const filters = JSON.stringify([{ customField1: { operator, values } }, { status: { operator: '*', values: [] } }]);
+		const r = await api('GET', `/api/v3/work_packages?pageSize=1000&filters=${encodeURIComponent(filters)}`);
+		assert.equal(r.status, 200, JSON.stringify(r.body));
+		return r.body._embedded.elements.map((w) => w.id);
+	};
+	assert.deepEqual(await find('=', ['task-17']), [a.body.id], '= is exact and case-sensitive');
+	assert.deepEqual(await find('=', ['task-17', 'TASK-170']), [a.body.id, b.body.id]);
+	assert.deepEqual(await find('~', ['task-17']), [a.body.id, b.body.id], '~ is a case-insensitive substring');
+	assert.deepEqual(await find('*', []), [a.body.id, b.body.id]);
+	assert.ok(!(await find('!', ['task-17'])).includes(a.body.id));
+	assert.ok((await find('!*', [])).includes(1));
+	const patched = await api('PATCH', `/api/v3/work_packages/${b.body.id}`, { lockVersion: b.body.lockVersion, customField1: null });
+	assert.equal(patched.body.customField1, null);
+	assert.equal((await api('POST', '/api/v3/work_packages', { subject: 'x', customField9: 'y', ...project })).status, 422, 'an unknown custom field is read only');
+	const unknown = JSON.stringify([{ customField9: { operator: '=', values: ['y'] } }]);
+	assert.equal((await api('GET', `/api/v3/work_packages?filters=${encodeURIComponent(unknown)}`)).status, 400);
+	for (const id of [a.body.id, b.body.id]) await api('DELETE', `/api/v3/work_packages/${id}`);
+});
+
+test('failure rates per method follow the seeded generator; a rate table that cannot be is refused', async () => {
+	const s = createStandin({ apiKey: 'k', seed: 7, failureRates: { PATCH: { 409: 0.2, 503: 0.1 }, GET: { 500: 0.05 } } });
+	const url = `http://127.0.0.1:${await s.listen(0)}`;
+	const headers = { authorization: 'Basic ' + Buffer.from('apikey:k').toString('base64'), 'content-type': 'application/json' };
+	try {
+		s.insert({ id: 1, subject: 'one' });
+		const counts = {};
+		for (let i = 0; i < 1000; i++) {
+			const wp = s.workPackages()[0];
+			const r = await fetch(`${url}/api/v3/work_packages/1`, { method: 'PATCH', headers, body: JSON.stringify({ subject: `n${i}`, lockVersion: wp.lockVersion }) });
+			await r.arrayBuffer();
+			counts[r.status] = (counts[r.status] ?? 0) + 1;
+		}
+		// 1,000 draws: 20% ± 4, 10% ± 3 (more than 3 standard deviations).
+		assert.ok(Math.abs(counts[409] - 200) < 40, JSON.stringify(counts));
+		assert.ok(Math.abs(counts[503] - 100) < 30, JSON.stringify(counts));
+		assert.equal(counts[200] + counts[409] + counts[503], 1000);
+		assert.equal(s.stats.byFailure['409'], counts[409]);
+	} finally {
+		await s.close();
+	}
+	assert.throws(() => createStandin({ failureRates: { PATCH: { 409: 0.7, 500: 0.5 } } }), /adds up to/);
+	assert.throws(() => createStandin({ failureRates: { PUT: { 409: 0.1 } } }), /unknown method/);
+	assert.throws(() => createStandin({ failureRates: { GET: { 418: 0.1 } } }), /unknown failure/);
+});
+
+test('timeout after commit: the write is done and no answer comes; 429 with and without Retry-After', async () => {
+	const wp = (await api('GET', '/api/v3/work_packages/5')).body;
+	standin.fail({ method: 'PATCH', id: 5, status: 'timeout-after-commit' });
+	const lost = await fetch(`${base}/api/v3/work_packages/5`, {
+		method: 'PATCH',
+		headers: { ...auth, 'content-type': 'application/json' },
+		body: JSON.stringify({ subject: 'Committed, answer lost', lockVersion: wp.lockVersion }),
+		signal: AbortSignal.timeout(300),
+	}).then(() => 'answered', (e) => e.name);
+	assert.equal(lost, 'TimeoutError');
+	const after = (await api('GET', '/api/v3/work_packages/5')).body;
+	assert.equal(after.subject, 'Committed, answer lost');
+	assert.equal(after.lockVersion, wp.lockVersion + 1);
+
+	standin.fail({ method: 'POST', status: 'timeout' });
+	const before = standin.workPackages().length;
+	const none = await fetch(`${base}/api/v3/work_packages`, {
+		method: 'POST',
+		headers: { ...auth, 'content-type': 'application/json' },
+		body: JSON.stringify({ subject: 'Never written', _links: { project: { href: '/api/v3/projects/3' } } }),
+		signal: AbortSignal.timeout(300),
+	}).then(() => 'answered', (e) => e.name);
+	assert.equal(none, 'TimeoutError');
+	assert.equal(standin.workPackages().length, before, 'a timeout before the write writes nothing');
+
+	standin.fail({ method: 'GET', status: '429-retry-after' });
+	standin.fail({ method: 'GET', status: 429 });
+	const all = encodeURIComponent(JSON.stringify([{ status: { operator: '*', values: [] } }]));
+	const first = await fetch(`${base}/api/v3/work_packages?filters=${all}`, { headers: auth });
+	assert.equal(first.status, 429);
+	assert.equal(first.headers.get('retry-after'), '1');
+	const second = await fetch(`${base}/api/v3/work_packages?filters=${all}`, { headers: auth });
+	assert.equal(second.status, 429);
+	assert.equal(second.headers.get('retry-after'), null, "OpenProject's own limiter sends no Retry-After");
+	assert.equal((await second.json()).errorIdentifier, 'urn:openproject-org:api:v3:errors:Throttled');
+});

@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS sync_state (
   updated_at  timestamptz NOT NULL DEFAULT now(),
   full_requested boolean NOT NULL DEFAULT false, -- the next run is a full sync
   running_run_id text,                           -- one run at a time: the run holding the lock
-  running_since  timestamptz                     -- and since when
+  running_since  timestamptz,                    -- and since when
+  running_execution_id text,                     -- the n8n execution running it
+  heartbeat_at   timestamptz                     -- its last sign of life (each batch)
 );
 INSERT INTO sync_state (direction) VALUES ('local'), ('remote') ON CONFLICT (direction) DO NOTHING;
 
@@ -89,7 +91,9 @@ CREATE TABLE IF NOT EXISTS sync_metrics (
   conflicts_resolved  integer NOT NULL,
   per_decision        jsonb NOT NULL DEFAULT '{}',
   duration_ms         integer NOT NULL,
-  per_item_ms         numeric
+  per_item_ms         numeric,
+  status              text NOT NULL DEFAULT 'success', -- success / partial / failed / blocked / abandoned
+  reason              text                        -- why a run was not a success
 );
 
 -- Conflicts left for a person.
@@ -124,11 +128,23 @@ CREATE TABLE IF NOT EXISTS sync_audit (
 );
 CREATE INDEX IF NOT EXISTS sync_audit_external_id ON sync_audit (external_id, at);
 
+-- The dead letter: rows that failed MAX_RETRIES times, or that OpenProject refused (422), with
+-- the last error. They stay until a person re-queues them (batch_sync_requeue).
+CREATE OR REPLACE VIEW sync_dead_letters AS
+  SELECT external_id, decision, operation, remote_op, attempts, last_error,
+         last_error->>'status' AS http_status, coalesce(last_error->>'message', last_error->>'code') AS message,
+         run_id, created_at, id AS staging_id
+  FROM sync_staging_work_packages WHERE status = 'dead';
+
 -- Upgrades: a database made by an earlier version gets the columns added since, and the checks
 -- as they are now (each statement does nothing when already so).
 ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
 ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_run_id text;
 ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_since timestamptz;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS running_execution_id text;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'success';
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS reason text;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS conflict jsonb;

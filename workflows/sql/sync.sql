@@ -8,6 +8,7 @@
 
 -- Signatures that changed (CREATE OR REPLACE cannot change them): the old ones go.
 DROP FUNCTION IF EXISTS batch_sync_close_conflict(text, text, text, text, text);
+DROP FUNCTION IF EXISTS batch_sync_finish(text, boolean, timestamptz, text, jsonb, text, text);
 
 CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(t.external_id, 'task-' || t.id)
@@ -41,24 +42,91 @@ BEGIN
        OR work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version;
 END $$;
 
--- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors and
--- the keys waiting for a retry. One run at a time: while another run holds the lock (for at most
--- 30 minutes, in case it died), this returns no row and the workflow stops right here.
-CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean)
+-- The settings of a run (the workflow's Settings node), checked, with the defaults filled in.
+-- A bad value stops the run with an error naming the key.
+CREATE OR REPLACE FUNCTION batch_sync_settings(p_settings jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  defaults jsonb := jsonb_build_object(
+    'BATCH_SIZE', 50, 'MAX_RETRIES', 3, 'RETRY_BASE_SECONDS', 60, 'LOCK_TIMEOUT_MINUTES', 5,
+    'WRITE_CONCURRENCY', 8, 'REQUESTS_PER_SECOND', 0, 'REQUEST_TIMEOUT_SECONDS', 60,
+    'OPENPROJECT_PROJECT_ID', '', 'MARKER_FIELD', '');
+  out jsonb;
+  k text;
+  v jsonb;
+  ints jsonb := '{"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600]}';
+BEGIN
+  IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
+    RAISE EXCEPTION 'settings: expected a JSON object of settings, got %', coalesce(jsonb_typeof(p_settings), 'nothing');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(p_settings) LOOP
+    IF NOT defaults ? k THEN
+      RAISE EXCEPTION 'settings: unknown key "%" (known: %)', k, (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(defaults) x);
+    END IF;
+  END LOOP;
+  out := defaults || jsonb_strip_nulls(p_settings);
+  FOR k IN SELECT jsonb_object_keys(ints) LOOP
+    v := out->k;
+    IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
+       OR (v #>> '{}')::numeric < (ints->k->>0)::numeric OR (v #>> '{}')::numeric > (ints->k->>1)::numeric THEN
+      RAISE EXCEPTION 'settings: % must be a whole number from % to %, got %', k, ints->k->>0, ints->k->>1, v;
+    END IF;
+  END LOOP;
+  IF jsonb_typeof(out->'OPENPROJECT_PROJECT_ID') NOT IN ('string', 'number') OR (out->>'OPENPROJECT_PROJECT_ID') !~ '^[A-Za-z0-9_-]*$' THEN
+    RAISE EXCEPTION 'settings: OPENPROJECT_PROJECT_ID must be a project id or identifier, got %', out->'OPENPROJECT_PROJECT_ID';
+  END IF;
+  IF jsonb_typeof(out->'MARKER_FIELD') <> 'string' OR (out->>'MARKER_FIELD') !~ '^(customField[0-9]+)?$' THEN
+    RAISE EXCEPTION 'settings: MARKER_FIELD must be empty or a custom field''s API name like customField1, got %', out->'MARKER_FIELD';
+  END IF;
+  RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
+END $$;
+
+-- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors, the
+-- keys waiting for a retry and the checked settings. One run at a time: the lock is held by a
+-- run whose heartbeat (each batch) is younger than LOCK_TIMEOUT_MINUTES. A run whose process
+-- died stops beating: the next start takes over at once after that bound, records the dead run
+-- as 'abandoned', and redoes its rows (they are still pending). A start that finds the lock
+-- held returns blocked = true with the reason and records a 'blocked' metrics row.
+DROP FUNCTION IF EXISTS batch_sync_start(boolean);
+CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean, p_settings jsonb, p_workflow_id text, p_execution_id text)
 RETURNS TABLE (run_id text, full_sync boolean, started_at timestamptz, local_since timestamptz,
-               remote_since text, retry_keys jsonb, retry_remote_ids jsonb)
+               remote_since text, retry_keys jsonb, retry_remote_ids jsonb, settings jsonb,
+               blocked boolean, reason text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   v_run text := gen_random_uuid()::text;
   v_now timestamptz := clock_timestamp();
+  v_settings jsonb := batch_sync_settings(p_settings);
+  v_timeout interval := make_interval(mins => (v_settings->>'LOCK_TIMEOUT_MINUTES')::integer);
+  st sync_state;
+  v_reason text;
 BEGIN
-  UPDATE sync_state SET running_run_id = v_run, running_since = v_now
-   WHERE direction = 'local'
-     AND (running_run_id IS NULL OR running_since < v_now - interval '30 minutes');
-  IF NOT FOUND THEN
-    RETURN;
+  SELECT * INTO st FROM sync_state WHERE direction = 'local' FOR UPDATE;
+  IF st.running_run_id IS NOT NULL THEN
+    IF coalesce(st.heartbeat_at, st.running_since) >= v_now - v_timeout THEN
+      v_reason := format('run %s (execution %s) holds the lock since %s, last heartbeat %s',
+                         st.running_run_id, coalesce(st.running_execution_id, '?'), st.running_since,
+                         coalesce(st.heartbeat_at, st.running_since));
+      INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+                                failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
+      VALUES (v_run, p_workflow_id, p_execution_id, 'none', v_now, 0, 0, 0, 0, 0, 0, 'blocked', v_reason);
+      RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, true, v_reason;
+      RETURN;
+    END IF;
+    -- The holder stopped beating: its process died (or lost its database). Taken over.
+    INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+                              failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
+    SELECT st.running_run_id, p_workflow_id, st.running_execution_id, 'unknown', st.running_since, 0,
+           count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status <> 'processed'), 0, 0,
+           (extract(epoch FROM coalesce(st.heartbeat_at, st.running_since) - st.running_since) * 1000)::integer,
+           'abandoned', format('no heartbeat since %s; taken over by run %s', coalesce(st.heartbeat_at, st.running_since), v_run)
+    FROM sync_staging_work_packages s RIGHT JOIN (SELECT 1) one ON s.run_id = st.running_run_id
+    ON CONFLICT (run_id) DO NOTHING;
   END IF;
+  UPDATE sync_state SET running_run_id = v_run, running_since = v_now, heartbeat_at = v_now,
+                        running_execution_id = p_execution_id
+   WHERE direction = 'local';
   RETURN QUERY
   WITH s AS (
     SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
@@ -66,8 +134,9 @@ BEGIN
            bool_or(full_requested) AS requested
     FROM sync_state
   ), waiting AS (
-    -- Rows waiting for a retry and conflicts waiting for a person: both sides of them are read
-    -- again whatever the cursors say, so that neither side's change is taken for "unchanged".
+    -- Rows waiting for a retry (or left pending by a run that died) and conflicts waiting for a
+    -- person: both sides of them are read again whatever the cursors say, so that neither
+    -- side's change is taken for "unchanged".
     SELECT w.external_id FROM sync_staging_work_packages w WHERE w.status IN ('pending', 'retry')
     UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
   ), r AS (
@@ -81,8 +150,122 @@ BEGIN
          s.local_cursor,
          CASE WHEN s.remote_cursor = '-infinity' THEN ''
               ELSE to_char(s.remote_cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
-         r.keys, r.remote_ids
+         r.keys, r.remote_ids, v_settings, false, NULL::text
   FROM s, r;
+END $$;
+
+-- The run still holds the lock: its heartbeat moves on. A run that lost the lock (taken over
+-- after its heartbeat stopped for LOCK_TIMEOUT_MINUTES) must not write any more: an error.
+CREATE OR REPLACE FUNCTION batch_sync_heartbeat(p_run_id text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sync_state SET heartbeat_at = clock_timestamp() WHERE direction = 'local' AND running_run_id = p_run_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'run % no longer holds the sync lock (it was taken over or has ended): it writes nothing more', p_run_id;
+  END IF;
+END $$;
+
+-- Creates of work packages whose answer never came back (a timeout, or the process died
+-- between the POST and recording its answer): the local keys, to look up by their marker
+-- before anything is created again.
+CREATE OR REPLACE FUNCTION batch_sync_unfinished_creates()
+RETURNS TABLE (keys jsonb) LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(DISTINCT s.external_id), '[]')
+  FROM sync_staging_work_packages s
+  JOIN tasks t ON 'task-' || t.id = s.external_id AND t.external_id IS NULL
+  WHERE s.remote_op = 'create' AND s.status IN ('pending', 'retry', 'dead')
+$$;
+
+-- The work packages Find by Marker found for unfinished creates ({key, id, lockVersion,
+-- duplicates}): each is the create's answer, recorded as if it had come back (the task linked,
+-- the mirror written), so it is not created again. Further work packages with the same marker
+-- are reported in the audit for a person; nothing is deleted.
+CREATE OR REPLACE FUNCTION batch_sync_recover_creates(p_run_id text, p_found jsonb, p_workflow_id text, p_execution_id text)
+RETURNS TABLE (recovered integer) LANGUAGE plpgsql AS $$
+DECLARE
+  f jsonb;
+  r sync_staging_work_packages;
+  n integer := 0;
+BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
+  FOR f IN SELECT * FROM jsonb_array_elements(coalesce(p_found, '[]')) LOOP
+    SELECT * INTO r FROM sync_staging_work_packages
+     WHERE external_id = f->>'key' AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead')
+     ORDER BY id DESC LIMIT 1;
+    CONTINUE WHEN NOT FOUND;
+    UPDATE sync_staging_work_packages SET status = 'superseded'
+     WHERE external_id = r.external_id AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead') AND id <> r.id;
+    PERFORM batch_sync_record_remote(p_run_id,
+      jsonb_build_array(jsonb_build_object('idempotency_key', r.idempotency_key,
+        'result', jsonb_build_object('ok', true, 'status', 200, 'recovered', true, 'id', f->'id',
+                                     'lockVersion', f->'lockVersion', 'updatedAt', f->'updatedAt'))),
+      p_workflow_id, p_execution_id);
+    IF jsonb_array_length(coalesce(f->'duplicates', '[]')) > 0 THEN
+      PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, f->>'id', 'remote.duplicate', NULL, NULL,
+                               jsonb_build_object('local_key', r.external_id, 'kept', f->'id', 'duplicates', f->'duplicates'));
+    END IF;
+    n := n + 1;
+  END LOOP;
+  RETURN QUERY SELECT n;
+END $$;
+
+-- A batch whose statement or request failed as a whole (the error output of Stage, Process or
+-- Record): its rows still pending go to a retry with the planned delay (or the dead letter),
+-- the failure is in the audit, and the run goes on with the next batch.
+CREATE OR REPLACE FUNCTION batch_sync_fail_batch(p_run_id text, p_keys jsonb, p_error jsonb, p_workflow_id text, p_execution_id text)
+RETURNS TABLE (failed integer) LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  WITH up AS (
+    UPDATE sync_staging_work_packages
+       SET attempts = attempts + 1,
+           last_error = jsonb_build_object('code', 'batch_failed', 'message', p_error->>'message', 'error', p_error),
+           status = CASE WHEN attempts + 1 > jsonb_array_length(coalesce(retry_delays_ms, '[]')) THEN 'dead' ELSE 'retry' END,
+           next_attempt_at = now() + make_interval(secs => coalesce((retry_delays_ms->>(attempts))::numeric, 0) / 1000)
+     WHERE run_id = p_run_id AND status = 'pending' AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
+    RETURNING 1)
+  SELECT count(*)::integer INTO n FROM up;
+  PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, '*', 'batch.failed', NULL, NULL,
+                           jsonb_build_object('rows', jsonb_array_length(coalesce(p_keys, '[]')), 'pending', n, 'error', p_error));
+  RETURN QUERY SELECT n;
+END $$;
+
+-- A run that cannot go on (OpenProject could not be read): the metrics row says so, the lock
+-- is released, the cursors stay. The workflow then ends the execution as an error.
+CREATE OR REPLACE FUNCTION batch_sync_fail_run(p_run_id text, p_stage text, p_error jsonb, p_workflow_id text, p_execution_id text)
+RETURNS TABLE (run_id text, reason text) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_started timestamptz;
+  v_reason text := format('%s failed: %s', p_stage, coalesce(p_error->>'message', p_error::text));
+BEGIN
+  SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
+  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+                            failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
+  VALUES (p_run_id, p_workflow_id, p_execution_id, 'unknown', coalesce(v_started, now()), 0, 0, 0, 0, 0,
+          (extract(epoch FROM clock_timestamp() - coalesce(v_started, now())) * 1000)::integer, 'failed', v_reason)
+  ON CONFLICT (run_id) DO NOTHING;
+  UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
+   WHERE direction = 'local' AND running_run_id = p_run_id;
+  RETURN QUERY SELECT p_run_id, v_reason;
+END $$;
+
+-- A person re-queues a dead-lettered row: the next run reads its pair again and plans it anew.
+CREATE OR REPLACE FUNCTION batch_sync_requeue(p_key text, p_actor text)
+RETURNS TABLE (requeued integer) LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  WITH up AS (
+    UPDATE sync_staging_work_packages SET status = 'retry', attempts = 0, next_attempt_at = now()
+     WHERE external_id = p_key AND status = 'dead' RETURNING 1)
+  SELECT count(*)::integer INTO n FROM up;
+  IF n > 0 THEN
+    INSERT INTO sync_audit (run_id, actor, external_id, action, detail)
+    VALUES ('-', coalesce(p_actor, 'unknown'), p_key, 'dead.requeued', jsonb_build_object('rows', n));
+  END IF;
+  RETURN QUERY SELECT n;
 END $$;
 
 -- Local records for Compare: changed since the cursor (all in a full sync), plus those waiting
@@ -117,6 +300,7 @@ $$;
 -- staged again.
 CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb)
 RETURNS TABLE (staged integer) LANGUAGE sql AS $$
+  SELECT batch_sync_heartbeat(p_run_id);
   WITH input AS (
     SELECT DISTINCT ON (r.idempotency_key) r.*
     FROM jsonb_to_recordset(p_rows) AS r(
@@ -139,8 +323,9 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
           remote_op = EXCLUDED.remote_op, remote_body = EXCLUDED.remote_body,
           remote_lock_version = EXCLUDED.remote_lock_version, remote_version = EXCLUDED.remote_version,
           conflict = EXCLUDED.conflict
-      -- A dead-lettered row stays dead until a person re-queues it.
-      WHERE s.status <> 'dead'
+      -- A dead-lettered row stays dead until a person re-queues it; a row waiting for its retry
+      -- is not written again before its time (it stays as it is, in the run that failed it).
+      WHERE s.status <> 'dead' AND NOT (s.status = 'retry' AND s.next_attempt_at > now())
     RETURNING 1
   ), superseded AS (
     -- An older plan for the same key (e.g. a row left for a retry whose record has changed
@@ -218,6 +403,7 @@ DECLARE
   v_read timestamptz;
   v_now_at timestamptz;
 BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
   v_started := coalesce(v_started, now());
   FOR r IN SELECT * FROM sync_staging_work_packages
@@ -298,6 +484,7 @@ DECLARE
   fail_n integer := 0;
   delays jsonb;
 BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
   FOR x IN SELECT * FROM jsonb_array_elements(p_results) LOOP
     SELECT * INTO r FROM sync_staging_work_packages WHERE idempotency_key = x->>'idempotency_key' FOR UPDATE;
     CONTINUE WHEN NOT FOUND;
@@ -306,7 +493,9 @@ BEGIN
       new_key := r.external_id;
       IF r.remote_op = 'create' THEN
         new_key := res->>'id';
-        UPDATE tasks t SET external_id = new_key WHERE 'task-' || t.id = r.external_id;
+        -- (A task already linked to this work package keeps it: the audit row says so.)
+        UPDATE tasks t SET external_id = new_key
+         WHERE 'task-' || t.id = r.external_id AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.external_id = new_key);
       END IF;
       IF r.operation <> 'none' OR r.remote_op = 'delete' THEN
         PERFORM batch_sync_write_mirror(new_key, r.remote_op = 'delete' OR r.operation = 'delete', r.data, r.checksum,
@@ -322,7 +511,8 @@ BEGIN
         WHERE id = r.id;
       PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, new_key, 'remote.' || r.remote_op, NULL, r.checksum,
                                jsonb_build_object('decision', r.decision, 'status', res->'status',
-                                                  'lockVersion', res->'lockVersion', 'local_key', r.external_id));
+                                                  'lockVersion', res->'lockVersion', 'local_key', r.external_id,
+                                                  'recovered', coalesce(res->'recovered', 'false')));
       PERFORM batch_sync_close_conflict(p_run_id, new_key, r.decision, r.conflict, p_workflow_id, p_execution_id);
       ok_n := ok_n + 1;
     ELSE
@@ -391,33 +581,43 @@ RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
   SELECT count(*)::integer FROM up
 $$;
 
--- End of a run, after every batch committed: the metrics row and the cursors.
+-- End of a run, after every batch committed: the metrics row (status 'partial' when rows or
+-- batches failed: they wait for a retry or are in the dead letter), the cursors, the lock
+-- released. A run that lost the lock (taken over) ends with an error and changes nothing.
 CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_full boolean, p_started_at timestamptz,
                                             p_remote_max text, p_summary jsonb,
                                             p_workflow_id text, p_execution_id text)
-RETURNS TABLE (run_id text, total integer, processed integer, failed integer, conflicts integer, duration_ms integer)
+RETURNS TABLE (run_id text, total integer, processed integer, failed integer, conflicts integer, duration_ms integer,
+               status text)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_total integer := coalesce((p_summary->>'total')::integer, 0);
   v_processed integer;
   v_failed integer;
+  v_batches integer;
+  v_status text;
   v_duration integer := (extract(epoch FROM clock_timestamp() - p_started_at) * 1000)::integer;
 BEGIN
-  SELECT count(*) FILTER (WHERE status = 'processed'), count(*) FILTER (WHERE status IN ('retry', 'dead', 'pending'))
+  PERFORM batch_sync_heartbeat(p_run_id);
+  SELECT count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status IN ('retry', 'dead', 'pending'))
     INTO v_processed, v_failed
-    FROM sync_staging_work_packages WHERE sync_staging_work_packages.run_id = p_run_id;
+    FROM sync_staging_work_packages s WHERE s.run_id = p_run_id;
+  SELECT count(*) INTO v_batches FROM sync_audit a WHERE a.run_id = p_run_id AND a.action = 'batch.failed';
+  v_status := CASE WHEN v_failed > 0 OR v_batches > 0 THEN 'partial' ELSE 'success' END;
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
-                            failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms)
+                            failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
+                            status, reason)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN p_full THEN 'full' ELSE 'incremental' END, p_started_at,
           v_total, v_processed, v_failed,
           coalesce((p_summary->>'conflict')::integer, 0), coalesce((p_summary->>'conflicts_resolved')::integer, 0),
-          coalesce(p_summary, '{}'), v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END);
+          coalesce(p_summary, '{}'), v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END,
+          v_status, CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed', v_failed, v_batches) END);
   UPDATE sync_state SET cursor_at = p_started_at, run_id = p_run_id, updated_at = now(), full_requested = false,
-                        running_run_id = NULL, running_since = NULL
+                        running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
   UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(nullif(p_remote_max, '')::timestamptz, cursor_at)),
                         run_id = p_run_id, updated_at = now(), full_requested = false
     WHERE direction = 'remote';
   RETURN QUERY SELECT p_run_id, v_total, v_processed, v_failed,
-                      coalesce((p_summary->>'conflict')::integer, 0), v_duration;
+                      coalesce((p_summary->>'conflict')::integer, 0), v_duration, v_status;
 END $$;

@@ -51,7 +51,22 @@ export const SYNC_CONFIG = {
 	],
 };
 
+// The one place a user edits: the Settings node at the start (checked by batch_sync_settings
+// in sync.sql, which names a bad key). Every other node reads them from Start Run.
+export const SETTINGS = {
+	BATCH_SIZE: 50,
+	MAX_RETRIES: 3,
+	RETRY_BASE_SECONDS: 60,
+	LOCK_TIMEOUT_MINUTES: 5,
+	WRITE_CONCURRENCY: 8,
+	REQUESTS_PER_SECOND: 0,
+	REQUEST_TIMEOUT_SECONDS: 60,
+	OPENPROJECT_PROJECT_ID: '3',
+	MARKER_FIELD: 'customField1',
+};
+
 const start = "$('Start Run').first().json";
+const settings = `${start}.settings`;
 const node = (name, type, typeVersion, position, parameters, extra = {}) => ({
 	id: name.toLowerCase().replace(/\W+/g, '-'),
 	name,
@@ -72,15 +87,63 @@ const sql = (name, position, query, params, extra = {}) =>
 	);
 const to = (name, index = 0) => ({ node: name, type: 'main', index });
 const audit = "workflow: $workflow.id, execution: $execution.id";
+const io = {
+	concurrency: `={{ ${settings}.WRITE_CONCURRENCY }}`,
+	perSecond: `={{ ${settings}.REQUESTS_PER_SECOND }}`,
+	timeoutSeconds: `={{ ${settings}.REQUEST_TIMEOUT_SECONDS }}`,
+};
+const onErrorOutput = { onError: 'continueErrorOutput' };
 
 export function workflow() {
 	const nodes = [
 		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', 1.2, [0, 0], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }),
 		node('Run Now', 'n8n-nodes-base.manualTrigger', 1, [0, 200], {}),
-		sql('Start Run', [220, 100], 'SELECT * FROM batch_sync_start(false)'),
+		node('Settings', 'n8n-nodes-base.set', 3.4, [220, 100], { mode: 'raw', jsonOutput: JSON.stringify(SETTINGS, null, 2), options: {} }),
+		sql(
+			'Start Run',
+			[440, 100],
+			"SELECT * FROM batch_sync_start(false, $1::jsonb->'settings', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ settings: $json, ${audit} }`,
+		),
+		node(
+			'Lock Held?',
+			'n8n-nodes-base.if',
+			2.2,
+			[660, 100],
+			{
+				conditions: {
+					options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
+					conditions: [{ id: 'blocked', leftValue: '={{ $json.blocked }}', rightValue: '', operator: { type: 'boolean', operation: 'true', singleValue: true } }],
+					combinator: 'and',
+				},
+				options: {},
+			},
+		),
+		node('Run Blocked', 'n8n-nodes-base.stopAndError', 1, [880, -100], { errorMessage: '={{ "Sync blocked: " + $json.reason }}' }),
+		sql('Unfinished Creates', [880, 0], 'SELECT * FROM batch_sync_unfinished_creates()'),
+		node(
+			'Find Lost Creates',
+			'n8n-nodes-batch-sync.openProjectSync',
+			1,
+			[1100, 0],
+			{
+				operation: 'findByMarker',
+				keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
+				markerField: `={{ ${settings}.MARKER_FIELD }}`,
+				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+				io,
+			},
+			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, ...onErrorOutput },
+		),
+		sql(
+			'Record Found Creates',
+			[1320, 0],
+			"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, found: $json.found, ${audit} }`,
+		),
 		sql(
 			'Get Changed Items',
-			[440, 0],
+			[1540, 0],
 			"SELECT * FROM batch_sync_changed_tasks(($1::jsonb->>'full')::boolean, ($1::jsonb->>'since')::timestamptz, $1::jsonb->'retry')",
 			`{ full: ${start}.full_sync, since: ${start}.local_since, retry: ${start}.retry_keys }`,
 		),
@@ -88,7 +151,7 @@ export function workflow() {
 			'Get Changed Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[660, 0],
+			[1760, 0],
 			{
 				operation: 'getChanged',
 				since: `={{ ${start}.full_sync ? '' : ${start}.remote_since }}`,
@@ -96,15 +159,17 @@ export function workflow() {
 				ids: `={{ JSON.stringify(${start}.retry_remote_ids) }}`,
 				pageSize: 1000,
 				output: 'aggregate',
-				projectId: '3',
+				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+				io,
 			},
-			// A 429, a 5xx or a timeout while reading fails the node: n8n tries again twice, and
-			// if it still fails the run stops before Finish Run, so the cursors stay put.
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000 },
+			// 429/503 are asked again by the node itself; a listing that still fails (or a
+			// timeout) is tried again twice by n8n, then takes the error output: Fail Run records
+			// it and releases the lock, the cursors stay put.
+			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
 		),
 		sql(
 			'Get Base',
-			[880, 0],
+			[1980, 0],
 			"SELECT * FROM batch_sync_base(($1::jsonb->>'full')::boolean, $1::jsonb->'keys')",
 			`{ full: ${start}.full_sync, keys: [...$('Get Changed Items').first().json.records.map((r) => String(r.sync_id)), ...$('Get Changed Work Packages').first().json.records.map((r) => String(r.id))] }`,
 		),
@@ -112,7 +177,7 @@ export function workflow() {
 			'Compare',
 			'n8n-nodes-batch-sync.batchSync',
 			1,
-			[1100, 100],
+			[2200, 100],
 			{
 				operation: 'compare',
 				recordsField: 'records',
@@ -127,78 +192,109 @@ export function workflow() {
 			},
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [1320, 0], {
+		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2420, 0], {
 			operation: 'plan',
-			batchSize: 50,
-			retry: { base_ms: 60000, cap_ms: 3600000, max_retries: 5, seed: 0 },
+			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
+			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: 3600000, max_retries: `={{ ${settings}.MAX_RETRIES }}`, seed: 0 },
 		}),
-		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [1540, 0], { batchSize: 1, options: {} }),
+		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2640, 0], { batchSize: 1, options: {} }),
 		sql(
 			'Stage Batch',
-			[1760, 100],
+			[2860, 100],
 			"SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')",
 			`{ run: ${start}.run_id, rows: $json.rows }`,
+			onErrorOutput,
 		),
 		sql(
 			'Process Batch',
-			[1980, 100],
+			[3080, 100],
 			"SELECT * FROM batch_sync_process($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), ${audit} }`,
+			onErrorOutput,
 		),
 		node(
 			'Write to OpenProject',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[2200, 100],
-			{ operation: 'write', opsField: 'ops', projectId: '3' },
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi } },
+			[3300, 100],
+			{
+				operation: 'write',
+				opsField: 'ops',
+				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+				markerField: `={{ ${settings}.MARKER_FIELD }}`,
+				io,
+			},
+			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, ...onErrorOutput },
 		),
 		sql(
 			'Record OpenProject Results',
-			[2420, 100],
+			[3520, 100],
 			"SELECT * FROM batch_sync_record_remote($1::jsonb->>'run', $1::jsonb->'results', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, results: $json.results, ${audit} }`,
+			onErrorOutput,
 		),
 		sql(
+			'Record Batch Failure',
+			[3300, 320],
+			"SELECT * FROM batch_sync_fail_batch($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), error: { message: String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error') }, ${audit} }`,
+		),
+		sql(
+			'Fail Run',
+			[1980, -200],
+			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error') }, ${audit} }`,
+		),
+		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2200, -200], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
+		sql(
 			'Record Conflicts',
-			[1320, 200],
+			[2420, 260],
 			"SELECT * FROM batch_sync_record_exceptions($1::jsonb->>'run', $1::jsonb->'conflicts', '[]'::jsonb, $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, conflicts: $input.all().map((i) => i.json), ${audit} }`,
 		),
 		sql(
 			'Refresh Versions',
-			[1320, 300],
+			[2420, 420],
 			"SELECT * FROM batch_sync_refresh_versions($1::jsonb->'decisions')",
 			`{ decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }`,
 		),
 		sql(
 			'Record Invalid',
-			[1320, 400],
+			[2420, 580],
 			"SELECT * FROM batch_sync_record_exceptions($1::jsonb->>'run', '[]'::jsonb, $1::jsonb->'invalid', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, invalid: $input.all().map((i) => i.json), ${audit} }`,
 		),
 		sql(
 			'Finish Run',
-			[440, 600],
+			[880, 800],
 			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', ($1::jsonb->>'full')::boolean, ($1::jsonb->>'started')::timestamptz, $1::jsonb->>'remote_max', $1::jsonb->'summary', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, full: ${start}.full_sync, started: ${start}.started_at, remote_max: $('Get Changed Work Packages').first().json.maxUpdatedAt || '', summary: $('Compare').first(4).json.summary, ${audit} }`,
 		),
 	];
 	const connections = {
-		'Every 15 Minutes': { main: [[to('Start Run')]] },
-		'Run Now': { main: [[to('Start Run')]] },
-		'Start Run': { main: [[to('Get Changed Items'), to('Finish Run')]] },
+		'Every 15 Minutes': { main: [[to('Settings')]] },
+		'Run Now': { main: [[to('Settings')]] },
+		Settings: { main: [[to('Start Run')]] },
+		'Start Run': { main: [[to('Lock Held?')]] },
+		// If: output 0 is "true" (another run holds the lock), output 1 "false".
+		'Lock Held?': { main: [[to('Run Blocked')], [to('Unfinished Creates'), to('Finish Run')]] },
+		'Unfinished Creates': { main: [[to('Find Lost Creates')]] },
+		'Find Lost Creates': { main: [[to('Record Found Creates')], [to('Fail Run')]] },
+		'Record Found Creates': { main: [[to('Get Changed Items')]] },
+		'Fail Run': { main: [[to('Run Failed')]] },
 		'Get Changed Items': { main: [[to('Get Changed Work Packages'), to('Compare', 0)]] },
-		'Get Changed Work Packages': { main: [[to('Get Base'), to('Compare', 1)]] },
+		'Get Changed Work Packages': { main: [[to('Get Base'), to('Compare', 1)], [to('Fail Run')]] },
 		'Get Base': { main: [[to('Compare', 2)]] },
 		Compare: { main: [[to('Plan Staging Rows')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
 		'Plan Staging Rows': { main: [[to('Loop Over Items')], []] },
 		// splitInBatches v3: output 0 is "done", output 1 is "loop".
 		'Loop Over Items': { main: [[], [to('Stage Batch')]] },
-		'Stage Batch': { main: [[to('Process Batch')]] },
-		'Process Batch': { main: [[to('Write to OpenProject')]] },
-		'Write to OpenProject': { main: [[to('Record OpenProject Results')]] },
-		'Record OpenProject Results': { main: [[to('Loop Over Items')]] },
+		// A batch that fails as a whole is recorded (its rows wait for a retry) and the loop goes on.
+		'Stage Batch': { main: [[to('Process Batch')], [to('Record Batch Failure')]] },
+		'Process Batch': { main: [[to('Write to OpenProject')], [to('Record Batch Failure')]] },
+		'Write to OpenProject': { main: [[to('Record OpenProject Results')], [to('Record Batch Failure')]] },
+		'Record OpenProject Results': { main: [[to('Loop Over Items')], [to('Record Batch Failure')]] },
+		'Record Batch Failure': { main: [[to('Loop Over Items')]] },
 	};
 	return {
 		id: 'batchSyncManager',
@@ -210,6 +306,14 @@ export function workflow() {
 		pinData: {},
 		meta: { templateCredsSetupCompleted: false },
 	};
+}
+
+/** The workflow with some settings changed, as a user edits the Settings node (tests, demo). */
+export function withSettings(wf, overrides) {
+	const copy = structuredClone(wf);
+	const node = copy.nodes.find((n) => n.name === 'Settings');
+	node.parameters.jsonOutput = JSON.stringify({ ...JSON.parse(node.parameters.jsonOutput), ...overrides }, null, 2);
+	return copy;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

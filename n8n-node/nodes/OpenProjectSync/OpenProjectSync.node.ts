@@ -9,19 +9,32 @@ import type {
 	INodeType,
 	INodeTypeDescription,
 } from 'n8n-workflow';
-import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError, sleep } from 'n8n-workflow';
 
 const CONFLICT = 'urn:openproject-org:api:v3:errors:UpdateConflict';
+// Answers that mean "not now, nothing was done": OpenProject's limiter (429, no Retry-After but
+// RateLimit-Reset), a proxy in front of it (429 with Retry-After, 502, 503, 504).
+const THROTTLED = new Set([429, 502, 503, 504]);
 
 interface Page {
 	total: number;
 	count: number;
+	pageSize?: number;
 	_embedded?: { elements?: IDataObject[] };
 }
 
 interface FullResponse {
 	statusCode: number;
 	body: unknown;
+	headers?: Record<string, string | string[] | undefined>;
+}
+
+/** How the node talks to OpenProject: requests in flight, requests per second, tries. */
+interface Io {
+	concurrency: number;
+	perSecond: number;
+	maxTries: number;
+	random: () => number;
 }
 
 export class OpenProjectSync implements INodeType {
@@ -52,6 +65,13 @@ export class OpenProjectSync implements INodeType {
 						action: 'Get changed work packages',
 						description:
 							'Work packages updated since a point in time (open and closed), all pages, plus any listed by ID',
+					},
+					{
+						name: 'Find by Marker',
+						value: 'findByMarker',
+						action: 'Find work packages by marker',
+						description:
+							'Work packages whose marker custom field holds one of the given keys: the creates whose answer was lost',
 					},
 					{
 						name: 'Write',
@@ -113,6 +133,14 @@ export class OpenProjectSync implements INodeType {
 				displayOptions: { show: { operation: ['getChanged'] } },
 			},
 			{
+				displayName: 'Keys',
+				name: 'keys',
+				type: 'json',
+				default: '[]',
+				description: 'A JSON array of marker values (the local keys, e.g. "task-17") to look up',
+				displayOptions: { show: { operation: ['findByMarker'] } },
+			},
+			{
 				displayName: 'Requests in Field',
 				name: 'opsField',
 				type: 'string',
@@ -130,6 +158,59 @@ export class OpenProjectSync implements INodeType {
 				description:
 					'The project to sync: Get Changed reads only its work packages, Write creates in it (when a create body has no project link). Empty: every project the API user sees.',
 			},
+			{
+				displayName: 'Marker Custom Field',
+				name: 'markerField',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. customField1',
+				description:
+					'A string custom field (API name customFieldN, "Used as a filter") that Write fills with the local key of each work package it creates, so that a create whose answer was lost is found again instead of created twice. Empty: no marker.',
+				displayOptions: { show: { operation: ['write', 'findByMarker'] } },
+			},
+			{
+				displayName: 'Options',
+				name: 'io',
+				type: 'collection',
+				placeholder: 'Add option',
+				default: {},
+				options: [
+					{
+						displayName: 'Max Requests in Flight',
+						name: 'concurrency',
+						type: 'number',
+						default: 8,
+						typeOptions: { minValue: 1, maxValue: 64 },
+						description: 'Requests this node has open at once (writes of a batch, pages of a listing)',
+					},
+					{
+						displayName: 'Max Requests per Second',
+						name: 'perSecond',
+						type: 'number',
+						default: 0,
+						typeOptions: { minValue: 0 },
+						description: 'Requests this node starts per second; 0 means no limit',
+					},
+					{
+						displayName: 'Max Tries When Throttled',
+						name: 'maxTries',
+						type: 'number',
+						default: 5,
+						typeOptions: { minValue: 1, maxValue: 20 },
+						description:
+							'A request answered 429, 502, 503 or 504 (nothing was done) is sent again after Retry-After or RateLimit-Reset, or else a full-jitter backoff from 1 s (at most 30 s)',
+					},
+					{
+						displayName: 'Timeout (Seconds)',
+						name: 'timeoutSeconds',
+						type: 'number',
+						default: 60,
+						typeOptions: { minValue: 1 },
+						description:
+							'A request with no answer by then fails; a write is not sent again here (it may have been done): the next run finds out',
+					},
+				],
+			},
 		],
 	};
 
@@ -137,25 +218,106 @@ export class OpenProjectSync implements INodeType {
 		const operation = this.getNodeParameter('operation', 0) as string;
 		const credentials = await this.getCredentials('openProjectApi');
 		const baseUrl = String(credentials.baseUrl ?? '').replace(/\/+$/, '');
-		const request = async (options: IHttpRequestOptions): Promise<FullResponse> =>
-			(await this.helpers.httpRequestWithAuthentication.call(this, 'openProjectApi', {
+		const opts = this.getNodeParameter('io', 0, {}) as IDataObject;
+		const io: Io = {
+			concurrency: Math.max(1, Math.floor(Number(opts.concurrency ?? 8)) || 1),
+			perSecond: Math.max(0, Number(opts.perSecond ?? 0) || 0),
+			maxTries: Math.max(1, Math.floor(Number(opts.maxTries ?? 5)) || 1),
+			random: Math.random,
+		};
+		const timeout = Math.max(1, Number(opts.timeoutSeconds ?? 60) || 60) * 1000;
+		const limiter = rateLimiter(io.perSecond);
+		const send = async (options: IHttpRequestOptions): Promise<FullResponse> => {
+			await limiter();
+			return (await this.helpers.httpRequestWithAuthentication.call(this, 'openProjectApi', {
 				...options,
 				url: baseUrl + options.url,
 				// A request that gets no answer fails (and, for a write, stays for a retry)
 				// instead of holding the run.
-				timeout: 60_000,
+				timeout,
 				json: true,
 				returnFullResponse: true,
 				ignoreHttpStatusErrors: true,
 			})) as FullResponse;
+		};
+		const request: Request = async (options) => {
+			for (let attempt = 1; ; attempt++) {
+				const res = await send(options);
+				if (!THROTTLED.has(res.statusCode) || attempt >= io.maxTries) return res;
+				await sleep(retryDelayMs(res, attempt, io.random));
+			}
+		};
 
-		if (operation === 'getChanged') return [await getChanged(this, request)];
-		if (operation === 'write') return [await write(this, request)];
+		try {
+			if (operation === 'getChanged') return [await getChanged(this, request, io)];
+			if (operation === 'findByMarker') return [await findByMarker(this, request, io)];
+			if (operation === 'write') return [await write(this, request, io)];
+		} catch (error) {
+			// On Error "continue" (regular or error output): the failure as one item, so that a
+			// workflow can record it and go on (with the error output, it takes that branch).
+			const failure =
+				error instanceof NodeOperationError ? error : new NodeOperationError(this.getNode(), error as Error);
+			if (this.continueOnFail()) {
+				return [[{ json: { error: { message: failure.message, description: failure.description ?? null } }, pairedItem: { item: 0 } }]];
+			}
+			throw failure;
+		}
 		throw new NodeOperationError(this.getNode(), `Unknown operation "${operation}"`);
 	}
 }
 
 type Request = (options: IHttpRequestOptions) => Promise<FullResponse>;
+
+/** The wait before sending a throttled request again: the server's word (Retry-After in
+ * seconds or as a date, else OpenProject's RateLimit-Reset epoch second), or else full jitter
+ * over an exponential backoff from 1 s, capped at 30 s. */
+export function retryDelayMs(res: FullResponse, attempt: number, random: () => number, now = Date.now()): number {
+	const header = (name: string) => {
+		const v = res.headers?.[name];
+		return Array.isArray(v) ? v[0] : v;
+	};
+	const retryAfter = header('retry-after');
+	if (retryAfter !== undefined) {
+		const seconds = Number(retryAfter);
+		if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 300) * 1000;
+		const at = Date.parse(retryAfter);
+		if (!Number.isNaN(at)) return Math.min(Math.max(at - now, 0), 300_000);
+	}
+	const reset = Number(header('ratelimit-reset'));
+	if (Number.isFinite(reset) && reset > 0) {
+		// An epoch second (OpenProject), or seconds from now (the IETF draft) when small.
+		const ms = reset > 1e9 ? reset * 1000 - now : reset * 1000;
+		return Math.min(Math.max(ms, 0), 300_000);
+	}
+	return Math.floor(random() * Math.min(30_000, 1000 * 2 ** (attempt - 1)));
+}
+
+/** Starts at most `perSecond` requests per second (evenly spaced); 0 means no limit. */
+function rateLimiter(perSecond: number): () => Promise<void> {
+	if (perSecond <= 0) return async () => {};
+	const gap = 1000 / perSecond;
+	let next = 0;
+	return async () => {
+		const now = Date.now();
+		const at = Math.max(now, next);
+		next = at + gap;
+		if (at > now) await sleep(at - now);
+	};
+}
+
+/** Runs `task` over `inputs` with at most `limit` running at once; results keep the order. */
+async function pool<T, R>(inputs: T[], limit: number, task: (input: T, index: number) => Promise<R>): Promise<R[]> {
+	const results = new Array<R>(inputs.length);
+	let next = 0;
+	const workers = Array.from({ length: Math.min(limit, inputs.length) }, async () => {
+		while (next < inputs.length) {
+			const k = next++;
+			results[k] = await task(inputs[k], k);
+		}
+	});
+	await Promise.all(workers);
+	return results;
+}
 
 function apiError(ctx: IExecuteFunctions, what: string, res: FullResponse): NodeOperationError {
 	const body = (res.body ?? {}) as IDataObject;
@@ -170,10 +332,10 @@ async function listAll(
 	filters: unknown[],
 	pageSize: number,
 	projectId: string,
+	io: Io,
 ) {
-	const out: IDataObject[] = [];
 	const url = projectId === '' ? '/api/v3/work_packages' : `/api/v3/projects/${encodeURIComponent(projectId)}/work_packages`;
-	for (let offset = 1; ; offset++) {
+	const page = async (offset: number) => {
 		const res = await request({
 			method: 'GET',
 			url,
@@ -187,16 +349,30 @@ async function listAll(
 			},
 		});
 		if (res.statusCode !== 200) throw apiError(ctx, 'Listing work packages failed', res);
-		const page = res.body as Page;
-		const elements = page._embedded?.elements ?? [];
-		out.push(...elements);
-		// OpenProject may serve fewer per page than asked (apiv3_max_page_size): stop on the
-		// total, never on the page size asked for.
-		if (elements.length === 0 || out.length >= page.total) return out;
+		return res.body as Page;
+	};
+	const first = await page(1);
+	const out: IDataObject[] = [...(first._embedded?.elements ?? [])];
+	// OpenProject may serve fewer per page than asked (apiv3_max_page_size): count pages with the
+	// size it answered, never the size asked for. The other pages are read concurrently.
+	const served = Math.max(1, first.pageSize ?? (out.length || pageSize));
+	const pages = Math.ceil(first.total / served);
+	const rest = await pool(
+		Array.from({ length: Math.max(0, pages - 1) }, (_, k) => k + 2),
+		io.concurrency,
+		async (offset) => (await page(offset))._embedded?.elements ?? [],
+	);
+	for (const elements of rest) out.push(...elements);
+	// Work packages created while the pages were read (higher ids) may fill a further page.
+	for (let offset = pages + 1; offset > 1 && rest.at(-1)?.length === served; offset++) {
+		const more = (await page(offset))._embedded?.elements ?? [];
+		out.push(...more);
+		if (more.length < served) break;
 	}
+	return out;
 }
 
-async function getChanged(ctx: IExecuteFunctions, request: Request): Promise<INodeExecutionData[]> {
+async function getChanged(ctx: IExecuteFunctions, request: Request, io: Io): Promise<INodeExecutionData[]> {
 	const since = (ctx.getNodeParameter('since', 0, '') as string).trim();
 	const overlap = ctx.getNodeParameter('overlapSeconds', 0, 300) as number;
 	const pageSize = ctx.getNodeParameter('pageSize', 0, 1000) as number;
@@ -221,13 +397,12 @@ async function getChanged(ctx: IExecuteFunctions, request: Request): Promise<INo
 	}
 	const byId = new Map<string, IDataObject>();
 	const projectId = (ctx.getNodeParameter('projectId', 0, '') as string).trim();
-	for (const wp of await listAll(ctx, request, filters, pageSize, projectId)) byId.set(String(wp.id), wp);
+	for (const wp of await listAll(ctx, request, filters, pageSize, projectId, io)) byId.set(String(wp.id), wp);
 	const wanted = [...new Set(ids.map(String))].filter((id) => !byId.has(id));
-	for (let k = 0; k < wanted.length; k += 100) {
-		const chunk = wanted.slice(k, k + 100);
-		const found = await listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize, projectId);
-		for (const wp of found) byId.set(String(wp.id), wp);
-	}
+	const found = await pool(chunks(wanted, 100), io.concurrency, (chunk) =>
+		listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize, projectId, { ...io, concurrency: 1 }),
+	);
+	for (const wp of found.flat()) byId.set(String(wp.id), wp);
 	const records = [...byId.values()];
 	if (output === 'aggregate') {
 		const maxUpdatedAt = records.reduce<string | null>(
@@ -239,29 +414,105 @@ async function getChanged(ctx: IExecuteFunctions, request: Request): Promise<INo
 	return records.map((json) => ({ json, pairedItem: { item: 0 } }));
 }
 
-async function write(ctx: IExecuteFunctions, request: Request): Promise<INodeExecutionData[]> {
+function chunks<T>(list: T[], size: number): T[][] {
+	const out: T[][] = [];
+	for (let k = 0; k < list.length; k += size) out.push(list.slice(k, k + size));
+	return out;
+}
+
+function markerField(ctx: IExecuteFunctions): string {
+	const field = (ctx.getNodeParameter('markerField', 0, '') as string).trim();
+	if (field !== '' && !/^customField\d+$/.test(field)) {
+		throw new NodeOperationError(ctx.getNode(), `Marker Custom Field must be an API name like customField1 (got "${field}")`);
+	}
+	return field;
+}
+
+/** The work packages whose marker holds one of the keys: one item with `found`, a list of
+ * {key, id, lockVersion, updatedAt, duplicates} (duplicates: further work packages with the
+ * same marker, oldest first kept). */
+async function findByMarker(ctx: IExecuteFunctions, request: Request, io: Io): Promise<INodeExecutionData[]> {
+	const field = markerField(ctx);
+	let keys = ctx.getNodeParameter('keys', 0, '[]') as unknown;
+	if (typeof keys === 'string') {
+		try {
+			keys = JSON.parse(keys || '[]');
+		} catch {
+			keys = undefined;
+		}
+	}
+	if (!Array.isArray(keys)) throw new NodeOperationError(ctx.getNode(), 'Keys must be a JSON array');
+	if (keys.length === 0) return [{ json: { found: [], count: 0, asked: 0 }, pairedItem: { item: 0 } }];
+	if (field === '') throw new NodeOperationError(ctx.getNode(), 'Find by Marker needs the Marker Custom Field');
+	const projectId = (ctx.getNodeParameter('projectId', 0, '') as string).trim();
+	const wanted = [...new Set(keys.map(String))];
+	const anyStatus = { status: { operator: '*', values: [] } };
+	// `=` is an exact, case-sensitive match in OpenProject; checked again here all the same.
+	const lists = await pool(chunks(wanted, 100), io.concurrency, (chunk) =>
+		listAll(ctx, request, [{ [field]: { operator: '=', values: chunk } }, anyStatus], 1000, projectId, { ...io, concurrency: 1 }),
+	);
+	const byKey = new Map<string, IDataObject[]>();
+	for (const wp of lists.flat()) {
+		const key = wp[field];
+		if (typeof key !== 'string' || !wanted.includes(key)) continue;
+		byKey.set(key, [...(byKey.get(key) ?? []), wp]);
+	}
+	const found = [...byKey.entries()].map(([key, list]) => {
+		const [first, ...others] = [...list].sort((a, b) => Number(a.id) - Number(b.id));
+		return {
+			key,
+			id: first.id,
+			lockVersion: first.lockVersion ?? null,
+			updatedAt: first.updatedAt ?? null,
+			duplicates: others.map((w) => w.id),
+		} as IDataObject;
+	});
+	return [{ json: { found, count: found.length, asked: wanted.length }, pairedItem: { item: 0 } }];
+}
+
+async function write(ctx: IExecuteFunctions, request: Request, io: Io): Promise<INodeExecutionData[]> {
 	const items = ctx.getInputData();
 	const projectId = ctx.getNodeParameter('projectId', 0, '') as string;
 	const opsField = (ctx.getNodeParameter('opsField', 0, '') as string).trim();
-	const out: INodeExecutionData[] = [];
+	const marker = markerField(ctx);
+	// Every request of every item, sent through one pool; answers go back in order.
+	const jobs: Array<{ item: number; spec: IDataObject }> = [];
 	for (let i = 0; i < items.length; i++) {
 		if (opsField === '') {
-			const result = await writeOne(ctx, request, items[i].json, projectId, i);
-			out.push({ json: result.error ? { error: result.error } : { ...items[i].json, result }, pairedItem: { item: i } });
+			jobs.push({ item: i, spec: items[i].json });
 			continue;
 		}
 		const list = items[i].json[opsField];
 		if (!Array.isArray(list)) {
 			throw new NodeOperationError(ctx.getNode(), `item ${i} has no list of requests in field "${opsField}"`, { itemIndex: i });
 		}
-		const results: IDataObject[] = [];
-		for (const op of list as IDataObject[]) {
-			const result = await writeOne(ctx, request, op, projectId, i);
-			results.push({ ...op, result: result.error ? { ok: false, status: 0, errorIdentifier: 'invalid_request', message: (result.error as IDataObject).message } : result });
-		}
-		out.push({ json: { ...items[i].json, results }, pairedItem: { item: i } });
+		for (const op of list as IDataObject[]) jobs.push({ item: i, spec: op });
 	}
-	return out;
+	// A bad request fails the node before anything is sent (unless Continue On Fail).
+	for (const job of jobs) {
+		if (!['create', 'patch', 'delete'].includes(String(job.spec.op)) && !ctx.continueOnFail()) {
+			throw new NodeOperationError(ctx.getNode(), `request has no op create, patch or delete (got ${String(job.spec.op)})`, {
+				itemIndex: job.item,
+				description: 'at /op',
+			});
+		}
+	}
+	const results = await pool(jobs, io.concurrency, (job) => writeOne(ctx, request, job.spec, projectId, marker));
+	if (opsField === '') {
+		return items.map((item, i) => ({
+			json: results[i].error ? { error: results[i].error } : { ...item.json, result: results[i] },
+			pairedItem: { item: i },
+		}));
+	}
+	const perItem = items.map(() => [] as IDataObject[]);
+	jobs.forEach((job, k) => {
+		const result = results[k];
+		perItem[job.item].push({
+			...job.spec,
+			result: result.error ? { ok: false, status: 0, errorIdentifier: 'invalid_request', message: (result.error as IDataObject).message } : result,
+		});
+	});
+	return items.map((item, i) => ({ json: { ...item.json, results: perItem[i] }, pairedItem: { item: i } }));
 }
 
 async function writeOne(
@@ -269,7 +520,7 @@ async function writeOne(
 	request: Request,
 	spec: IDataObject,
 	projectId: string,
-	itemIndex: number,
+	marker: string,
 ): Promise<IDataObject> {
 	const { op, id, body } = spec as { op?: string; id?: string | number; body?: IDataObject };
 	let options: IHttpRequestOptions;
@@ -277,19 +528,19 @@ async function writeOne(
 	else if (op === 'delete') options = { method: 'DELETE', url: `/api/v3/work_packages/${id}` };
 	else if (op === 'create') {
 		// OpenProject assigns a new work package's id: a planned record's id is the local key.
-		const { id: _localKey, lockVersion: _none, ...fields } = (body ?? {}) as IDataObject;
+		// With a marker field, the local key goes into it: the lost answer of this POST can be
+		// found again (Find by Marker) instead of the work package being created twice.
+		const { id: localKey, lockVersion: _none, ...fields } = (body ?? {}) as IDataObject;
 		const links = (fields._links ?? {}) as IDataObject;
 		const withProject =
 			links.project || projectId === ''
 				? fields
 				: { ...fields, _links: { ...links, project: { href: `/api/v3/projects/${projectId}` } } };
-		options = { method: 'POST', url: '/api/v3/work_packages', body: withProject };
+		const key = localKey ?? id;
+		const marked = marker !== '' && key !== undefined && key !== null ? { ...withProject, [marker]: String(key) } : withProject;
+		options = { method: 'POST', url: '/api/v3/work_packages', body: marked };
 	} else {
-		const error = { code: 'invalid_request', message: `request has no op create, patch or delete (got ${String(op)})`, path: '/op' };
-		if (!ctx.continueOnFail()) {
-			throw new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: 'at /op' });
-		}
-		return { error };
+		return { error: { code: 'invalid_request', message: `request has no op create, patch or delete (got ${String(op)})`, path: '/op' } };
 	}
 	if (options.body !== undefined) options.headers = { 'content-type': 'application/json' };
 	try {

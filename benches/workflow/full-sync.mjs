@@ -16,7 +16,9 @@ import path from 'node:path';
 
 import { packNode, root, setupN8n, startPostgres } from '../../tests/e2e/harness.mjs';
 import { createStandin } from '../../tests/openproject/standin.mjs';
-import { CREDENTIALS } from '../../workflows/src/build.mjs';
+import * as build from '../../workflows/src/build.mjs';
+
+const { CREDENTIALS } = build;
 
 const args = process.argv.slice(2);
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 100000);
@@ -50,8 +52,12 @@ for (const batchSize of batches) {
 			{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'bench' } },
 		]);
 		const wf = JSON.parse(readFileSync(path.join(root, 'workflows/batch-sync-manager.json'), 'utf8'));
-		wf.nodes.find((n) => n.name === 'Plan Staging Rows').parameters.batchSize = batchSize;
-		n8n.importWorkflow([wf]);
+		// The batch size is a setting (Settings node) since the settings place; before, a parameter.
+		if (build.withSettings && wf.nodes.some((n) => n.name === 'Settings')) n8n.importWorkflow([build.withSettings(wf, { BATCH_SIZE: batchSize })]);
+		else {
+			wf.nodes.find((n) => n.name === 'Plan Staging Rows').parameters.batchSize = batchSize;
+			n8n.importWorkflow([wf]);
+		}
 		rmSync(out, { force: true });
 		const t0 = performance.now();
 		let error = null;

@@ -3,22 +3,29 @@
 //   node workflows/src/build.mjs
 //
 // Flow (n8n's v1 execution order runs a branch to its end before the next, top to bottom):
-//   Every 15 Minutes / Run Now -> Start Run (run id, full or incremental, cursors, retries)
+//   Every 15 Minutes / Run Now -> Settings (the one place a user edits) -> Start Run (settings
+//     checked, run id, full or incremental, cursors, retries, the heartbeat lock)
+//     -> Lock Held? true -> Run Blocked (an error execution naming the holder)
+//                   false -> Unfinished Creates -> Find Lost Creates (by marker custom field)
+//                            -> Record Found Creates (the lost answers, recorded: no second create)
 //     -> Get Changed Items (tasks changed since the cursor + retries; one row, a JSON array)
-//     -> Get Changed Work Packages (OpenProject updatedAt filter with overlap, all statuses, all pages)
+//     -> Get Changed Work Packages (OpenProject updatedAt filter with overlap, all statuses, all
+//          pages; error output -> Fail Run -> Run Failed)
 //     -> Get Base (the mirror rows of those keys)
 //     -> Compare (Batch Sync: Local, Remote, Base)
 //          Changes   -> Plan Staging Rows -> Loop Over Items (one plan batch at a time; each row
 //                         holds its decision's local write, base write and OpenProject request)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
-//                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE)
+//                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE, concurrent)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
+//                       (each of the four: error output -> Record Batch Failure -> Loop Over Items)
 //          Conflicts -> Record Conflicts (sync_conflicts; a conflict whose other fields sync comes
 //                       through Changes and is recorded when its row is written)
 //          Unchanged -> Refresh Versions (the mirror's lock_version, bumped by unmapped edits)
 //          Invalid   -> Record Invalid (sync_audit)
 //          Summary   -> (read by Finish Run: the core's counts by decision kind)
-//     -> Finish Run (bottom branch: metrics row, cursors advanced only after all of the above)
+//     -> Finish Run (bottom branch of Lock Held? false: metrics row, cursors, lock released,
+//        after all of the above)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -119,6 +119,8 @@ for (const batchSize of batches) {
 			`\\copy sync_staging_work_packages (run_id, external_id, operation, decision, data, checksum, idempotency_key) FROM '${csv}'`], { stdio: 'pipe' });
 		const copyS = (performance.now() - c0) / 1000;
 		pg.psql('TRUNCATE sync_staging_work_packages', 'flrts');
+		// (batch_sync_stage writes only for the run holding the sync lock.)
+		pg.psql("UPDATE sync_state SET running_run_id = 'floor2' WHERE direction = 'local'", 'flrts');
 		const j0 = performance.now();
 		pg.psqlVars("SELECT batch_sync_stage('floor2', :'rows'::jsonb);", 'flrts', { rows: JSON.stringify(rows) });
 		const recordsetS = (performance.now() - j0) / 1000;

@@ -1,15 +1,17 @@
 // The demo behind `bash scripts/demo.sh`: a PostgreSQL cluster on 127.0.0.1 with the FLRTS
 // schema and the sample tasks, the OpenProject stand-in with the sample work packages, n8n
-// (pinned) with the node installed and the workflow and credentials imported; one sync through
-// n8n's CLI with a printed summary; then n8n's editor left running.
-//   node scripts/demo.mjs start | stop
+// (pinned) with the node installed, the workflows and credentials imported and published, n8n
+// started (its editor and the page webhook); one sync through n8n's CLI with a printed summary;
+// n8n left running. With --workers N (or BATCH_SYNC_WORKERS=N): n8n's queue mode, Redis (Debian's
+// redis-server) and N workers that run the pages.
+//   node scripts/demo.mjs start [--workers N] | stop
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-import { freePort, packNode, root, setupN8n, startPostgres, stopPostgresAt } from '../tests/e2e/harness.mjs';
-import { CREDENTIALS } from '../workflows/src/build.mjs';
+import { freePort, packNode, root, setupN8n, startPostgres, startRedis, stopPostgresAt } from '../tests/e2e/harness.mjs';
+import { CREDENTIALS, withSettings } from '../workflows/src/build.mjs';
 
 const cache = process.env.BATCH_SYNC_CACHE ?? path.join(homedir(), '.cache/batch-sync');
 const stateFile = path.join(cache, 'demo.json');
@@ -17,7 +19,7 @@ const stateFile = path.join(cache, 'demo.json');
 function stop() {
 	if (!existsSync(stateFile)) return console.log('demo: nothing running');
 	const s = JSON.parse(readFileSync(stateFile, 'utf8'));
-	for (const pid of [s.n8nPid, s.standinPid]) {
+	for (const pid of [s.n8nPid, ...(s.workerPids ?? []), s.standinPid, s.redisPid].filter(Boolean)) {
 		try {
 			process.kill(-pid, 'SIGTERM');
 		} catch {
@@ -33,12 +35,12 @@ function stop() {
 	} catch (e) {
 		console.error(`demo: stopping PostgreSQL: ${e.message}`);
 	}
-	rmSync(s.userFolder, { recursive: true, force: true });
+	for (const folder of [s.userFolder, ...(s.workerFolders ?? [])]) rmSync(folder, { recursive: true, force: true });
 	rmSync(stateFile, { force: true });
-	console.log('demo: stopped n8n, the OpenProject stand-in and PostgreSQL');
+	console.log(`demo: stopped n8n${s.workerPids?.length ? ` (main and ${s.workerPids.length} workers), Redis` : ''}, the OpenProject stand-in and PostgreSQL`);
 }
 
-async function start() {
+async function start(workers) {
 	if (existsSync(stateFile)) stop();
 	mkdirSync(cache, { recursive: true });
 	const t0 = performance.now();
@@ -71,33 +73,36 @@ async function start() {
 	}
 
 	const editorPort = (await portFree(5678)) ? 5678 : await freePort();
-	const n8n = await setupN8n({ pg, tarball, env: { N8N_PORT: String(editorPort) } });
+	const redis = workers > 0 ? await startRedis({ keep: true }) : null;
+	const n8n = await setupN8n({ pg, tarball, redis, keep: true, env: { N8N_PORT: String(editorPort) } });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'demo-api-key' } },
 	]);
-	n8n.importWorkflow([JSON.parse(readFileSync(path.join(root, 'workflows/batch-sync-manager.json'), 'utf8'))]);
+	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+	n8n.importWorkflow([
+		withSettings(read('batch-sync-manager.json'), { PAGE_WEBHOOK_URL: `http://127.0.0.1:${editorPort}/webhook/batch-sync/page` }),
+		read('batch-sync-page.json'),
+	]);
+	// Published: the page webhook answers, and the manager's schedule runs every 15 minutes.
+	n8n.publish('batchSyncPage');
+	n8n.publish('batchSyncManager');
+	const main = await n8n.startMain();
+	const started = [];
+	for (let k = 0; k < workers; k++) started.push(await n8n.startWorker());
+	writeFileSync(stateFile, JSON.stringify({ pgDir: pg.dir, standinPid: standin.pid, n8nPid: main.pid, workerPids: started.map((w) => w.pid), workerFolders: started.map((w) => w.folder), redisPid: redis?.pid, userFolder: n8n.userFolder }));
 	const setupS = (performance.now() - t0) / 1000;
 
 	const t1 = performance.now();
 	await n8n.execute('batchSyncManager');
 	const wall = (performance.now() - t1) / 1000;
 	const m = JSON.parse(pg.psql("SELECT to_jsonb(m) FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts'));
+	const pages = pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m.run_id}'`, 'flrts').trim();
 	const conflicts = pg.psql("SELECT count(*) FROM sync_conflicts WHERE status = 'open'", 'flrts').trim();
 	const invalid = pg.psql("SELECT count(DISTINCT external_id) FROM sync_audit WHERE action = 'invalid'", 'flrts').trim();
 	const stats = await (await fetch(`${opUrl}/__standin/stats`)).json();
-
-	const server = spawn(n8n.bin, ['start'], { env: n8n.env, detached: true, stdio: ['ignore', openSync(path.join(cache, 'demo-n8n.log'), 'w'), openSync(path.join(cache, 'demo-n8n.log'), 'a')] });
-	server.unref();
-	writeFileSync(stateFile, JSON.stringify({ pgDir: pg.dir, standinPid: standin.pid, n8nPid: server.pid, userFolder: n8n.userFolder }));
-	let up = false;
-	for (let i = 0; i < 240 && !up; i++) {
-		try {
-			up = (await fetch(`http://127.0.0.1:${editorPort}/healthz`)).ok;
-		} catch {
-			await new Promise((r) => setTimeout(r, 500));
-		}
-	}
+	const up = true;
+	const mode = workers > 0 ? `queue mode: Redis on 127.0.0.1:${redis.port}, main and ${workers} workers` : 'one process (no queue)';
 
 	const per = Object.entries(m.per_decision).filter(([k, v]) => v && !['total', 'conflicts_resolved'].includes(k));
 	console.log(`
@@ -105,9 +110,10 @@ Batch Sync demo: one ${m.mode} sync of the sample data (FLRTS tasks in PostgreSQ
   items compared: ${m.total_items}   ${per.map(([k, v]) => `${k} ${v}`).join(', ')}
   written: ${m.processed_items} staged rows processed, ${stats.patches} PATCH and ${stats.posts} POST to OpenProject; failed ${m.failed_items}
   conflicts left for a person: ${conflicts} (table sync_conflicts); invalid records: ${invalid} (table sync_audit)
-  sync time: ${(m.duration_ms / 1000).toFixed(2)} s in the workflow (${wall.toFixed(1)} s with n8n's start-up); setup ${setupS.toFixed(0)} s
+  sync time: ${(m.duration_ms / 1000).toFixed(2)} s in ${pages} page(s) (${wall.toFixed(1)} s with n8n's start-up); setup ${setupS.toFixed(0)} s
+  n8n: ${mode}
 
-n8n's editor ${up ? 'is running' : 'is starting'} with the "Batch Sync Manager" workflow imported:
+n8n's editor ${up ? 'is running' : 'is starting'} with the "Batch Sync Manager" and "Batch Sync Page" workflows published:
   open  http://127.0.0.1:${editorPort}   (the first visit asks you to create the owner account)
   FLRTS database: psql -h 127.0.0.1 -p ${pg.port} -U postgres flrts
   OpenProject stand-in: ${opUrl}/api/v3/work_packages (user apikey, password demo-api-key)
@@ -123,8 +129,16 @@ function portFree(port) {
 
 const cmd = process.argv[2] ?? 'start';
 if (cmd === 'stop') stop();
-else if (cmd === 'start') await start();
+else if (cmd === 'start') {
+	const k = process.argv.indexOf('--workers');
+	const workers = Number(k > 0 ? process.argv[k + 1] : (process.env.BATCH_SYNC_WORKERS ?? 0));
+	if (!Number.isInteger(workers) || workers < 0) {
+		console.error('usage: node scripts/demo.mjs start [--workers N]');
+		process.exit(2);
+	}
+	await start(workers);
+}
 else {
-	console.error('usage: node scripts/demo.mjs start|stop');
+	console.error('usage: node scripts/demo.mjs start [--workers N] | stop');
 	process.exit(2);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test batch-sync (registries only):
-# Rust components and targets, the crates, PostgreSQL (Debian's packages), the node package's
+# Rust components and targets, the crates, PostgreSQL and Redis (Debian's packages), the node package's
 # build tools (npm ci) and the pinned n8n (npm registry, cached outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql postgresql-client >/dev/null
 fi
+if ! command -v redis-server >/dev/null; then
+  echo "setup: installing Redis (Debian's packages; n8n's queue mode in the tests and the demo)" >&2
+  sudo_cmd=""; [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
 ( cd n8n-node && npm ci --no-audit --no-fund --loglevel=error )
 n8n_bin="$(bash scripts/install-n8n.sh)"
-echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, PostgreSQL $(psql --version | awk '{print $3}'), n8n $("$n8n_bin" --version) ready"
+echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, PostgreSQL $(psql --version | awk '{print $3}'), Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), n8n $("$n8n_bin" --version) ready"

@@ -1,47 +1,69 @@
-// Faults, end to end in the real n8n + PostgreSQL against the OpenProject stand-in: n8n killed
-// with SIGKILL at different points of a run, and OpenProject failing 20% of its requests (409,
-// 429 with and without Retry-After, 5xx, timeouts after the write was committed). Each ends
-// with both databases checked: every pair equal through the mapping, every link one-to-one, no
-// work package or task created twice, nothing left pending, the lock free.
+// Faults, end to end in n8n's queue mode (Redis, one main, two workers; real PostgreSQL; the
+// OpenProject stand-in): a worker killed with SIGKILL in the middle of a page at five points,
+// the coordinator killed mid-run, n8n's main killed mid-run, PostgreSQL stopped with
+// `pg_ctl stop -m immediate` mid-run, and OpenProject failing 20% of its requests (409, 429 with
+// and without Retry-After, 5xx, timeouts after the write was committed). Each ends with both
+// databases checked: every pair equal through the mapping, every link one-to-one, no work
+// package or task created twice, nothing left pending, the lock free.
 //
-// Time is simulated where the product waits for it: "LOCK_TIMEOUT_MINUTES later" moves the dead
-// run's heartbeat back instead of sleeping, as a scheduled run would find it minutes later.
+// Time is simulated where the product waits minutes for it: "LOCK_TIMEOUT_MINUTES later" moves
+// the dead run's heartbeat back instead of sleeping, as the next scheduled run would find it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
+import { packNode, root, setupN8n, startPostgres, startRedis } from './harness.mjs';
 import { createStandin } from '../openproject/standin.mjs';
 import { CREDENTIALS, SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
 
 const MAX_RETRIES = 3;
+const PAGE_TIMEOUT_SECONDS = 8;
 let pg;
 let n8n;
 let op;
+let redis;
+let main;
+const workers = [];
 const db = (sql) => pg.psql(sql, 'flrts').trim();
 const json = (sql) => JSON.parse(db(sql) || 'null');
 
 before(async () => {
 	const tarball = packNode();
-	pg = await startPostgres();
+	pg = await startPostgres({ settings: { max_connections: 300 } });
 	pg.createDatabase('flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
 	op = createStandin({ apiKey: 'fault-key', latencyMs: 15, seed: 42 });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
-	n8n = await setupN8n({ pg, tarball });
+	redis = await startRedis();
+	n8n = await setupN8n({ pg, tarball, redis });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'fault-key' } },
 	]);
-	const wf = JSON.parse(readFileSync(path.join(root, 'workflows/batch-sync-manager.json'), 'utf8'));
-	n8n.importWorkflow([withSettings(wf, { RETRY_BASE_SECONDS: 1, REQUEST_TIMEOUT_SECONDS: 2, MAX_RETRIES, BATCH_SIZE: 25 })]);
+	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+	n8n.importWorkflow([
+		withSettings(read('batch-sync-manager.json'), {
+			RETRY_BASE_SECONDS: 1,
+			REQUEST_TIMEOUT_SECONDS: 2,
+			MAX_RETRIES,
+			BATCH_SIZE: 25,
+			PAGE_SIZE: 100,
+			PAGE_TIMEOUT_SECONDS,
+			PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
+		}),
+		read('batch-sync-page.json'),
+	]);
+	n8n.publish('batchSyncPage');
+	main = await n8n.startMain();
+	for (let k = 0; k < 2; k++) workers.push(await n8n.startWorker());
 });
 
 after(async () => {
 	n8n?.stop();
+	redis?.stop();
 	await op?.close();
 	pg?.stop();
 });
@@ -79,6 +101,18 @@ function left() {
 		staging: json("SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*) n FROM sync_staging_work_packages GROUP BY 1) x"),
 		errors: json("SELECT jsonb_agg(DISTINCT last_error->>'message') FROM sync_staging_work_packages WHERE status IN ('retry', 'dead', 'pending')"),
 		unfinished: json('SELECT keys FROM batch_sync_unfinished_creates()').slice(0, 5),
+		pages: json("SELECT jsonb_agg(jsonb_build_object('run', run_id, 'page', page_no, 'status', status, 'dispatches', dispatches, 'error', last_error)) FROM sync_run_pages WHERE status <> 'done'"),
+		runs: json('SELECT jsonb_agg(jsonb_build_object(\'status\', status, \'reason\', reason) ORDER BY id) FROM (SELECT * FROM sync_metrics ORDER BY id DESC LIMIT 6) m'),
+		history: differences().slice(0, 3).map((d) => {
+			const key = d.split(':')[0];
+			return {
+				key,
+				task: json(`SELECT jsonb_agg(to_jsonb(t)) FROM tasks t WHERE external_id = '${key}' OR 'task-' || id = '${key}'`),
+				audit: json(`SELECT jsonb_agg(jsonb_build_object('action', action, 'detail', detail) ORDER BY id) FROM sync_audit WHERE external_id = '${key}' OR detail->>'local_key' = '${key}'`),
+				staging: json(`SELECT jsonb_agg(jsonb_build_object('status', status, 'op', remote_op, 'err', last_error) ORDER BY id) FROM sync_staging_work_packages WHERE external_id = '${key}'`),
+				marked: op.workPackages().filter((w) => w.customField1 === key || String(w.id) === key).map((w) => w.id),
+			};
+		}),
 	});
 }
 
@@ -124,53 +158,121 @@ test('a first full sync links 150 pairs', async () => {
 	assert.equal(json("SELECT count(*) FROM sync_audit WHERE action = 'remote.create'"), 100);
 });
 
-// Where n8n dies: a predicate on the stand-in's counters, checked every 5 ms.
-const killPoints = [
-	['while reading OpenProject', (s, at) => s.requests > at.requests],
+/** Starts a run and, when `when(stats, at)` holds for the stand-in's counters (checked every
+ * 5 ms), calls `act`; resolves with whether it acted and the run's outcome. */
+async function runAndStrike(when, act) {
+	const at = { ...op.stats };
+	const execution = n8n.spawnExecute('batchSyncManager');
+	const struck = await new Promise((resolve) => {
+		const timer = setInterval(async () => {
+			if (!when(op.stats, at)) return;
+			clearInterval(timer);
+			await act(execution);
+			resolve(true);
+		}, 5);
+		execution.done.then(
+			() => {
+				clearInterval(timer);
+				resolve(false);
+			},
+			() => {},
+		);
+	});
+	const outcome = await execution.done.then((r) => ({ ok: r.status === 'success' }), (e) => ({ ok: false, error: e }));
+	return { struck, ...outcome };
+}
+
+/** Replaces dead n8n processes (main, workers) as a process manager would. */
+async function revive() {
+	if (main.proc.exitCode !== null || main.proc.signalCode !== null) main = await n8n.startMain();
+	for (let k = 0; k < workers.length; k++) {
+		const w = workers[k];
+		if (w.proc.exitCode !== null || w.proc.signalCode !== null) workers[k] = await n8n.startWorker();
+	}
+}
+
+/** After a coordinator died: the next run is blocked while its lock is fresh, and says so;
+ * LOCK_TIMEOUT_MINUTES later a run takes over. */
+async function afterDeadCoordinator() {
+	const held = db("SELECT running_run_id FROM sync_state WHERE direction = 'local'");
+	if (held === '') return null;
+	await assert.rejects(n8n.execute('batchSyncManager'), /Sync blocked: run [0-9a-f-]+ \(execution \d+\) holds the lock/);
+	assert.equal(db('SELECT status FROM sync_metrics ORDER BY id DESC LIMIT 1'), 'blocked');
+	db("UPDATE sync_state SET heartbeat_at = heartbeat_at - interval '6 minutes' WHERE direction = 'local'");
+	return held;
+}
+
+// Where a worker dies, in the middle of a page: a predicate on the stand-in's counters.
+const workerKills = [
+	['while its page reads OpenProject', (s, at) => s.requests > at.requests + 2],
 	['after 10 creates', (s, at) => s.posts >= at.posts + 10],
 	['after 60 creates', (s, at) => s.posts >= at.posts + 60],
 	['after 20 patches', (s, at) => s.patches >= at.patches + 20],
 	['near the end of the writes', (s, at) => s.posts >= at.posts + 110],
 ];
 
-for (const [where, when] of killPoints) {
-	test(`kill -9 of n8n ${where}: the next run is blocked and says so, a run after the lock timeout takes over, nothing is lost or doubled`, async () => {
+for (const [where, when] of workerKills) {
+	test(`kill -9 of a worker ${where}: its page is sent again, the run completes, nothing is lost or doubled`, async () => {
 		edits({ localCreates: 120, remoteCreates: 30, localEdits: 40, remoteEdits: 20 });
-		const at = { ...op.stats };
-		const { kill, done } = n8n.spawnExecute('batchSyncManager');
-		const killed = await new Promise((resolve) => {
-			const timer = setInterval(() => {
-				if (when(op.stats, at)) {
-					clearInterval(timer);
-					kill();
-					resolve(true);
-				}
-			}, 5);
-			done.then(
-				() => {
-					clearInterval(timer);
-					resolve(false);
-				},
-				() => {},
-			);
+		let victim = null;
+		const { struck, ok, error } = await runAndStrike(when, async () => {
+			// The worker running a page now (its execution claimed one), else the first.
+			const claimed = new Set(json("SELECT coalesce(jsonb_agg(claimed_by), '[]') FROM sync_run_pages WHERE status = 'claimed'"));
+			victim = workers.find((w) => [...w.executions].some((id) => claimed.has(id))) ?? workers[0];
+			victim.kill();
+			workers[workers.indexOf(victim)] = await n8n.startWorker();
 		});
-		await done.catch(() => {});
-		assert.ok(killed, `the run ended before the kill point (${where})`);
-		// The dead run still holds the lock: a run now is blocked, as a failed execution with the
-		// reason, and a metrics row says so.
-		const held = db("SELECT running_run_id FROM sync_state WHERE direction = 'local'");
-		if (held !== '') {
-			await assert.rejects(n8n.execute('batchSyncManager'), /Sync blocked: run [0-9a-f-]+ \(execution \d+\) holds the lock/);
-			assert.equal(db("SELECT status FROM sync_metrics ORDER BY id DESC LIMIT 1"), 'blocked');
-			// LOCK_TIMEOUT_MINUTES later, the scheduled run takes over.
-			db("UPDATE sync_state SET heartbeat_at = heartbeat_at - interval '6 minutes' WHERE direction = 'local'");
-		}
-		const runs = await settle(MAX_RETRIES + 1);
-		assert.ok(runs <= MAX_RETRIES + 1, `settled within ${MAX_RETRIES + 1} runs: ${left()}`);
-		if (held !== '') assert.equal(db(`SELECT status FROM sync_metrics WHERE run_id = '${held}'`), 'abandoned');
+		assert.ok(struck, `the run ended before the kill point (${where})`);
+		assert.ok(ok, `the run completes without the dead worker: ${error?.message?.slice(0, 500)}`);
+		const run = db('SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 1');
+		assert.ok(json(`SELECT max(dispatches) FROM sync_run_pages WHERE run_id = '${run}'`) >= 2, 'the dead worker\'s page was sent again');
+		const runs = await settle(MAX_RETRIES);
+		assert.ok(runs <= MAX_RETRIES, `settled within ${MAX_RETRIES} further runs: ${left()}`);
 		assertConsistent(pairs);
 	});
 }
+
+test('kill -9 of the coordinator mid-run: the next run is blocked and says so; after the lock timeout a run takes over', async () => {
+	edits({ localCreates: 150, remoteCreates: 20, localEdits: 20, remoteEdits: 20 });
+	const { struck } = await runAndStrike((s, at) => s.posts >= at.posts + 30, async (execution) => execution.kill());
+	assert.ok(struck);
+	const held = await afterDeadCoordinator();
+	assert.ok(held, 'the dead coordinator held the lock');
+	const runs = await settle(MAX_RETRIES + 1);
+	assert.ok(runs <= MAX_RETRIES + 1, `settled: ${left()}`);
+	assert.equal(db(`SELECT status FROM sync_metrics WHERE run_id = '${held}'`), 'abandoned');
+	assert.equal(db(`SELECT status FROM sync_runs WHERE run_id = '${held}'`), 'abandoned');
+	assertConsistent(pairs);
+});
+
+test("kill -9 of n8n's main mid-run (the webhooks): the pages it could not take are sent again once it is back", async () => {
+	edits({ localCreates: 150, remoteCreates: 20, localEdits: 20, remoteEdits: 20 });
+	const { struck, ok, error } = await runAndStrike((s, at) => s.posts >= at.posts + 20, async () => {
+		main.kill();
+		await new Promise((r) => setTimeout(r, 2000));
+		main = await n8n.startMain();
+	});
+	assert.ok(struck);
+	assert.ok(ok, `the run completes: ${error?.message?.slice(0, 500)}`);
+	const runs = await settle(MAX_RETRIES);
+	assert.ok(runs <= MAX_RETRIES, `settled: ${left()}`);
+	assertConsistent(pairs);
+});
+
+test('PostgreSQL stopped with pg_ctl stop -m immediate mid-run and started again: nothing lost or doubled', async () => {
+	edits({ localCreates: 150, remoteCreates: 20, localEdits: 20, remoteEdits: 20 });
+	const { struck } = await runAndStrike((s, at) => s.posts >= at.posts + 30, async () => {
+		pg.crash();
+		await new Promise((r) => setTimeout(r, 1500));
+		pg.restart();
+	});
+	assert.ok(struck);
+	await revive();
+	await afterDeadCoordinator();
+	const runs = await settle(MAX_RETRIES + 1);
+	assert.ok(runs <= MAX_RETRIES + 1, `settled: ${left()}`);
+	assertConsistent(pairs);
+});
 
 test('OpenProject failing 20% of requests (409, 429 with and without Retry-After, 5xx, timeouts after commit): settled within MAX_RETRIES runs, nothing doubled', async () => {
 	op.setFailureRates({

@@ -3,7 +3,7 @@
 // repository's node package installed the way n8n's community-node installer does. Everything
 // listens on 127.0.0.1 and is stopped by the returned stop() functions.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,6 +113,10 @@ export async function startPostgres({ settings = {}, keep = false } = {}) {
 		psqlFile: (file, db = 'postgres') =>
 			execFileSync('psql', [...psqlArgs(db), '-f', file], { encoding: 'utf8' }),
 		createDatabase: (name) => psql(`CREATE DATABASE "${name.replace(/"/g, '""')}"`),
+		/** A crash: `pg_ctl stop -m immediate` (no checkpoint, connections cut). */
+		crash: () => asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], { stdio: 'pipe' }),
+		/** Starts the cluster again on the same port (after crash()). */
+		restart: () => asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start'], { stdio: 'pipe' }),
 		stop: () => {
 			running.delete(dir);
 			stopPostgresAt(dir);
@@ -146,14 +150,61 @@ export function packNode() {
  * $N8N_USER_FOLDER/.n8n/nodes/node_modules/n8n-nodes-batch-sync and listed in that folder's
  * package.json.
  */
-export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
-	const bin = n8nBin();
+function userFolderWith(tarball) {
 	const userFolder = mkdtempSync(path.join(tmpdir(), 'batch-sync-n8n-'));
 	const nodes = path.join(userFolder, '.n8n/nodes');
 	const target = path.join(nodes, 'node_modules/n8n-nodes-batch-sync');
 	mkdirSync(target, { recursive: true });
 	execFileSync('tar', ['-xzf', tarball, '-C', target, '--strip-components=1']);
 	writeFileSync(path.join(nodes, 'package.json'), JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { 'n8n-nodes-batch-sync': '0.1.0' } }, null, 2));
+	return userFolder;
+}
+
+/** Waits until `url` answers 200 (a server starting), or fails after `ms`. */
+export async function waitForHttp(url, ms = 120_000, proc = null) {
+	const until = Date.now() + ms;
+	for (;;) {
+		if (proc && proc.exitCode !== null) throw new Error(`${url}: the process exited (${proc.exitCode}) before answering`);
+		try {
+			const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+			if (res.ok) return;
+		} catch {
+			// not up yet
+		}
+		if (Date.now() > until) throw new Error(`${url} did not answer within ${ms / 1000} s`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
+}
+
+/** A Redis server on 127.0.0.1 (Debian's redis-server), no persistence. */
+export async function startRedis({ keep = false } = {}) {
+	const port = await freePort();
+	const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: keep });
+	const stop = () => {
+		running.delete(proc);
+		proc.kill('SIGKILL');
+	};
+	// keep: it outlives this process (the demo); stop it by its pid.
+	if (keep) proc.unref();
+	else track(proc, stop);
+	const until = Date.now() + 20_000;
+	for (;;) {
+		try {
+			if (execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG') break;
+		} catch {
+			// not up yet
+		}
+		if (Date.now() > until) throw new Error('redis-server did not start: is it installed (bash scripts/setup.sh)?');
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	return { host: '127.0.0.1', port, pid: proc.pid, stop };
+}
+
+/** keep: the n8n servers it starts outlive this process (the demo), logging to files in the
+ * user folder; stop them by their pids (process groups). */
+export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, keep = false }) {
+	const bin = n8nBin();
+	const userFolder = userFolderWith(tarball);
 	pg.createDatabase('n8n');
 	const env = {
 		...process.env,
@@ -175,7 +226,42 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 		N8N_LOG_LEVEL: 'info',
 		N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
 		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
+		...(redis
+			? { EXECUTIONS_MODE: 'queue', QUEUE_BULL_REDIS_HOST: redis.host, QUEUE_BULL_REDIS_PORT: String(redis.port) }
+			: {}),
 		...extraEnv,
+	};
+	// `n8n execute` starts its own task broker: not on the port of a running main.
+	const execEnv = { ...env, N8N_RUNNERS_BROKER_PORT: String(await freePort()) };
+	const servers = [];
+	/** A long-running n8n process (`start` or `worker`), killed with its process group by stop(). */
+	const serve = (args, procEnv, log) => {
+		const logFile = path.join(userFolder, `${log}-${servers.length}.log`);
+		const stdio = keep ? ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')] : ['ignore', 'pipe', 'pipe'];
+		const proc = spawn(bin, args, { env: procEnv, detached: true, stdio });
+		let tail = '';
+		const executions = new Set();
+		const collect = (d) => {
+			tail = (tail + d).slice(-20000);
+			for (const m of String(d).matchAll(/Worker started execution (\d+)/g)) executions.add(m[1]);
+			if (process.env.BATCH_SYNC_N8N_LOG) process.stderr.write(`[${log}] ${d}`);
+		};
+		proc.stdout?.on('data', collect);
+		proc.stderr?.on('data', collect);
+		const kill = (signal = 'SIGKILL') => {
+			try {
+				process.kill(-proc.pid, signal);
+			} catch {
+				// gone
+			}
+		};
+		if (keep) proc.unref();
+		else track(proc, () => kill());
+		proc.on('exit', () => running.delete(proc));
+		// executions: the ids of the executions a worker started (from its log).
+		const server = { proc, pid: proc.pid, kill, log: () => tail, executions, stop: () => kill() };
+		servers.push(server);
+		return server;
 	};
 	const run = (args, opts = {}) =>
 		execFileSync(bin, args, { env, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
@@ -201,7 +287,7 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 		 * (IRun) and `kill()` sends SIGKILL to the whole group (n8n and any child of it), as a
 		 * crash or an OOM kill would. */
 		spawnExecute(id) {
-			const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+			const child = spawn(bin, ['execute', `--id=${id}`, '--rawOutput'], { env: execEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 			const kill = () => {
 				try {
 					process.kill(-child.pid, 'SIGKILL');
@@ -238,7 +324,34 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {} }) {
 			});
 			return { child, kill, done };
 		},
+		/** Makes a workflow active (its webhooks answer once main starts). */
+		publish: (id) => run(['publish:workflow', `--id=${id}`]),
+		/** `n8n start`: the editor, the webhooks and (in queue mode) the queue's producer. */
+		async startMain() {
+			const server = serve(['start'], env, 'main');
+			await waitForHttp(`http://127.0.0.1:${env.N8N_PORT}/healthz`, 180_000, server.proc);
+			server.url = `http://127.0.0.1:${env.N8N_PORT}`;
+			return server;
+		},
+		/** `n8n worker` (queue mode): its own user folder with the package, broker and health ports. */
+		async startWorker({ concurrency = 5 } = {}) {
+			const healthPort = await freePort();
+			const folder = userFolderWith(tarball);
+			const server = serve(['worker', `--concurrency=${concurrency}`], {
+				...env,
+				N8N_USER_FOLDER: folder,
+				N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+				QUEUE_HEALTH_CHECK_ACTIVE: 'true',
+				QUEUE_HEALTH_CHECK_PORT: String(healthPort),
+			}, 'worker');
+			await waitForHttp(`http://127.0.0.1:${healthPort}/healthz`, 180_000, server.proc);
+			server.folder = folder;
+			server.healthPort = healthPort;
+			return server;
+		},
 		stop() {
+			for (const s of servers) s.stop();
+			for (const s of servers) if (s.folder) rmSync(s.folder, { recursive: true, force: true });
 			rmSync(userFolder, { recursive: true, force: true });
 		},
 	};

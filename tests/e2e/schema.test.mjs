@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_audit,sync_conflicts,sync_metrics,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_audit,sync_conflicts,sync_metrics,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');
@@ -65,7 +65,7 @@ test('Process Batch does not overwrite a task edited after the run read it; one 
 		pg.psqlVars("SELECT * FROM batch_sync_process(:'run', '[\"k2\"]'::jsonb, 'wf', 'ex');", 'flrts', { run });
 		assert.equal(q("SELECT title FROM tasks WHERE external_id = '7'"), 'merged');
 		assert.equal(q("SELECT status FROM sync_staging_work_packages WHERE idempotency_key = 'k2'"), 'processed');
-		pg.psqlVars("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'ex');", 'flrts', { run });
+		pg.psqlVars("SELECT * FROM batch_sync_finish(:'run', 'wf', 'ex');", 'flrts', { run });
 		assert.equal(q(`SELECT blocked FROM batch_sync_start(false, '{}', 'wf', 'ex3')`), 'f', 'the lock is released at the end of a run');
 	} finally {
 		pg.stop();
@@ -78,7 +78,8 @@ async function database() {
 	pg.createDatabase('flrts');
 	for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
 	const q = (sql, vars) => (vars ? pg.psqlVars(sql, 'flrts', vars) : pg.psql(sql, 'flrts')).trim();
-	return { pg, q };
+	const json = (sql, vars) => JSON.parse(q(sql, vars) || 'null');
+	return { pg, q, json };
 }
 
 test('settings: defaults filled in, a bad key or value is an error that names it', async () => {
@@ -138,7 +139,7 @@ test('a run whose heartbeat stopped is taken over at once after LOCK_TIMEOUT_MIN
 		assert.match(abandoned[3], new RegExp(`taken over by run ${next[0]}`));
 		// The dead run, should it wake up, writes nothing.
 		assert.throws(() => q("SELECT * FROM batch_sync_process(:'run', '[\"d1\"]'::jsonb, 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
-		assert.throws(() => q("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
+		assert.throws(() => q("SELECT * FROM batch_sync_finish(:'run', 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
 		assert.equal(q(`SELECT cursor_at FROM sync_state WHERE direction = 'local'`), '-infinity');
 	} finally {
 		pg.stop();
@@ -156,7 +157,7 @@ test('next_attempt_at: a row waiting for its retry is not staged for writing bef
 		const fail = (run) => q("SELECT * FROM batch_sync_record_remote(:'run', :'res'::jsonb, 'wf', 'e');", { run, res: JSON.stringify([{ idempotency_key: 'r1', result: { ok: false, status: 503, message: 'busy' } }]) });
 		fail(run);
 		assert.equal(q("SELECT status || ' ' || attempts || ' ' || (next_attempt_at > now() + interval '59 seconds') FROM sync_staging_work_packages WHERE idempotency_key = 'r1'"), 'retry 1 true');
-		q("SELECT * FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'e1');", { run });
+		q("SELECT * FROM batch_sync_finish(:'run', 'wf', 'e1');", { run });
 		assert.equal(q(`SELECT status || ' ' || failed_items FROM sync_metrics WHERE run_id = '${run}'`), 'partial 1');
 		// The next run plans the same write: it stays waiting, nothing goes out.
 		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e2')`);
@@ -216,14 +217,92 @@ test('a failed batch: its rows wait for a retry, the run goes on and ends partia
 		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([row('1'), row('2')]) });
 		assert.equal(q("SELECT * FROM batch_sync_fail_batch(:'run', '[\"b1\",\"b2\"]'::jsonb, '{\"message\":\"connection reset\"}'::jsonb, 'wf', 'e1');", { run }), '2');
 		assert.equal(q("SELECT string_agg(status || ':' || (last_error->>'message'), ',' ORDER BY external_id) FROM sync_staging_work_packages"), 'retry:connection reset,retry:connection reset');
-		const fin = q("SELECT status FROM batch_sync_finish(:'run', false, now(), '', '{}'::jsonb, 'wf', 'e1');", { run });
+		const fin = q("SELECT status FROM batch_sync_finish(:'run', 'wf', 'e1');", { run });
 		assert.equal(fin, 'partial');
-		assert.match(q(`SELECT reason FROM sync_metrics WHERE run_id = '${run}'`), /2 rows failed, 1 batches failed/);
+		assert.match(q(`SELECT reason FROM sync_metrics WHERE run_id = '${run}'`), /2 rows failed, 1 batches failed, 0 of 0 pages failed/);
 		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e2')`);
 		assert.match(q("SELECT reason FROM batch_sync_fail_run(:'run', 'Reading OpenProject', '{\"message\":\"HTTP 503\"}'::jsonb, 'wf', 'e2');", { run: run2 }), /Reading OpenProject failed: HTTP 503/);
 		assert.equal(q(`SELECT status FROM sync_metrics WHERE run_id = '${run2}'`), 'failed');
 		assert.equal(q(`SELECT blocked FROM batch_sync_start(false, '{}', 'wf', 'e3')`), 'f', 'the lock is free again');
 		assert.equal(q("SELECT cursor_at > '-infinity' FROM sync_state WHERE direction = 'local'"), 't', 'only the finished run moved the cursor');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('pages: every key in one page, PARALLEL_WORKERS in flight, a page sent twice taken once, a dead worker\'s page sent again, the cursors only after every page', async () => {
+	const { pg, q, json } = await database();
+	try {
+		// 7 linked pairs, 2 new tasks, 1 new work package (listed), 1 mirror row only (full sync).
+		q("INSERT INTO tasks (external_id, title) SELECT i::text, 'T' || i FROM generate_series(1, 7) i");
+		q("INSERT INTO tasks (title) VALUES ('new a'), ('new b')");
+		q("INSERT INTO work_packages (external_id, data, checksum) VALUES ('12', '{}', 'x')");
+		const settings = JSON.stringify({ PAGE_SIZE: 4, PARALLEL_WORKERS: 2, PAGE_TIMEOUT_SECONDS: 30, MAX_RETRIES: 1 });
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '${settings}', 'wf', 'coord')`);
+		const remote = JSON.stringify({ ids: ['1', '2', '3', '4', '5', '6', '7', '10'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
+		assert.equal(q("SELECT pages || ' ' || keys FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote }), '3 11');
+		const pages = json(`SELECT jsonb_agg(keys ORDER BY page_no) FROM sync_run_pages WHERE run_id = '${run}'`);
+		assert.deepEqual(pages, [['1', '2', '3', '4'], ['5', '6', '7', '10'], ['12', 'task-8', 'task-9']]);
+		const next = () => json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
+		let n = next();
+		assert.deepEqual(n.dispatch.map((d) => d.page_no), [0, 1], 'two in flight');
+		assert.equal(n.finished, false);
+		assert.deepEqual(next().dispatch, [], 'no room until one is done');
+		const claim = (page, exec) => json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', ${page}, '${exec}') c`);
+		const c0 = claim(0, 'w1');
+		assert.equal(c0.claimed, true);
+		assert.deepEqual(c0.remote_ids, ['1', '2', '3', '4']);
+		assert.equal(c0.settings.PAGE_SIZE, 4);
+		assert.equal(claim(0, 'w2').claimed, false, 'a page sent twice is taken once');
+		assert.equal(claim(1, 'w2').claimed, true);
+		// The page's tasks, by key.
+		assert.equal(json("SELECT records FROM batch_sync_page_tasks('[\"task-8\", \"3\"]')").map((r) => r.sync_id).join(','), '3,task-8');
+		// Rows an earlier run left for keys of page 0: one this run planned again while it waits for
+		// its retry (seen), one nobody plans any more (the pair needs no such write now).
+		q(`INSERT INTO sync_staging_work_packages (run_id, external_id, operation, decision, idempotency_key, status, next_attempt_at)
+		   VALUES ('old', '2', 'update', 'update_remote', 'old-2', 'retry', now() + interval '1 hour'),
+		          ('old', '3', 'update', 'update_remote', 'old-3', 'retry', now() + interval '1 hour')`);
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([{ external_id: '3', operation: 'update', decision: 'update_remote', local_action: 'none', idempotency_key: 'old-3', retry_delays_ms: [1000] }]) });
+		// Page 0 completes; only its own execution may write for it.
+		assert.equal(q(`SELECT done FROM batch_sync_complete_page('${run}', 0, '{"total": 4, "unchanged": 4}', 'w1')`), 't');
+		assert.equal(q("SELECT string_agg(external_id || ':' || status, ',' ORDER BY external_id) FROM sync_staging_work_packages WHERE run_id = 'old'"), '2:superseded,3:retry');
+		assert.throws(() => q(`SELECT * FROM batch_sync_process('${run}', '[]', 'wf', 'w1')`), /no longer holds a page/);
+		n = next();
+		assert.deepEqual(n.dispatch.map((d) => d.page_no), [2]);
+		// The worker of page 1 dies: after PAGE_TIMEOUT_SECONDS without a heartbeat the page goes back
+		// to the queue and is sent again; the dead execution cannot write for it any more.
+		q(`UPDATE sync_run_pages SET heartbeat_at = now() - interval '31 seconds' WHERE run_id = '${run}' AND page_no = 1`);
+		n = next();
+		assert.deepEqual(n.dispatch.map((d) => d.page_no), [1]);
+		assert.throws(() => q(`SELECT * FROM batch_sync_process('${run}', '[]', 'wf', 'w2')`), /no longer holds a page/);
+		assert.equal(claim(1, 'w3').claimed, true);
+		q(`SELECT * FROM batch_sync_complete_page('${run}', 1, '{"total": 4, "update_local": 1, "unchanged": 3}', 'w3')`);
+		// Page 2 is never claimed (its job was lost) and has been sent 1 + MAX_RETRIES times: failed.
+		q(`UPDATE sync_run_pages SET dispatched_at = now() - interval '31 seconds' WHERE run_id = '${run}' AND page_no = 2`);
+		n = next();
+		assert.deepEqual(n.dispatch.map((d) => d.page_no), [2], 'sent again');
+		q(`UPDATE sync_run_pages SET dispatched_at = now() - interval '31 seconds' WHERE run_id = '${run}' AND page_no = 2`);
+		n = next();
+		assert.deepEqual([n.done, n.failed, n.finished], [2, 1, true]);
+		assert.match(q(`SELECT last_error->>'message' FROM sync_run_pages WHERE run_id = '${run}' AND page_no = 2`), /sent 2 times without finishing/);
+		// The run ends partial: the counts summed over the pages, the cursors not moved.
+		const fin = json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+		assert.deepEqual([fin.status, fin.total, fin.pages, fin.pages_failed], ['partial', 8, 3, 1]);
+		assert.deepEqual(json(`SELECT per_decision FROM sync_metrics WHERE run_id = '${run}'`), { total: 8, unchanged: 7, update_local: 1 });
+		assert.equal(q("SELECT count(*) FROM sync_state WHERE cursor_at > '-infinity'"), '0', 'cursors stay until every page is done');
+		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't');
+		// The next run: every page done, the cursors move (the remote one to the listing's newest).
+		const run2 = q(`SELECT run_id FROM batch_sync_start(false, '${settings}', 'wf', 'coord2')`);
+		q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run: run2, remote });
+		for (let k = 0; k < 3; k++) {
+			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run: run2 });
+			assert.equal(json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run2}', ${k}, 'x${k}') c`).claimed, true);
+			q(`SELECT * FROM batch_sync_complete_page('${run2}', ${k}, '{"total": 1}', 'x${k}')`);
+		}
+		assert.equal(json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord2') f;", { run: run2 }).status, 'success');
+		assert.equal(q("SELECT to_char(cursor_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM sync_state WHERE direction = 'remote'"), '2026-12-03T10:00:00');
+		// A claim for a run that ended is refused.
+		assert.equal(claim(0, 'late').claimed, false);
 	} finally {
 		pg.stop();
 	}

@@ -1,46 +1,67 @@
-// The bundled Batch Sync Manager workflow, end to end: real n8n (pinned, with the packed node
-// installed as the community-node installer does), real PostgreSQL (the FLRTS database and
-// n8n's own), and the OpenProject API stand-in. Credentials and the workflow are imported with
-// n8n's CLI and each run is `n8n execute`; the outcome is checked in the databases.
+// The bundled workflows (Batch Sync Manager and Batch Sync Page), end to end: real n8n (pinned,
+// with the packed node installed as the community-node installer does), real PostgreSQL (the
+// FLRTS database and n8n's own), and the OpenProject API stand-in. Credentials and workflows
+// are imported with n8n's CLI, the page workflow is published and served by `n8n start`, each
+// run is `n8n execute` of the manager; the outcome is checked in the databases.
+//
+// BATCH_SYNC_E2E_WORKERS=N runs the same scenario in n8n's queue mode: Redis (Debian's
+// redis-server), one main and N workers, the pages running on the workers
+// (tests/e2e/workflow-queue.test.mjs does so with 2).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
+import { packNode, root, setupN8n, startPostgres, startRedis } from './harness.mjs';
 import { createStandin } from '../openproject/standin.mjs';
 import { CREDENTIALS, SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
 
 const PAIRS = 1000;
+const WORKERS = Number(process.env.BATCH_SYNC_E2E_WORKERS ?? 0);
 let snapshot;
 let pg;
 let n8n;
 let op;
 let opUrl;
+let redis;
+const workers = [];
 const db = (sql) => pg.psql(sql, 'flrts');
 const json = (sql) => JSON.parse(db(sql) || 'null');
 
 before(async () => {
 	const tarball = packNode();
-	pg = await startPostgres();
+	pg = await startPostgres({ settings: { max_connections: 200 } });
 	pg.createDatabase('flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
 	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
 	op = createStandin({ apiKey: 'e2e-key' });
 	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
-	n8n = await setupN8n({ pg, tarball });
+	if (WORKERS > 0) redis = await startRedis();
+	n8n = await setupN8n({ pg, tarball, redis });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'e2e-key' } },
 	]);
-	// Retries after a second (not a minute): the runs here follow each other at once.
-	const wf = JSON.parse(readFileSync(path.join(root, 'workflows/batch-sync-manager.json'), 'utf8'));
-	n8n.importWorkflow([withSettings(wf, { RETRY_BASE_SECONDS: 1 })]);
+	// Pages of 300 keys (several pages per run, PARALLEL_WORKERS of them at once); retries after
+	// a second, not a minute: the runs here follow each other at once.
+	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+	n8n.importWorkflow([
+		withSettings(read('batch-sync-manager.json'), {
+			RETRY_BASE_SECONDS: 1,
+			PAGE_SIZE: 300,
+			PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
+		}),
+		read('batch-sync-page.json'),
+	]);
+	n8n.publish('batchSyncPage');
+	await n8n.startMain();
+	for (let k = 0; k < WORKERS; k++) workers.push(await n8n.startWorker());
 });
 
 after(async () => {
 	n8n?.stop();
+	redis?.stop();
 	await op?.close();
 	pg?.stop();
 });
@@ -81,6 +102,15 @@ test('first run (full): 1,000 linked pairs seed the mirror', async () => {
 	await run();
 	assert.equal(db('SELECT count(*) FROM work_packages').trim(), String(PAIRS));
 	assert.equal(db("SELECT count(*) FROM sync_metrics WHERE mode = 'full'").trim(), '1');
+	// The run in pages of 300 keys, each claimed by its own execution.
+	const pages = json('SELECT jsonb_agg(claimed_by) FROM sync_run_pages');
+	assert.equal(pages.length, Math.ceil(PAIRS / 300));
+	assert.equal(new Set(pages).size, pages.length);
+	if (WORKERS > 0) {
+		// In queue mode every page ran on a worker.
+		const onWorkers = new Set(workers.flatMap((w) => [...w.executions]));
+		for (const id of pages) assert.ok(onWorkers.has(id), `page execution ${id} ran on a worker (${[...onWorkers]})`);
+	}
 	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
 	assert.deepEqual(Object.keys(reconcile()), ['unchanged']);
 	assert.equal(op.stats.patches + op.stats.posts, 0, 'nothing to write to OpenProject');

@@ -6,7 +6,7 @@
 //   - HAL JSON: `_type`, `_links` with `href`/`title`, errors as
 //     `{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:<Id>","message"}`;
 //   - API-key basic auth (user `apikey`), 401 otherwise;
-//   - GET /api/v3/work_packages with `filters` (JSON array; `updatedAt` `<>d` with inclusive,
+//   - GET /api/v3/work_packages with `select` (only the listed properties) and `filters` (JSON array; `updatedAt` `<>d` with inclusive,
 //     optionally open bounds, `status` `o`/`c`/`*`/`=`, `id` `=`), the default filter "open
 //     only" when `filters` is absent, `sortBy`, `pageSize` (default 20, clamped to 1000, -1 =
 //     1000) and `offset` as a page number from 1;
@@ -236,7 +236,21 @@ export function createStandin({
 		const self = `/api/v3/work_packages?offset=${offset}&pageSize=${pageSize}`;
 		const links = { self: { href: self } };
 		if (offset * pageSize < rows.length) links.nextByOffset = { href: `/api/v3/work_packages?offset=${offset + 1}&pageSize=${pageSize}` };
-		return [200, { _type: 'WorkPackageCollection', total: rows.length, count: page.length, pageSize, offset, _embedded: { elements: page.map(render) }, _links: links }];
+		const collection = { _type: 'WorkPackageCollection', total: rows.length, count: page.length, pageSize, offset, _embedded: { elements: page.map(render) }, _links: links };
+		// OpenProject's `select` (signaling): only the listed properties, e.g.
+		// `total,elements/id,elements/updatedAt`; `*` and `elements/*` select everything.
+		const select = url.searchParams.get('select');
+		if (select === null) return [200, collection];
+		const wanted = select.split(',').map((x) => x.trim()).filter(Boolean);
+		if (wanted.includes('*')) return [200, collection];
+		const out = {};
+		for (const key of wanted.filter((w) => !w.startsWith('elements/'))) if (key in collection) out[key] = collection[key];
+		const props = wanted.filter((w) => w.startsWith('elements/')).map((w) => w.slice('elements/'.length));
+		if (props.length) {
+			const pick = (wp) => (props.includes('*') ? wp : Object.fromEntries(props.filter((k) => k in wp).map((k) => [k, wp[k]])));
+			out._embedded = { elements: collection._embedded.elements.map(pick) };
+		}
+		return [200, out];
 	}
 
 	function scriptedFailure(method, id) {

@@ -224,3 +224,14 @@ test('timeout after commit: the write is done and no answer comes; 429 with and 
 	assert.equal(second.headers.get('retry-after'), null, "OpenProject's own limiter sends no Retry-After");
 	assert.equal((await second.json()).errorIdentifier, 'urn:openproject-org:api:v3:errors:Throttled');
 });
+
+test('select: a listing with only the properties asked for', async () => {
+	const all = encodeURIComponent(JSON.stringify([{ status: { operator: '*', values: [] } }]));
+	const r = await api('GET', `/api/v3/work_packages?filters=${all}&pageSize=5&select=${encodeURIComponent('total,pageSize,elements/id,elements/updatedAt')}`);
+	assert.equal(r.status, 200);
+	assert.deepEqual(Object.keys(r.body).sort(), ['_embedded', 'pageSize', 'total']);
+	assert.deepEqual(Object.keys(r.body._embedded.elements[0]).sort(), ['id', 'updatedAt']);
+	assert.equal(r.body._embedded.elements.length, 5);
+	const full = await api('GET', `/api/v3/work_packages?filters=${all}&pageSize=5&select=*`);
+	assert.ok(full.body._embedded.elements[0].subject);
+});

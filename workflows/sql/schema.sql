@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sync_staging_work_packages (
   status           text NOT NULL DEFAULT 'pending',
   attempts         integer NOT NULL DEFAULT 0,
   next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+  seen_run_id      text,                    -- the last run that planned it again while it waited
   last_error       jsonb,
   created_at       timestamptz NOT NULL DEFAULT now(),
   processed_at     timestamptz,
@@ -128,6 +129,40 @@ CREATE TABLE IF NOT EXISTS sync_audit (
 );
 CREATE INDEX IF NOT EXISTS sync_audit_external_id ON sync_audit (external_id, at);
 
+-- A run and its pages. The coordinator (Batch Sync Manager) splits the run's keys into pages of
+-- PAGE_SIZE keys (both sides of a key always in the same page); each page is read, compared,
+-- planned, staged, processed and written by its own execution of Batch Sync Page, on a worker
+-- in n8n's queue mode. The run's state lives here, not in an execution's memory.
+CREATE TABLE IF NOT EXISTS sync_runs (
+  run_id        text PRIMARY KEY,
+  full_sync     boolean NOT NULL,
+  settings      jsonb NOT NULL,
+  started_at    timestamptz NOT NULL,
+  local_since   timestamptz,                -- the local cursor the run reads from
+  remote_max    text,                       -- the newest OpenProject updatedAt it listed
+  workflow_id   text,
+  execution_id  text,
+  status        text NOT NULL DEFAULT 'running', -- running / success / partial / failed / abandoned
+  finished_at   timestamptz
+);
+CREATE TABLE IF NOT EXISTS sync_run_pages (
+  run_id        text NOT NULL REFERENCES sync_runs ON DELETE CASCADE,
+  page_no       integer NOT NULL,
+  keys          jsonb NOT NULL,             -- the page's keys (work package ids and task-<id>)
+  status        text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'claimed', 'done', 'failed')),
+  dispatches    integer NOT NULL DEFAULT 0, -- how often it was sent to a worker
+  dispatched_at timestamptz,
+  claimed_by    text,                       -- the n8n execution working on it
+  claimed_at    timestamptz,
+  heartbeat_at  timestamptz,                -- its last sign of life (each batch)
+  finished_at   timestamptz,
+  summary       jsonb,                      -- Compare's counts by decision for the page
+  last_error    jsonb,
+  PRIMARY KEY (run_id, page_no)
+);
+-- A page reads its tasks by key (batch_sync_key).
+CREATE INDEX IF NOT EXISTS tasks_sync_key ON tasks ((coalesce(external_id, 'task-' || id)));
+
 -- The dead letter: rows that failed MAX_RETRIES times, or that OpenProject refused (422), with
 -- the last error. They stay until a person re-queues them (batch_sync_requeue).
 CREATE OR REPLACE VIEW sync_dead_letters AS
@@ -148,6 +183,7 @@ ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS reason text;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS remote_version integer;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS retry_delays_ms jsonb;
 ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS conflict jsonb;
+ALTER TABLE sync_staging_work_packages ADD COLUMN IF NOT EXISTS seen_run_id text;
 ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_operation_check;
 ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_operation_check
   CHECK (operation IN ('insert', 'update', 'delete', 'none'));

@@ -8,7 +8,6 @@
 
 -- Signatures that changed (CREATE OR REPLACE cannot change them): the old ones go.
 DROP FUNCTION IF EXISTS batch_sync_close_conflict(text, text, text, text, text);
-DROP FUNCTION IF EXISTS batch_sync_finish(text, boolean, timestamptz, text, jsonb, text, text);
 
 CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(t.external_id, 'task-' || t.id)
@@ -50,11 +49,13 @@ DECLARE
   defaults jsonb := jsonb_build_object(
     'BATCH_SIZE', 50, 'MAX_RETRIES', 3, 'RETRY_BASE_SECONDS', 60, 'LOCK_TIMEOUT_MINUTES', 5,
     'WRITE_CONCURRENCY', 8, 'REQUESTS_PER_SECOND', 0, 'REQUEST_TIMEOUT_SECONDS', 60,
+    'PAGE_SIZE', 5000, 'PARALLEL_WORKERS', 3, 'PAGE_TIMEOUT_SECONDS', 120,
+    'PAGE_WEBHOOK_URL', 'http://127.0.0.1:5678/webhook/batch-sync/page',
     'OPENPROJECT_PROJECT_ID', '', 'MARKER_FIELD', '');
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600]}';
+  ints jsonb := '{"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400]}';
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
     RAISE EXCEPTION 'settings: expected a JSON object of settings, got %', coalesce(jsonb_typeof(p_settings), 'nothing');
@@ -77,6 +78,9 @@ BEGIN
   END IF;
   IF jsonb_typeof(out->'MARKER_FIELD') <> 'string' OR (out->>'MARKER_FIELD') !~ '^(customField[0-9]+)?$' THEN
     RAISE EXCEPTION 'settings: MARKER_FIELD must be empty or a custom field''s API name like customField1, got %', out->'MARKER_FIELD';
+  END IF;
+  IF jsonb_typeof(out->'PAGE_WEBHOOK_URL') <> 'string' OR (out->>'PAGE_WEBHOOK_URL') !~ '^https?://[^\s]+$' THEN
+    RAISE EXCEPTION 'settings: PAGE_WEBHOOK_URL must be the http(s) URL of the Batch Sync Page webhook, got %', out->'PAGE_WEBHOOK_URL';
   END IF;
   RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
 END $$;
@@ -123,10 +127,15 @@ BEGIN
            'abandoned', format('no heartbeat since %s; taken over by run %s', coalesce(st.heartbeat_at, st.running_since), v_run)
     FROM sync_staging_work_packages s RIGHT JOIN (SELECT 1) one ON s.run_id = st.running_run_id
     ON CONFLICT (run_id) DO NOTHING;
+    UPDATE sync_runs SET status = 'abandoned', finished_at = v_now WHERE sync_runs.run_id = st.running_run_id;
   END IF;
   UPDATE sync_state SET running_run_id = v_run, running_since = v_now, heartbeat_at = v_now,
                         running_execution_id = p_execution_id
    WHERE direction = 'local';
+  INSERT INTO sync_runs (run_id, full_sync, settings, started_at, local_since, workflow_id, execution_id)
+  SELECT v_run, p_requested_full OR bool_or(full_requested) OR bool_or(cursor_at = '-infinity' AND direction = 'remote'),
+         v_settings, v_now, max(cursor_at) FILTER (WHERE direction = 'local'), p_workflow_id, p_execution_id
+  FROM sync_state;
   RETURN QUERY
   WITH s AS (
     SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
@@ -165,15 +174,197 @@ BEGIN
   END IF;
 END $$;
 
+-- The same for the page an execution works on: its heartbeat moves on, and an execution whose
+-- page was handed to another (its heartbeat stopped for PAGE_TIMEOUT_SECONDS) writes nothing
+-- more. (A run without pages, as in the SQL tests, has nothing to check here.)
+CREATE OR REPLACE FUNCTION batch_sync_page_heartbeat(p_run_id text, p_execution_id text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
+  IF NOT EXISTS (SELECT 1 FROM sync_run_pages WHERE run_id = p_run_id) THEN
+    RETURN;
+  END IF;
+  UPDATE sync_run_pages SET heartbeat_at = clock_timestamp()
+   WHERE run_id = p_run_id AND claimed_by = p_execution_id AND status = 'claimed';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'execution % no longer holds a page of run % (it was handed to another or is done): it writes nothing more',
+      p_execution_id, p_run_id;
+  END IF;
+END $$;
+
+-- The run's pages: every key the run must look at (tasks changed since the cursor, the work
+-- packages OpenProject listed as changed, rows waiting for a retry, open conflicts; in a full
+-- sync every task, work package and mirror row), in order (work package ids by number, then
+-- task-<id>), PAGE_SIZE keys a page. p_remote: {ids, maxUpdatedAt} of the listing.
+CREATE OR REPLACE FUNCTION batch_sync_plan_pages(p_run_id text, p_remote jsonb)
+RETURNS TABLE (pages integer, keys integer) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  run sync_runs;
+  v_size integer;
+BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
+  SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
+  v_size := (run.settings->>'PAGE_SIZE')::integer;
+  UPDATE sync_runs SET remote_max = nullif(p_remote->>'maxUpdatedAt', '') WHERE sync_runs.run_id = p_run_id;
+  DELETE FROM sync_run_pages WHERE sync_run_pages.run_id = p_run_id;
+  INSERT INTO sync_run_pages (run_id, page_no, keys)
+  WITH k AS (
+    SELECT coalesce(t.external_id, 'task-' || t.id) AS key FROM tasks t
+     WHERE run.full_sync OR t.updated_at >= run.local_since - interval '5 minutes'
+    UNION SELECT jsonb_array_elements_text(coalesce(p_remote->'ids', '[]'))
+    UNION SELECT s.external_id FROM sync_staging_work_packages s WHERE s.status IN ('pending', 'retry')
+    UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
+    UNION SELECT w.external_id FROM work_packages w WHERE run.full_sync
+  ), ordered AS (
+    SELECT key, row_number() OVER (ORDER BY key !~ '^[0-9]+$', CASE WHEN key ~ '^[0-9]+$' THEN key::numeric END, key) - 1 AS n
+    FROM k
+  )
+  SELECT p_run_id, (n / v_size)::integer, jsonb_agg(key ORDER BY n) FROM ordered GROUP BY n / v_size;
+  RETURN QUERY SELECT count(*)::integer, coalesce(sum(jsonb_array_length(p.keys)), 0)::integer
+    FROM sync_run_pages p WHERE p.run_id = p_run_id;
+END $$;
+
+-- The coordinator's loop: pages to send to a worker now (at most PARALLEL_WORKERS in flight),
+-- and whether the run is through. A page claimed by an execution that stopped beating, or sent
+-- and never claimed (a lost queue job), for PAGE_TIMEOUT_SECONDS is sent again; one sent
+-- 1 + MAX_RETRIES times fails.
+CREATE OR REPLACE FUNCTION batch_sync_next_pages(p_run_id text)
+RETURNS TABLE (dispatch jsonb, total integer, done integer, failed integer, in_flight integer, finished boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  run sync_runs;
+  v_timeout interval;
+  v_room integer;
+BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
+  SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
+  v_timeout := make_interval(secs => (run.settings->>'PAGE_TIMEOUT_SECONDS')::integer);
+  -- Claimed by an execution that stopped beating: back to the queue.
+  UPDATE sync_run_pages p SET status = 'queued', claimed_by = NULL, dispatched_at = NULL,
+         last_error = jsonb_build_object('code', 'page_timeout', 'message',
+           format('execution %s stopped beating at %s', p.claimed_by, p.heartbeat_at))
+   WHERE p.run_id = p_run_id AND p.status = 'claimed' AND p.heartbeat_at < clock_timestamp() - v_timeout;
+  -- Sent too often: failed.
+  UPDATE sync_run_pages p SET status = 'failed', finished_at = clock_timestamp(),
+         last_error = jsonb_build_object('code', 'page_failed', 'message',
+           format('sent %s times without finishing', p.dispatches), 'last', p.last_error)
+   WHERE p.run_id = p_run_id AND p.status = 'queued' AND p.dispatches > (run.settings->>'MAX_RETRIES')::integer
+     AND (p.dispatched_at IS NULL OR p.dispatched_at < clock_timestamp() - v_timeout);
+  SELECT greatest(0, (run.settings->>'PARALLEL_WORKERS')::integer - count(*))::integer INTO v_room
+    FROM sync_run_pages p
+   WHERE p.run_id = p_run_id
+     AND (p.status = 'claimed' OR (p.status = 'queued' AND p.dispatched_at >= clock_timestamp() - v_timeout));
+  RETURN QUERY
+  WITH pick AS (
+    UPDATE sync_run_pages p SET dispatched_at = clock_timestamp(), dispatches = p.dispatches + 1
+     WHERE (p.run_id, p.page_no) IN (
+       SELECT q.run_id, q.page_no FROM sync_run_pages q
+        WHERE q.run_id = p_run_id AND q.status = 'queued'
+          AND (q.dispatched_at IS NULL OR q.dispatched_at < clock_timestamp() - v_timeout)
+        ORDER BY q.page_no LIMIT v_room)
+    RETURNING p.page_no
+  ), counts AS (
+    SELECT count(*)::integer AS total,
+           count(*) FILTER (WHERE p.status = 'done')::integer AS done,
+           count(*) FILTER (WHERE p.status = 'failed')::integer AS failed,
+           count(*) FILTER (WHERE p.status = 'claimed')::integer AS claimed
+      FROM sync_run_pages p WHERE p.run_id = p_run_id
+  )
+  SELECT coalesce((SELECT jsonb_agg(jsonb_build_object('run_id', p_run_id, 'page_no', pick.page_no) ORDER BY pick.page_no) FROM pick), '[]'),
+         c.total, c.done, c.failed, c.claimed + (SELECT count(*)::integer FROM pick), c.done + c.failed = c.total
+  FROM counts c;
+END $$;
+
+-- A page execution starts: it takes the page if it is queued (or its holder stopped beating).
+-- A page sent twice, already done, or of a run that ended is not taken (claimed = false).
+CREATE OR REPLACE FUNCTION batch_sync_claim_page(p_run_id text, p_page_no integer, p_execution_id text)
+RETURNS TABLE (claimed boolean, run_id text, page_no integer, keys jsonb, remote_ids jsonb, settings jsonb, reason text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  run sync_runs;
+  v_keys jsonb;
+BEGIN
+  SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id) THEN
+    RETURN QUERY SELECT false, p_run_id, p_page_no, '[]'::jsonb, '[]'::jsonb, '{}'::jsonb, 'the run is not running';
+    RETURN;
+  END IF;
+  UPDATE sync_run_pages p SET status = 'claimed', claimed_by = p_execution_id, claimed_at = clock_timestamp(),
+                              heartbeat_at = clock_timestamp()
+   WHERE p.run_id = p_run_id AND p.page_no = p_page_no
+     AND (p.status = 'queued' OR (p.status = 'claimed' AND p.heartbeat_at <
+          clock_timestamp() - make_interval(secs => (run.settings->>'PAGE_TIMEOUT_SECONDS')::integer)))
+  RETURNING p.keys INTO v_keys;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT false, p_run_id, p_page_no, '[]'::jsonb, '[]'::jsonb, '{}'::jsonb, 'the page is taken or done';
+    RETURN;
+  END IF;
+  PERFORM batch_sync_heartbeat(p_run_id);
+  RETURN QUERY SELECT true, p_run_id, p_page_no, v_keys,
+    coalesce((SELECT jsonb_agg(k) FROM jsonb_array_elements_text(v_keys) k WHERE k ~ '^[0-9]+$'), '[]'),
+    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync), NULL::text;
+END $$;
+
+-- A page's local records: the tasks of its keys (one row, a JSON array).
+CREATE OR REPLACE FUNCTION batch_sync_page_tasks(p_keys jsonb)
+RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'sync_id', coalesce(t.external_id, 'task-' || t.id), 'title', t.title, 'description', t.description,
+           'status', t.status, 'due_date', t.due_date, 'deleted_at', t.deleted_at,
+           'updated_at', t.updated_at) ORDER BY t.id), '[]'),
+         count(*)::integer
+  FROM tasks t
+  WHERE coalesce(t.external_id, 'task-' || t.id) IN (SELECT jsonb_array_elements_text(p_keys))
+$$;
+
+-- A page is through: Compare's counts are kept for the run's metrics.
+CREATE OR REPLACE FUNCTION batch_sync_complete_page(p_run_id text, p_page_no integer, p_summary jsonb, p_execution_id text)
+RETURNS TABLE (done boolean) LANGUAGE plpgsql AS $$
+DECLARE
+  v_done boolean;
+BEGIN
+  PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
+  UPDATE sync_run_pages SET status = 'done', finished_at = clock_timestamp(), summary = coalesce(p_summary, '{}')
+   WHERE run_id = p_run_id AND page_no = p_page_no AND claimed_by = p_execution_id AND status = 'claimed';
+  v_done := FOUND;
+  -- Every key of the page was read and planned again: a row an earlier run left pending or
+  -- waiting that this run did not plan again (the pair needs no such write any more: it is in
+  -- sync, in conflict or invalid now) is superseded.
+  IF v_done THEN
+    UPDATE sync_staging_work_packages s SET status = 'superseded'
+     WHERE s.external_id IN (SELECT jsonb_array_elements_text(p.keys) FROM sync_run_pages p
+                              WHERE p.run_id = p_run_id AND p.page_no = p_page_no)
+       AND s.status IN ('pending', 'retry') AND s.run_id <> p_run_id AND s.seen_run_id IS DISTINCT FROM p_run_id;
+  END IF;
+  RETURN QUERY SELECT v_done;
+END $$;
+
+-- A page that could not go on (OpenProject could not be read): back to the queue, to be sent
+-- again by the coordinator (at most 1 + MAX_RETRIES times in all).
+CREATE OR REPLACE FUNCTION batch_sync_fail_page(p_run_id text, p_page_no integer, p_error jsonb, p_execution_id text)
+RETURNS TABLE (reason text) LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sync_run_pages SET status = 'queued', claimed_by = NULL, dispatched_at = NULL,
+         last_error = jsonb_build_object('code', 'page_error', 'message', p_error->>'message', 'execution', p_execution_id)
+   WHERE run_id = p_run_id AND page_no = p_page_no AND claimed_by = p_execution_id AND status = 'claimed';
+  RETURN QUERY SELECT format('page %s of run %s failed: %s', p_page_no, p_run_id, p_error->>'message');
+END $$;
+
+
 -- Creates of work packages whose answer never came back (a timeout, or the process died
 -- between the POST and recording its answer): the local keys, to look up by their marker
 -- before anything is created again.
-CREATE OR REPLACE FUNCTION batch_sync_unfinished_creates()
+DROP FUNCTION IF EXISTS batch_sync_unfinished_creates();
+CREATE OR REPLACE FUNCTION batch_sync_unfinished_creates(p_keys jsonb DEFAULT NULL)
 RETURNS TABLE (keys jsonb) LANGUAGE sql STABLE AS $$
   SELECT coalesce(jsonb_agg(DISTINCT s.external_id), '[]')
   FROM sync_staging_work_packages s
   JOIN tasks t ON 'task-' || t.id = s.external_id AND t.external_id IS NULL
   WHERE s.remote_op = 'create' AND s.status IN ('pending', 'retry', 'dead')
+    AND (p_keys IS NULL OR s.external_id IN (SELECT jsonb_array_elements_text(p_keys)))
 $$;
 
 -- The work packages Find by Marker found for unfinished creates ({key, id, lockVersion,
@@ -187,7 +378,7 @@ DECLARE
   r sync_staging_work_packages;
   n integer := 0;
 BEGIN
-  PERFORM batch_sync_heartbeat(p_run_id);
+  PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
   FOR f IN SELECT * FROM jsonb_array_elements(coalesce(p_found, '[]')) LOOP
     SELECT * INTO r FROM sync_staging_work_packages
      WHERE external_id = f->>'key' AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead')
@@ -301,6 +492,11 @@ $$;
 CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb)
 RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT batch_sync_heartbeat(p_run_id);
+  -- A row waiting for its retry that this run plans again: noted, so that the page's end does
+  -- not take it for a plan nobody makes any more (batch_sync_complete_page).
+  UPDATE sync_staging_work_packages SET seen_run_id = p_run_id
+   WHERE status = 'retry' AND next_attempt_at > now()
+     AND idempotency_key IN (SELECT r->>'idempotency_key' FROM jsonb_array_elements(p_rows) r);
   WITH input AS (
     SELECT DISTINCT ON (r.idempotency_key) r.*
     FROM jsonb_to_recordset(p_rows) AS r(
@@ -403,7 +599,7 @@ DECLARE
   v_read timestamptz;
   v_now_at timestamptz;
 BEGIN
-  PERFORM batch_sync_heartbeat(p_run_id);
+  PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
   v_started := coalesce(v_started, now());
   FOR r IN SELECT * FROM sync_staging_work_packages
@@ -484,7 +680,7 @@ DECLARE
   fail_n integer := 0;
   delays jsonb;
 BEGIN
-  PERFORM batch_sync_heartbeat(p_run_id);
+  PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
   FOR x IN SELECT * FROM jsonb_array_elements(p_results) LOOP
     SELECT * INTO r FROM sync_staging_work_packages WHERE idempotency_key = x->>'idempotency_key' FOR UPDATE;
     CONTINUE WHEN NOT FOUND;
@@ -581,43 +777,64 @@ RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
   SELECT count(*)::integer FROM up
 $$;
 
--- End of a run, after every batch committed: the metrics row (status 'partial' when rows or
--- batches failed: they wait for a retry or are in the dead letter), the cursors, the lock
--- released. A run that lost the lock (taken over) ends with an error and changes nothing.
-CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_full boolean, p_started_at timestamptz,
-                                            p_remote_max text, p_summary jsonb,
-                                            p_workflow_id text, p_execution_id text)
+-- End of a run, when every page is done or failed: the metrics row (Compare's counts summed
+-- over the pages; status 'success', 'partial' when rows, batches or pages failed), the lock
+-- released. The cursors advance only when every page is done; a run with a failed page is read
+-- again from the same cursors. A run that lost the lock (taken over) ends with an error.
+DROP FUNCTION IF EXISTS batch_sync_finish(text, boolean, timestamptz, text, jsonb, text, text);
+CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_workflow_id text, p_execution_id text)
 RETURNS TABLE (run_id text, total integer, processed integer, failed integer, conflicts integer, duration_ms integer,
-               status text)
+               status text, pages integer, pages_failed integer)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
-  v_total integer := coalesce((p_summary->>'total')::integer, 0);
+  run sync_runs;
+  v_summary jsonb;
+  v_total integer;
   v_processed integer;
   v_failed integer;
   v_batches integer;
+  v_pages integer;
+  v_pages_failed integer;
   v_status text;
-  v_duration integer := (extract(epoch FROM clock_timestamp() - p_started_at) * 1000)::integer;
+  v_reason text;
+  v_duration integer;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
+  SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
+  v_duration := (extract(epoch FROM clock_timestamp() - run.started_at) * 1000)::integer;
+  SELECT coalesce(jsonb_object_agg(k, n), '{}') INTO v_summary FROM (
+    SELECT e.key AS k, sum((e.value #>> '{}')::numeric)::integer AS n
+      FROM sync_run_pages p, jsonb_each(coalesce(p.summary, '{}')) e
+     WHERE p.run_id = p_run_id AND jsonb_typeof(e.value) = 'number'
+     GROUP BY e.key) x;
+  SELECT count(*), count(*) FILTER (WHERE p.status <> 'done') INTO v_pages, v_pages_failed
+    FROM sync_run_pages p WHERE p.run_id = p_run_id;
+  v_total := coalesce((v_summary->>'total')::integer, 0);
   SELECT count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status IN ('retry', 'dead', 'pending'))
     INTO v_processed, v_failed
     FROM sync_staging_work_packages s WHERE s.run_id = p_run_id;
   SELECT count(*) INTO v_batches FROM sync_audit a WHERE a.run_id = p_run_id AND a.action = 'batch.failed';
-  v_status := CASE WHEN v_failed > 0 OR v_batches > 0 THEN 'partial' ELSE 'success' END;
+  v_status := CASE WHEN v_failed > 0 OR v_batches > 0 OR v_pages_failed > 0 THEN 'partial' ELSE 'success' END;
+  v_reason := CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed, %s of %s pages failed',
+                                                         v_failed, v_batches, v_pages_failed, v_pages) END;
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
                             status, reason)
-  VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN p_full THEN 'full' ELSE 'incremental' END, p_started_at,
+  VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.started_at,
           v_total, v_processed, v_failed,
-          coalesce((p_summary->>'conflict')::integer, 0), coalesce((p_summary->>'conflicts_resolved')::integer, 0),
-          coalesce(p_summary, '{}'), v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END,
-          v_status, CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed', v_failed, v_batches) END);
-  UPDATE sync_state SET cursor_at = p_started_at, run_id = p_run_id, updated_at = now(), full_requested = false,
-                        running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
+          coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
+          v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason);
+  UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
+  UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
-  UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(nullif(p_remote_max, '')::timestamptz, cursor_at)),
-                        run_id = p_run_id, updated_at = now(), full_requested = false
-    WHERE direction = 'remote';
+  IF v_pages_failed = 0 THEN
+    UPDATE sync_state SET cursor_at = run.started_at, run_id = p_run_id, updated_at = now(), full_requested = false
+      WHERE direction = 'local';
+    UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(run.remote_max::timestamptz, cursor_at)),
+                          run_id = p_run_id, updated_at = now(), full_requested = false
+      WHERE direction = 'remote';
+  END IF;
   RETURN QUERY SELECT p_run_id, v_total, v_processed, v_failed,
-                      coalesce((p_summary->>'conflict')::integer, 0), v_duration, v_status;
+                      coalesce((v_summary->>'conflict')::integer, 0), v_duration, v_status, v_pages, v_pages_failed;
 END $$;

@@ -1,31 +1,49 @@
-// Writes workflows/batch-sync-manager.json, the importable Batch Sync Manager workflow, from
-// this readable source (a test checks that the committed JSON is what this script writes).
+// Writes the importable workflows from this readable source (a test checks that the committed
+// JSON is what this script writes):
+//   workflows/batch-sync-manager.json   Batch Sync Manager, the coordinator of a run
+//   workflows/batch-sync-page.json      Batch Sync Page, one page of a run (a webhook)
 //   node workflows/src/build.mjs
 //
-// Flow (n8n's v1 execution order runs a branch to its end before the next, top to bottom):
+// A run is split into pages of PAGE_SIZE keys (both sides of a key in the same page). The
+// coordinator plans them and sends each to the page workflow's webhook, PARALLEL_WORKERS at a
+// time; in n8n's queue mode each call is a job on a worker. The run's state is in PostgreSQL
+// (sync_runs, sync_run_pages), so no execution holds more than a page, a page whose worker died
+// is sent again, and nothing depends on a webhook's reply.
+//
+// Batch Sync Manager (n8n's v1 execution order runs a branch to its end before the next):
 //   Every 15 Minutes / Run Now -> Settings (the one place a user edits) -> Start Run (settings
-//     checked, run id, full or incremental, cursors, retries, the heartbeat lock)
+//     checked, run id, full or incremental, the heartbeat lock)
 //     -> Lock Held? true -> Run Blocked (an error execution naming the holder)
 //                   false -> Unfinished Creates -> Find Lost Creates (by marker custom field)
-//                            -> Record Found Creates (the lost answers, recorded: no second create)
-//     -> Get Changed Items (tasks changed since the cursor + retries; one row, a JSON array)
-//     -> Get Changed Work Packages (OpenProject updatedAt filter with overlap, all statuses, all
-//          pages; error output -> Fail Run -> Run Failed)
-//     -> Get Base (the mirror rows of those keys)
-//     -> Compare (Batch Sync: Local, Remote, Base)
+//                            -> Record Found Creates (the lost answers, recorded: no second create,
+//                               and the work package is not taken for a new one)
+//     -> List Changed Work Packages (ids and updatedAt only, since the cursor with overlap;
+//          error output -> Fail Run -> Run Failed)
+//     -> Plan Pages (the run's keys in pages) -> Next Pages (pages to send; the run's progress)
+//     -> All Pages Done? true  -> Finish Run (metrics, cursors when every page is done, lock)
+//                        false -> Pages to Send -> Send Page (POST to the page webhook)
+//                                 Wait -> Next Pages
+//
+// Batch Sync Page:
+//   Page Webhook (answers on receipt) -> Claim Page (a page sent twice is taken once)
+//     -> Page Claimed? true -> Page Unfinished Creates -> Find Page Lost Creates
+//                           -> Record Page Found Creates (a page sent again after its worker died
+//                              finds the creates whose answers died with it)
+//     -> Get Page Items (the page's tasks) -> Get Page Work Packages (by id)
+//          (error output -> Fail Page -> Page Failed: the coordinator sends it again)
+//     -> Get Base (the mirror rows of the page's keys)
+//     -> Compare (Batch Sync: Local, Remote, Base; every key of the page read on both sides)
 //          Changes   -> Plan Staging Rows -> Loop Over Items (one plan batch at a time; each row
 //                         holds its decision's local write, base write and OpenProject request)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE, concurrent)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
 //                       (each of the four: error output -> Record Batch Failure -> Loop Over Items)
-//          Conflicts -> Record Conflicts (sync_conflicts; a conflict whose other fields sync comes
-//                       through Changes and is recorded when its row is written)
+//          Conflicts -> Record Conflicts (sync_conflicts)
 //          Unchanged -> Refresh Versions (the mirror's lock_version, bumped by unmapped edits)
 //          Invalid   -> Record Invalid (sync_audit)
-//          Summary   -> (read by Finish Run: the core's counts by decision kind)
-//     -> Finish Run (bottom branch of Lock Held? false: metrics row, cursors, lock released,
-//        after all of the above)
+//          Summary   -> (read by Complete Page: the core's counts by decision kind)
+//     -> Complete Page (bottom branch of Page Claimed? true: after all of the above)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,12 +86,14 @@ export const SETTINGS = {
 	WRITE_CONCURRENCY: 8,
 	REQUESTS_PER_SECOND: 0,
 	REQUEST_TIMEOUT_SECONDS: 60,
+	PAGE_SIZE: 5000,
+	PARALLEL_WORKERS: 3,
+	PAGE_TIMEOUT_SECONDS: 120,
+	PAGE_WEBHOOK_URL: 'http://127.0.0.1:5678/webhook/batch-sync/page',
 	OPENPROJECT_PROJECT_ID: '3',
 	MARKER_FIELD: 'customField1',
 };
 
-const start = "$('Start Run').first().json";
-const settings = `${start}.settings`;
 const node = (name, type, typeVersion, position, parameters, extra = {}) => ({
 	id: name.toLowerCase().replace(/\W+/g, '-'),
 	name,
@@ -93,15 +113,29 @@ const sql = (name, position, query, params, extra = {}) =>
 		{ credentials: { postgres: CREDENTIALS.postgres }, executeOnce: true, ...extra },
 	);
 const to = (name, index = 0) => ({ node: name, type: 'main', index });
-const audit = "workflow: $workflow.id, execution: $execution.id";
-const io = {
+const audit = 'workflow: $workflow.id, execution: $execution.id';
+const onErrorOutput = { onError: 'continueErrorOutput' };
+const ifTrue = (name, position, expression) =>
+	node(name, 'n8n-nodes-base.if', 2.2, position, {
+		conditions: {
+			options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
+			conditions: [{ id: name.toLowerCase().replace(/\W+/g, '-'), leftValue: `={{ ${expression} }}`, rightValue: '', operator: { type: 'boolean', operation: 'true', singleValue: true } }],
+			combinator: 'and',
+		},
+		options: {},
+	});
+const errorMessage = "String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error')";
+const opCredentials = { credentials: { openProjectApi: CREDENTIALS.openProjectApi } };
+const ioOf = (settings) => ({
 	concurrency: `={{ ${settings}.WRITE_CONCURRENCY }}`,
 	perSecond: `={{ ${settings}.REQUESTS_PER_SECOND }}`,
 	timeoutSeconds: `={{ ${settings}.REQUEST_TIMEOUT_SECONDS }}`,
-};
-const onErrorOutput = { onError: 'continueErrorOutput' };
+});
 
+/** Batch Sync Manager: starts a run, plans its pages, sends them, finishes it. */
 export function workflow() {
+	const start = "$('Start Run').first().json";
+	const settings = `${start}.settings`;
 	const nodes = [
 		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', 1.2, [0, 0], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }),
 		node('Run Now', 'n8n-nodes-base.manualTrigger', 1, [0, 200], {}),
@@ -112,27 +146,151 @@ export function workflow() {
 			"SELECT * FROM batch_sync_start(false, $1::jsonb->'settings', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ settings: $json, ${audit} }`,
 		),
-		node(
-			'Lock Held?',
-			'n8n-nodes-base.if',
-			2.2,
-			[660, 100],
-			{
-				conditions: {
-					options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
-					conditions: [{ id: 'blocked', leftValue: '={{ $json.blocked }}', rightValue: '', operator: { type: 'boolean', operation: 'true', singleValue: true } }],
-					combinator: 'and',
-				},
-				options: {},
-			},
-		),
+		ifTrue('Lock Held?', [660, 100], '$json.blocked'),
 		node('Run Blocked', 'n8n-nodes-base.stopAndError', 1, [880, -100], { errorMessage: '={{ "Sync blocked: " + $json.reason }}' }),
-		sql('Unfinished Creates', [880, 0], 'SELECT * FROM batch_sync_unfinished_creates()'),
+		sql('Unfinished Creates', [880, 100], 'SELECT * FROM batch_sync_unfinished_creates()'),
 		node(
 			'Find Lost Creates',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[1100, 0],
+			[1100, 100],
+			{
+				operation: 'findByMarker',
+				keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
+				markerField: `={{ ${settings}.MARKER_FIELD }}`,
+				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+				io: ioOf(settings),
+			},
+			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
+		),
+		sql(
+			'Record Found Creates',
+			[1320, 100],
+			"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, found: $json.found, ${audit} }`,
+		),
+		node(
+			'List Changed Work Packages',
+			'n8n-nodes-batch-sync.openProjectSync',
+			1,
+			[1540, 100],
+			{
+				operation: 'getChanged',
+				source: 'changed',
+				fields: 'idAndUpdatedAt',
+				since: `={{ ${start}.full_sync ? '' : ${start}.remote_since }}`,
+				overlapSeconds: 300,
+				ids: '[]',
+				pageSize: 1000,
+				output: 'aggregate',
+				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+				io: ioOf(settings),
+			},
+			// 429/503 are asked again by the node itself; a listing that still fails (or a
+			// timeout) is tried again twice by n8n, then takes the error output: Fail Run records
+			// it and releases the lock, the cursors stay put.
+			{ ...opCredentials, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
+		),
+		sql(
+			'Fail Run',
+			[1760, -100],
+			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: ${errorMessage} }, ${audit} }`,
+		),
+		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [1980, -100], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
+		sql(
+			'Plan Pages',
+			[1760, 100],
+			"SELECT * FROM batch_sync_plan_pages($1::jsonb->>'run', $1::jsonb->'remote')",
+			`{ run: ${start}.run_id, remote: { ids: $json.records.map((r) => String(r.id)), maxUpdatedAt: $json.maxUpdatedAt || '' } }`,
+		),
+		sql('Next Pages', [1980, 100], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
+		ifTrue('All Pages Done?', [2200, 100], '$json.finished'),
+		sql(
+			'Finish Run',
+			[2420, 0],
+			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ run: ${start}.run_id, ${audit} }`,
+		),
+		node('Pages to Send', 'n8n-nodes-base.splitOut', 1, [2420, 200], { fieldToSplitOut: 'dispatch', options: {} }),
+		node(
+			'Send Page',
+			'n8n-nodes-base.httpRequest',
+			4.2,
+			[2640, 200],
+			{
+				method: 'POST',
+				url: `={{ ${settings}.PAGE_WEBHOOK_URL }}`,
+				sendBody: true,
+				specifyBody: 'json',
+				jsonBody: '={{ JSON.stringify({ run_id: $json.run_id, page_no: $json.page_no }) }}',
+				options: { timeout: 10000 },
+			},
+			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
+			{ onError: 'continueRegularOutput' },
+		),
+		node('Wait', 'n8n-nodes-base.wait', 1.1, [2420, 400], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+	];
+	const connections = {
+		'Every 15 Minutes': { main: [[to('Settings')]] },
+		'Run Now': { main: [[to('Settings')]] },
+		Settings: { main: [[to('Start Run')]] },
+		'Start Run': { main: [[to('Lock Held?')]] },
+		// If: output 0 is "true", output 1 "false".
+		'Lock Held?': { main: [[to('Run Blocked')], [to('Unfinished Creates')]] },
+		// Before anything is listed: a create whose answer was lost is found by its marker and
+		// linked, so its work package is not taken for a new one (and made a second task).
+		'Unfinished Creates': { main: [[to('Find Lost Creates')]] },
+		'Find Lost Creates': { main: [[to('Record Found Creates')], [to('Fail Run')]] },
+		'Record Found Creates': { main: [[to('List Changed Work Packages')]] },
+		'List Changed Work Packages': { main: [[to('Plan Pages')], [to('Fail Run')]] },
+		'Fail Run': { main: [[to('Run Failed')]] },
+		'Plan Pages': { main: [[to('Next Pages')]] },
+		'Next Pages': { main: [[to('All Pages Done?')]] },
+		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
+		'Pages to Send': { main: [[to('Send Page')]] },
+		Wait: { main: [[to('Next Pages')]] },
+	};
+	return {
+		id: 'batchSyncManager',
+		name: 'Batch Sync Manager',
+		active: false,
+		settings: { executionOrder: 'v1', saveDataSuccessExecution: 'none', saveManualExecutions: false },
+		nodes,
+		connections,
+		pinData: {},
+		meta: { templateCredsSetupCompleted: false },
+	};
+}
+
+/** Batch Sync Page: one page of a run, started by the coordinator through its webhook. */
+export function pageWorkflow() {
+	const claim = "$('Claim Page').first().json";
+	const settings = `${claim}.settings`;
+	const io = ioOf(settings);
+	const nodes = [
+		node(
+			'Page Webhook',
+			'n8n-nodes-base.webhook',
+			2,
+			[0, 100],
+			// Answers on receipt: the coordinator follows the page in sync_run_pages, not in a reply.
+			{ httpMethod: 'POST', path: 'batch-sync/page', responseMode: 'onReceived', options: {} },
+			{ webhookId: 'c0b6d7e4-2f4a-4d7b-9a51-7f3e2b1c9d20' },
+		),
+		sql(
+			'Claim Page',
+			[220, 100],
+			"SELECT * FROM batch_sync_claim_page($1::jsonb->>'run', ($1::jsonb->>'page')::integer, $1::jsonb->>'execution')",
+			'{ run: String($json.body?.run_id ?? \'\'), page: Number($json.body?.page_no ?? -1), execution: $execution.id }',
+		),
+		ifTrue('Page Claimed?', [440, 100], '$json.claimed'),
+		sql('Page Unfinished Creates', [660, 0], "SELECT * FROM batch_sync_unfinished_creates($1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
+		node(
+			'Find Page Lost Creates',
+			'n8n-nodes-batch-sync.openProjectSync',
+			1,
+			[880, 0],
 			{
 				operation: 'findByMarker',
 				keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
@@ -140,57 +298,51 @@ export function workflow() {
 				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
 				io,
 			},
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, ...onErrorOutput },
+			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
 		),
 		sql(
-			'Record Found Creates',
-			[1320, 0],
+			'Record Page Found Creates',
+			[1100, 0],
 			"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, found: $json.found, ${audit} }`,
+			`{ run: ${claim}.run_id, found: $json.found, ${audit} }`,
 		),
-		sql(
-			'Get Changed Items',
-			[1540, 0],
-			"SELECT * FROM batch_sync_changed_tasks(($1::jsonb->>'full')::boolean, ($1::jsonb->>'since')::timestamptz, $1::jsonb->'retry')",
-			`{ full: ${start}.full_sync, since: ${start}.local_since, retry: ${start}.retry_keys }`,
-		),
+		sql('Get Page Items', [1320, 0], "SELECT * FROM batch_sync_page_tasks($1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
 		node(
-			'Get Changed Work Packages',
+			'Get Page Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[1760, 0],
+			[1540, 0],
 			{
 				operation: 'getChanged',
-				since: `={{ ${start}.full_sync ? '' : ${start}.remote_since }}`,
-				overlapSeconds: 300,
-				ids: `={{ JSON.stringify(${start}.retry_remote_ids) }}`,
+				source: 'ids',
+				ids: `={{ JSON.stringify(${claim}.remote_ids) }}`,
 				pageSize: 1000,
 				output: 'aggregate',
 				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
 				io,
 			},
-			// 429/503 are asked again by the node itself; a listing that still fails (or a
-			// timeout) is tried again twice by n8n, then takes the error output: Fail Run records
-			// it and releases the lock, the cursors stay put.
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
+			{ ...opCredentials, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
 		),
 		sql(
-			'Get Base',
-			[1980, 0],
-			"SELECT * FROM batch_sync_base(($1::jsonb->>'full')::boolean, $1::jsonb->'keys')",
-			`{ full: ${start}.full_sync, keys: [...$('Get Changed Items').first().json.records.map((r) => String(r.sync_id)), ...$('Get Changed Work Packages').first().json.records.map((r) => String(r.id))] }`,
+			'Fail Page',
+			[1760, -200],
+			"SELECT * FROM batch_sync_fail_page($1::jsonb->>'run', ($1::jsonb->>'page')::integer, $1::jsonb->'error', $1::jsonb->>'execution')",
+			`{ run: ${claim}.run_id, page: ${claim}.page_no, error: { message: ${errorMessage} }, execution: $execution.id }`,
 		),
+		node('Page Failed', 'n8n-nodes-base.stopAndError', 1, [1980, -200], { errorMessage: '={{ $json.reason }}' }),
+		sql('Get Base', [1760, 0], "SELECT * FROM batch_sync_base(false, $1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
 		node(
 			'Compare',
 			'n8n-nodes-batch-sync.batchSync',
 			1,
-			[2200, 100],
+			[1980, 100],
 			{
 				operation: 'compare',
 				recordsField: 'records',
 				localIdField: 'sync_id',
 				remoteIdField: 'id',
-				mode: `={{ ${start}.full_sync ? 'full' : 'incremental' }}`,
+				// Every key of the page is read on both sides: a record missing from a side is gone.
+				mode: 'full',
 				deleteMissing: true,
 				seedBase: true,
 				strategy: 'merge',
@@ -199,31 +351,25 @@ export function workflow() {
 			},
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2420, 0], {
+		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2200, 0], {
 			operation: 'plan',
 			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
 			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: 3600000, max_retries: `={{ ${settings}.MAX_RETRIES }}`, seed: 0 },
 		}),
-		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2640, 0], { batchSize: 1, options: {} }),
-		sql(
-			'Stage Batch',
-			[2860, 100],
-			"SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')",
-			`{ run: ${start}.run_id, rows: $json.rows }`,
-			onErrorOutput,
-		),
+		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2420, 0], { batchSize: 1, options: {} }),
+		sql('Stage Batch', [2640, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')", `{ run: ${claim}.run_id, rows: $json.rows }`, onErrorOutput),
 		sql(
 			'Process Batch',
-			[3080, 100],
+			[2860, 100],
 			"SELECT * FROM batch_sync_process($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), ${audit} }`,
+			`{ run: ${claim}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), ${audit} }`,
 			onErrorOutput,
 		),
 		node(
 			'Write to OpenProject',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[3300, 100],
+			[3080, 100],
 			{
 				operation: 'write',
 				opsField: 'ops',
@@ -231,66 +377,57 @@ export function workflow() {
 				markerField: `={{ ${settings}.MARKER_FIELD }}`,
 				io,
 			},
-			{ credentials: { openProjectApi: CREDENTIALS.openProjectApi }, ...onErrorOutput },
+			{ ...opCredentials, ...onErrorOutput },
 		),
 		sql(
 			'Record OpenProject Results',
-			[3520, 100],
+			[3300, 100],
 			"SELECT * FROM batch_sync_record_remote($1::jsonb->>'run', $1::jsonb->'results', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, results: $json.results, ${audit} }`,
+			`{ run: ${claim}.run_id, results: $json.results, ${audit} }`,
 			onErrorOutput,
 		),
 		sql(
 			'Record Batch Failure',
-			[3300, 320],
+			[3080, 320],
 			"SELECT * FROM batch_sync_fail_batch($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), error: { message: String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error') }, ${audit} }`,
+			`{ run: ${claim}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), error: { message: ${errorMessage} }, ${audit} }`,
 		),
-		sql(
-			'Fail Run',
-			[1980, -200],
-			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error') }, ${audit} }`,
-		),
-		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2200, -200], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
 		sql(
 			'Record Conflicts',
-			[2420, 260],
+			[2200, 260],
 			"SELECT * FROM batch_sync_record_exceptions($1::jsonb->>'run', $1::jsonb->'conflicts', '[]'::jsonb, $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, conflicts: $input.all().map((i) => i.json), ${audit} }`,
+			`{ run: ${claim}.run_id, conflicts: $input.all().map((i) => i.json), ${audit} }`,
 		),
 		sql(
 			'Refresh Versions',
-			[2420, 420],
+			[2200, 420],
 			"SELECT * FROM batch_sync_refresh_versions($1::jsonb->'decisions')",
-			`{ decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }`,
+			'{ decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }',
 		),
 		sql(
 			'Record Invalid',
-			[2420, 580],
+			[2200, 580],
 			"SELECT * FROM batch_sync_record_exceptions($1::jsonb->>'run', '[]'::jsonb, $1::jsonb->'invalid', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, invalid: $input.all().map((i) => i.json), ${audit} }`,
+			`{ run: ${claim}.run_id, invalid: $input.all().map((i) => i.json), ${audit} }`,
 		),
 		sql(
-			'Finish Run',
-			[880, 800],
-			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', ($1::jsonb->>'full')::boolean, ($1::jsonb->>'started')::timestamptz, $1::jsonb->>'remote_max', $1::jsonb->'summary', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, full: ${start}.full_sync, started: ${start}.started_at, remote_max: $('Get Changed Work Packages').first().json.maxUpdatedAt || '', summary: $('Compare').first(4).json.summary, ${audit} }`,
+			'Complete Page',
+			[660, 800],
+			"SELECT * FROM batch_sync_complete_page($1::jsonb->>'run', ($1::jsonb->>'page')::integer, $1::jsonb->'summary', $1::jsonb->>'execution')",
+			`{ run: ${claim}.run_id, page: ${claim}.page_no, summary: $('Compare').first(4).json.summary, execution: $execution.id }`,
 		),
 	];
 	const connections = {
-		'Every 15 Minutes': { main: [[to('Settings')]] },
-		'Run Now': { main: [[to('Settings')]] },
-		Settings: { main: [[to('Start Run')]] },
-		'Start Run': { main: [[to('Lock Held?')]] },
-		// If: output 0 is "true" (another run holds the lock), output 1 "false".
-		'Lock Held?': { main: [[to('Run Blocked')], [to('Unfinished Creates'), to('Finish Run')]] },
-		'Unfinished Creates': { main: [[to('Find Lost Creates')]] },
-		'Find Lost Creates': { main: [[to('Record Found Creates')], [to('Fail Run')]] },
-		'Record Found Creates': { main: [[to('Get Changed Items')]] },
-		'Fail Run': { main: [[to('Run Failed')]] },
-		'Get Changed Items': { main: [[to('Get Changed Work Packages'), to('Compare', 0)]] },
-		'Get Changed Work Packages': { main: [[to('Get Base'), to('Compare', 1)], [to('Fail Run')]] },
+		'Page Webhook': { main: [[to('Claim Page')]] },
+		'Claim Page': { main: [[to('Page Claimed?')]] },
+		'Page Claimed?': { main: [[to('Page Unfinished Creates'), to('Complete Page')], []] },
+		// A page sent again (its worker died after a POST) first finds its lost creates.
+		'Page Unfinished Creates': { main: [[to('Find Page Lost Creates')]] },
+		'Find Page Lost Creates': { main: [[to('Record Page Found Creates')], [to('Fail Page')]] },
+		'Record Page Found Creates': { main: [[to('Get Page Items')]] },
+		'Get Page Items': { main: [[to('Get Page Work Packages'), to('Compare', 0)]] },
+		'Get Page Work Packages': { main: [[to('Get Base'), to('Compare', 1)], [to('Fail Page')]] },
+		'Fail Page': { main: [[to('Page Failed')]] },
 		'Get Base': { main: [[to('Compare', 2)]] },
 		Compare: { main: [[to('Plan Staging Rows')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
 		'Plan Staging Rows': { main: [[to('Loop Over Items')], []] },
@@ -304,8 +441,8 @@ export function workflow() {
 		'Record Batch Failure': { main: [[to('Loop Over Items')]] },
 	};
 	return {
-		id: 'batchSyncManager',
-		name: 'Batch Sync Manager',
+		id: 'batchSyncPage',
+		name: 'Batch Sync Page',
 		active: false,
 		settings: { executionOrder: 'v1', saveDataSuccessExecution: 'none', saveManualExecutions: false },
 		nodes,
@@ -325,5 +462,6 @@ export function withSettings(wf, overrides) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
 	writeFileSync(path.join(here, '../batch-sync-manager.json'), JSON.stringify(workflow(), null, 2) + '\n');
-	console.log('workflows/batch-sync-manager.json written');
+	writeFileSync(path.join(here, '../batch-sync-page.json'), JSON.stringify(pageWorkflow(), null, 2) + '\n');
+	console.log('workflows/batch-sync-manager.json and workflows/batch-sync-page.json written');
 }

@@ -83,6 +83,36 @@ export class OpenProjectSync implements INodeType {
 				],
 			},
 			{
+				displayName: 'Read',
+				name: 'source',
+				type: 'options',
+				default: 'changed',
+				options: [
+					{
+						name: 'Changed Since, Plus the IDs Asked For',
+						value: 'changed',
+						description: 'Work packages updated since Updated Since (every one when empty), and those in Also Get IDs',
+					},
+					{ name: 'Only the IDs Asked For', value: 'ids', description: 'Exactly the work packages in Also Get IDs (e.g. one page of a run)' },
+				],
+				displayOptions: { show: { operation: ['getChanged'] } },
+			},
+			{
+				displayName: 'Fields',
+				name: 'fields',
+				type: 'options',
+				default: 'all',
+				options: [
+					{ name: 'Whole Work Packages', value: 'all' },
+					{
+						name: 'ID and Updated At Only',
+						value: 'idAndUpdatedAt',
+						description: "Asks OpenProject for less (its select parameter): enough to know what changed",
+					},
+				],
+				displayOptions: { show: { operation: ['getChanged'] } },
+			},
+			{
 				displayName: 'Updated Since',
 				name: 'since',
 				type: 'string',
@@ -333,6 +363,7 @@ async function listAll(
 	pageSize: number,
 	projectId: string,
 	io: Io,
+	select?: string,
 ) {
 	const url = projectId === '' ? '/api/v3/work_packages' : `/api/v3/projects/${encodeURIComponent(projectId)}/work_packages`;
 	const page = async (offset: number) => {
@@ -346,6 +377,7 @@ async function listAll(
 				sortBy: JSON.stringify([['id', 'asc']]),
 				pageSize,
 				offset,
+				...(select ? { select } : {}),
 			},
 		});
 		if (res.statusCode !== 200) throw apiError(ctx, 'Listing work packages failed', res);
@@ -395,12 +427,19 @@ async function getChanged(ctx: IExecuteFunctions, request: Request, io: Io): Pro
 		const start = new Date(from - overlap * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 		filters.unshift({ updatedAt: { operator: '<>d', values: [start, ''] } });
 	}
+	const source = ctx.getNodeParameter('source', 0, 'changed') as string;
+	const select =
+		(ctx.getNodeParameter('fields', 0, 'all') as string) === 'idAndUpdatedAt'
+			? 'total,count,pageSize,offset,elements/id,elements/updatedAt'
+			: undefined;
 	const byId = new Map<string, IDataObject>();
 	const projectId = (ctx.getNodeParameter('projectId', 0, '') as string).trim();
-	for (const wp of await listAll(ctx, request, filters, pageSize, projectId, io)) byId.set(String(wp.id), wp);
+	if (source !== 'ids') {
+		for (const wp of await listAll(ctx, request, filters, pageSize, projectId, io, select)) byId.set(String(wp.id), wp);
+	}
 	const wanted = [...new Set(ids.map(String))].filter((id) => !byId.has(id));
 	const found = await pool(chunks(wanted, 100), io.concurrency, (chunk) =>
-		listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize, projectId, { ...io, concurrency: 1 }),
+		listAll(ctx, request, [{ id: { operator: '=', values: chunk } }, anyStatus], pageSize, projectId, { ...io, concurrency: 1 }, select),
 	);
 	for (const wp of found.flat()) byId.set(String(wp.id), wp);
 	const records = [...byId.values()];

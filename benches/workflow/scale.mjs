@@ -1,0 +1,138 @@
+// Benchmark (a script, not a test): paged runs of the bundled workflows in the real, pinned n8n,
+// in the default mode (one n8n process runs the pages) and in n8n's queue mode (Redis, main and
+// N workers), against the OpenProject stand-in.
+//
+//   node benches/workflow/scale.mjs full   [N=100000] [--workers=0,3]
+//        a full sync of N linked, equal pairs (every pair read, compared, staged, mirrored)
+//   node benches/workflow/scale.mjs writes [N=10000]  [--workers=1,3] [--latency=100]
+//        N pairs edited locally after a first sync: N PATCHes to a stand-in answering after
+//        --latency ms; only the second run is measured
+//
+// PARALLEL_WORKERS is the number of workers in queue mode (3, the default, without queue).
+// Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
+// items/s and items/min, pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
+// (the `n8n execute` process), main and each worker (with their task runners, each process
+// counted on its own).
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { packNode, root, setupN8n, startPostgres, startRedis } from '../../tests/e2e/harness.mjs';
+import { createStandin } from '../../tests/openproject/standin.mjs';
+import { CREDENTIALS, withSettings } from '../../workflows/src/build.mjs';
+
+const args = process.argv.slice(2);
+const kind = args[0] === 'writes' ? 'writes' : 'full';
+const N = Number(args.find((a) => /^\d+$/.test(a)) ?? (kind === 'full' ? 100000 : 10000));
+const arg = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const workerCounts = arg('workers', kind === 'full' ? '0,3' : '1,3').split(',').map(Number);
+const latencyMs = Number(arg('latency', kind === 'writes' ? 100 : 0));
+const tarball = packNode();
+const results = [];
+
+/** Peak RSS (MiB) of every process in the process group of `pid` (Linux /proc). */
+function groupPeaks(pgid) {
+	const out = [];
+	for (const entry of readdirSafe('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			if (Number(fields[2]) !== pgid) continue;
+			const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+			const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+			const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
+			out.push({ pid: Number(entry), peakMiB: Math.round(hwm), cmd: cmd.slice(-60) });
+		} catch {
+			// gone meanwhile
+		}
+	}
+	return out;
+}
+function readdirSafe(dir) {
+	try {
+		return readdirSync(dir);
+	} catch {
+		return [];
+	}
+}
+for (const workers of workerCounts) {
+	const pg = await startPostgres({ settings: { max_connections: 300, shared_buffers: '256MB' } });
+	const op = createStandin({ apiKey: 'bench', latencyMs });
+	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
+	const redis = workers > 0 ? await startRedis() : null;
+	const n8n = await setupN8n({ pg, tarball, redis });
+	try {
+		pg.createDatabase('flrts');
+		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
+		pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
+		pg.psql(`INSERT INTO tasks (external_id, title, description, status, due_date)
+		         SELECT i::text, 'Task ' || i, 'Description of task ' || i || ': check the pump and write the report for the site visit.',
+		                CASE WHEN i % 3 = 0 THEN 'In progress' ELSE 'New' END, CASE WHEN i % 4 = 0 THEN date '2026-12-01' END
+		         FROM generate_series(1, ${N}) i`, 'flrts');
+		for (let i = 1; i <= N; i++) {
+			op.insert({ id: i, subject: `Task ${i}`, description: `Description of task ${i}: check the pump and write the report for the site visit.`, statusId: i % 3 === 0 ? 7 : 1, dueDate: i % 4 === 0 ? '2026-12-01' : null });
+		}
+		n8n.importCredentials([
+			{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
+			{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'bench' } },
+		]);
+		const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+		const parallel = workers > 0 ? workers : 3;
+		n8n.importWorkflow([
+			withSettings(read('batch-sync-manager.json'), { PARALLEL_WORKERS: parallel, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
+			read('batch-sync-page.json'),
+		]);
+		n8n.publish('batchSyncPage');
+		const main = await n8n.startMain();
+		const started = [];
+		for (let k = 0; k < workers; k++) started.push(await n8n.startWorker({ concurrency: 5 }));
+		const measure = async () => {
+			const execution = n8n.spawnExecute('batchSyncManager');
+			let coordinatorPeak = 0;
+			const timer = setInterval(() => {
+				for (const p of groupPeaks(execution.child.pid)) coordinatorPeak = Math.max(coordinatorPeak, p.peakMiB);
+			}, 200);
+			const t0 = performance.now();
+			let error = null;
+			await execution.done.catch((e) => (error = e.message.slice(0, 500)));
+			clearInterval(timer);
+			return { wallS: (performance.now() - t0) / 1000, coordinatorPeak, error };
+		};
+		if (kind === 'writes') {
+			const first = await measure();
+			if (first.error) throw new Error(`first run: ${first.error}`);
+			pg.psql("UPDATE tasks SET title = title || ' (edited)'", 'flrts');
+		}
+		const patches0 = op.stats.patches;
+		const { wallS, coordinatorPeak, error } = await measure();
+		const m = JSON.parse(pg.psql("SELECT coalesce(to_jsonb(m), 'null') FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts') || 'null');
+		const pages = Number(pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m?.run_id}'`, 'flrts'));
+		const mainPeaks = groupPeaks(main.pid);
+		const workerPeaks = started.map((w) => groupPeaks(w.pid));
+		const all = [coordinatorPeak, ...mainPeaks.map((p) => p.peakMiB), ...workerPeaks.flat().map((p) => p.peakMiB)];
+		const row = {
+			kind,
+			N,
+			mode: workers > 0 ? `queue, ${workers} worker(s)` : 'default (one n8n process)',
+			parallel,
+			latencyMs,
+			status: error ? 'error' : m?.status,
+			error,
+			wallS: +wallS.toFixed(1),
+			itemsPerS: Math.round(N / wallS),
+			itemsPerMin: Math.round((N / wallS) * 60),
+			patches: op.stats.patches - patches0,
+			pages,
+			processed: m?.processed_items,
+			peakRssMiB: { coordinator: coordinatorPeak, main: Math.max(0, ...mainPeaks.map((p) => p.peakMiB)), workers: workerPeaks.map((ps) => Math.max(0, ...ps.map((p) => p.peakMiB))), max: Math.max(...all) },
+		};
+		results.push(row);
+		console.error(JSON.stringify(row));
+	} finally {
+		n8n.stop();
+		redis?.stop();
+		await op.close();
+		pg.stop();
+	}
+}
+console.log(JSON.stringify(results, null, 1));

@@ -9,11 +9,15 @@
 //        --latency ms; only the second run is measured
 //
 // PARALLEL_WORKERS is the number of workers in queue mode (3, the default, without queue).
+// Last, the floor: the same N rows straight into PostgreSQL with psql (COPY into staging, the
+// same upsert into the mirror, rows marked processed).
 // Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
 // items/s and items/min, pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
 // (the `n8n execute` process), main and each worker (with their task runners, each process
 // counted on its own).
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { packNode, root, setupN8n, startPostgres, startRedis } from '../../tests/e2e/harness.mjs';
@@ -132,6 +136,37 @@ for (const workers of workerCounts) {
 		n8n.stop();
 		redis?.stop();
 		await op.close();
+		pg.stop();
+	}
+}
+// The floor: the same N rows straight into PostgreSQL: COPY into staging, then the same upsert
+// into the mirror, in psql.
+{
+	const pg = await startPostgres();
+	try {
+		pg.createDatabase('flrts');
+		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
+		pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
+		const csv = path.join(tmpdir(), `batch-sync-floor-${process.pid}.csv`);
+		const lines = [];
+		for (let i = 1; i <= N; i++) {
+			const data = JSON.stringify({ title: `Task ${i}`, status: i % 3 === 0 ? 'In progress' : 'New', due_date: i % 4 === 0 ? '2026-12-01' : null, description: `Description of task ${i}: check the pump and write the report for the site visit.` });
+			lines.push(`floor\t${i}\tinsert\tunchanged\t${data.replace(/\\/g, '\\\\')}\t${'0'.repeat(63)}${i % 10}\tk${i}`);
+		}
+		writeFileSync(csv, lines.join('\n') + '\n');
+		const t0 = performance.now();
+		execFileSync('psql', ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'flrts', '-v', 'ON_ERROR_STOP=1', '-q', '-c',
+			`\\copy sync_staging_work_packages (run_id, external_id, operation, decision, data, checksum, idempotency_key) FROM '${csv}'`], { stdio: 'pipe' });
+		pg.psql(`INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
+		         SELECT external_id, data, checksum, 0, now() FROM sync_staging_work_packages
+		         ON CONFLICT (external_id) DO UPDATE SET data = EXCLUDED.data, checksum = EXCLUDED.checksum, synced_at = now()
+		         WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum`, 'flrts');
+		pg.psql(`UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now()`, 'flrts');
+		const floorS = (performance.now() - t0) / 1000;
+		rmSync(csv, { force: true });
+		results.push({ N, floor: 'psql COPY + upsert + mark processed', wallS: +floorS.toFixed(2) });
+		console.error(JSON.stringify(results.at(-1)));
+	} finally {
 		pg.stop();
 	}
 }

@@ -126,9 +126,13 @@ const ifTrue = (name, position, expression) =>
 	});
 const errorMessage = "String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error')";
 const opCredentials = { credentials: { openProjectApi: CREDENTIALS.openProjectApi } };
-const ioOf = (settings) => ({
+// OpenProject I/O options from the settings. A page's share of REQUESTS_PER_SECOND is the
+// limit over PARALLEL_WORKERS: the pages in flight together stay within it.
+const ioOf = (settings, { shared = false } = {}) => ({
 	concurrency: `={{ ${settings}.WRITE_CONCURRENCY }}`,
-	perSecond: `={{ ${settings}.REQUESTS_PER_SECOND }}`,
+	perSecond: shared
+		? `={{ ${settings}.REQUESTS_PER_SECOND / ${settings}.PARALLEL_WORKERS }}`
+		: `={{ ${settings}.REQUESTS_PER_SECOND }}`,
 	timeoutSeconds: `={{ ${settings}.REQUEST_TIMEOUT_SECONDS }}`,
 });
 
@@ -267,7 +271,7 @@ export function workflow() {
 export function pageWorkflow() {
 	const claim = "$('Claim Page').first().json";
 	const settings = `${claim}.settings`;
-	const io = ioOf(settings);
+	const io = ioOf(settings, { shared: true });
 	const nodes = [
 		node(
 			'Page Webhook',

@@ -74,7 +74,8 @@ async function start(workers) {
 
 	const editorPort = (await portFree(5678)) ? 5678 : await freePort();
 	const redis = workers > 0 ? await startRedis({ keep: true }) : null;
-	const n8n = await setupN8n({ pg, tarball, redis, keep: true, env: { N8N_PORT: String(editorPort) } });
+	// The heap bound the README recommends (n8n processes stay under 500 MB).
+	const n8n = await setupN8n({ pg, tarball, redis, keep: true, env: { N8N_PORT: String(editorPort), NODE_OPTIONS: '--max-old-space-size=300' } });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'demo-api-key' } },

@@ -2,13 +2,15 @@
 // in the default mode (one n8n process runs the pages) and in n8n's queue mode (Redis, main and
 // N workers), against the OpenProject stand-in.
 //
-//   node benches/workflow/scale.mjs full   [N=100000] [--workers=0,3]
+//   node benches/workflow/scale.mjs full   [N=100000] [--workers=0,3] [--page-size=1000] [--parallel=P] [--heap=MiB]
 //        a full sync of N linked, equal pairs (every pair read, compared, staged, mirrored)
-//   node benches/workflow/scale.mjs writes [N=10000]  [--workers=1,3] [--latency=100]
+//   node benches/workflow/scale.mjs writes [N=10000]  [--workers=1,3] [--latency=100] [--write-concurrency=8]
+//        (and the options of `full`)
 //        N pairs edited locally after a first sync: N PATCHes to a stand-in answering after
 //        --latency ms; only the second run is measured
 //
-// PARALLEL_WORKERS is the number of workers in queue mode (3, the default, without queue).
+// PARALLEL_WORKERS is --parallel, else the number of workers in queue mode (3, the default,
+// without queue); PAGE_SIZE is --page-size.
 // Last, the floor: the same N rows straight into PostgreSQL with psql (COPY into staging, the
 // same upsert into the mirror, rows marked processed).
 // Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
@@ -30,6 +32,12 @@ const N = Number(args.find((a) => /^\d+$/.test(a)) ?? (kind === 'full' ? 100000 
 const arg = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const workerCounts = arg('workers', kind === 'full' ? '0,3' : '1,3').split(',').map(Number);
 const latencyMs = Number(arg('latency', kind === 'writes' ? 100 : 0));
+const pageSize = Number(arg('page-size', 1000));
+const parallelArg = arg('parallel', null);
+// e.g. --heap=300: NODE_OPTIONS=--max-old-space-size=300 for every n8n process (V8 then collects
+// before it grows the heap past it, instead of growing it first).
+const heapMiB = arg('heap', null);
+const writeConcurrency = Number(arg('write-concurrency', 8));
 const tarball = packNode();
 const results = [];
 
@@ -64,7 +72,7 @@ for (const workers of workerCounts) {
 	const op = createStandin({ apiKey: 'bench', latencyMs });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	const redis = workers > 0 ? await startRedis() : null;
-	const n8n = await setupN8n({ pg, tarball, redis });
+	const n8n = await setupN8n({ pg, tarball, redis, env: heapMiB ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : {} });
 	try {
 		pg.createDatabase('flrts');
 		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
@@ -81,9 +89,9 @@ for (const workers of workerCounts) {
 			{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'bench' } },
 		]);
 		const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
-		const parallel = workers > 0 ? workers : 3;
+		const parallel = parallelArg !== null ? Number(parallelArg) : workers > 0 ? workers : 3;
 		n8n.importWorkflow([
-			withSettings(read('batch-sync-manager.json'), { PARALLEL_WORKERS: parallel, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
+			withSettings(read('batch-sync-manager.json'), { PARALLEL_WORKERS: parallel, PAGE_SIZE: pageSize, WRITE_CONCURRENCY: writeConcurrency, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
 			read('batch-sync-page.json'),
 		]);
 		n8n.publish('batchSyncPage');
@@ -119,6 +127,9 @@ for (const workers of workerCounts) {
 			N,
 			mode: workers > 0 ? `queue, ${workers} worker(s)` : 'default (one n8n process)',
 			parallel,
+			pageSize,
+			heapMiB: heapMiB ? Number(heapMiB) : null,
+			writeConcurrency,
 			latencyMs,
 			status: error ? 'error' : m?.status,
 			error,

@@ -180,7 +180,11 @@ export function createStandin({
 				return error(400, 'InvalidQuery', 'Filters is not a valid JSON array.');
 			}
 		}
-		let rows = [...wps.values()].filter((w) => projectId === undefined || w.projectId === projectId);
+		// An `id =` filter is an index lookup (as in OpenProject's database), not a scan of every
+		// work package: a run reading its pages by id must not make the stand-in the bottleneck.
+		const byId = filters.find((f) => f && typeof f === 'object' && f.id?.operator === '=');
+		let rows = (byId ? (byId.id.values ?? []).map((v) => wps.get(Number(v))).filter(Boolean) : [...wps.values()])
+			.filter((w) => projectId === undefined || w.projectId === projectId);
 		for (const f of filters) {
 			const [[name, { operator, values = [] }]] = Object.entries(f);
 			if (name === 'updatedAt') {

@@ -229,10 +229,7 @@ END $$;
 -- and whether the run is through. A page claimed by an execution that stopped beating, or sent
 -- and never claimed (a lost queue job), for PAGE_TIMEOUT_SECONDS is sent again; one sent
 -- 1 + MAX_RETRIES times fails.
--- It waits up to p_wait_ms for something to do (a page done, room for another), reading only:
--- it takes its locks after the wait, so pages never wait for it.
-DROP FUNCTION IF EXISTS batch_sync_next_pages(text);
-CREATE OR REPLACE FUNCTION batch_sync_next_pages(p_run_id text, p_wait_ms integer DEFAULT 0)
+CREATE OR REPLACE FUNCTION batch_sync_next_pages(p_run_id text)
 RETURNS TABLE (dispatch jsonb, total integer, done integer, failed integer, in_flight integer, finished boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -240,23 +237,10 @@ DECLARE
   run sync_runs;
   v_timeout interval;
   v_room integer;
-  v_until timestamptz := clock_timestamp() + make_interval(secs => greatest(coalesce(p_wait_ms, 0), 0) / 1000.0);
 BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
   v_timeout := make_interval(secs => (run.settings->>'PAGE_TIMEOUT_SECONDS')::integer);
-  WHILE clock_timestamp() < v_until AND NOT EXISTS (
-    -- Something to do: a page to send and room for it, a silent page, or every page through.
-    SELECT 1 FROM (
-      SELECT count(*) FILTER (WHERE p.status = 'claimed' OR (p.status = 'queued' AND p.dispatched_at >= clock_timestamp() - v_timeout)) AS busy,
-             count(*) FILTER (WHERE p.status = 'queued' AND (p.dispatched_at IS NULL OR p.dispatched_at < clock_timestamp() - v_timeout)) AS ready,
-             count(*) FILTER (WHERE p.status = 'claimed' AND p.heartbeat_at < clock_timestamp() - v_timeout) AS silent,
-             count(*) FILTER (WHERE p.status IN ('queued', 'claimed')) AS open
-        FROM sync_run_pages p WHERE p.run_id = p_run_id) c
-    WHERE (c.ready > 0 AND c.busy < (run.settings->>'PARALLEL_WORKERS')::integer) OR c.silent > 0 OR c.open = 0)
-  LOOP
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  PERFORM batch_sync_heartbeat(p_run_id);
   -- Claimed by an execution that stopped beating: back to the queue.
   UPDATE sync_run_pages p SET status = 'queued', claimed_by = NULL, dispatched_at = NULL,
          last_error = jsonb_build_object('code', 'page_timeout', 'message',

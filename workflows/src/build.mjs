@@ -22,8 +22,7 @@
 //     -> Plan Pages (the run's keys in pages) -> Next Pages (pages to send; the run's progress)
 //     -> All Pages Done? true  -> Finish Run (metrics, cursors when every page is done, lock)
 //                        false -> Pages to Send -> Send Page (POST to the page webhook)
-//                                 Wait (0.1 s) -> Next Pages (which itself waits up to 1 s
-//                                 in PostgreSQL for a page to finish)
+//                                 Wait -> Next Pages
 //
 // Batch Sync Page:
 //   Page Webhook (answers on receipt) -> Claim Page (a page sent twice is taken once)
@@ -209,9 +208,7 @@ export function workflow() {
 			"SELECT * FROM batch_sync_plan_pages($1::jsonb->>'run', $1::jsonb->'remote')",
 			`{ run: ${start}.run_id, remote: { ids: $json.records.map((r) => String(r.id)), maxUpdatedAt: $json.maxUpdatedAt || '' } }`,
 		),
-		// Waits up to a second for a page to finish (in PostgreSQL, without holding locks), so that
-		// the next page goes out as soon as there is room.
-		sql('Next Pages', [1980, 100], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run', ($1::jsonb->>'wait_ms')::integer)", `{ run: ${start}.run_id, wait_ms: 1000 }`),
+		sql('Next Pages', [1980, 100], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
 		ifTrue('All Pages Done?', [2200, 100], '$json.finished'),
 		sql(
 			'Finish Run',
@@ -236,8 +233,7 @@ export function workflow() {
 			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
 			{ onError: 'continueRegularOutput' },
 		),
-		// (Below Pages to Send, so that n8n's v1 order sends the pages before it loops.)
-		node('Wait', 'n8n-nodes-base.wait', 1.1, [2420, 400], { amount: 0.1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+		node('Wait', 'n8n-nodes-base.wait', 1.1, [2420, 400], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
 	];
 	const connections = {
 		'Every 15 Minutes': { main: [[to('Settings')]] },

@@ -136,6 +136,33 @@ const ioOf = (settings, { shared = false } = {}) => ({
 	timeoutSeconds: `={{ ${settings}.REQUEST_TIMEOUT_SECONDS }}`,
 });
 
+/** The creates whose answer was lost (a timeout, a process that died): their keys, the work
+ * packages found by the marker, recorded as the creates' answers. The manager runs these before
+ * it lists anything, a page before it reads its keys. */
+const recoveryNodes = ({ names: [unfinished, find, record], at: [x, y], unfinished: query, run, settings, io }) => [
+	sql(unfinished, [x, y], ...query),
+	node(
+		find,
+		'n8n-nodes-batch-sync.openProjectSync',
+		1,
+		[x + 220, y],
+		{
+			operation: 'findByMarker',
+			keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
+			markerField: `={{ ${settings}.MARKER_FIELD }}`,
+			projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
+			io,
+		},
+		{ ...opCredentials, executeOnce: true, ...onErrorOutput },
+	),
+	sql(
+		record,
+		[x + 440, y],
+		"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+		`{ run: ${run}, found: $json.found, ${audit} }`,
+	),
+];
+
 /** Batch Sync Manager: starts a run, plans its pages, sends them, finishes it. */
 export function workflow() {
 	const start = "$('Start Run').first().json";
@@ -152,27 +179,14 @@ export function workflow() {
 		),
 		ifTrue('Lock Held?', [660, 100], '$json.blocked'),
 		node('Run Blocked', 'n8n-nodes-base.stopAndError', 1, [880, -100], { errorMessage: '={{ "Sync blocked: " + $json.reason }}' }),
-		sql('Unfinished Creates', [880, 100], 'SELECT * FROM batch_sync_unfinished_creates()'),
-		node(
-			'Find Lost Creates',
-			'n8n-nodes-batch-sync.openProjectSync',
-			1,
-			[1100, 100],
-			{
-				operation: 'findByMarker',
-				keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
-				markerField: `={{ ${settings}.MARKER_FIELD }}`,
-				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
-				io: ioOf(settings),
-			},
-			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
-		),
-		sql(
-			'Record Found Creates',
-			[1320, 100],
-			"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, found: $json.found, ${audit} }`,
-		),
+		...recoveryNodes({
+			names: ['Unfinished Creates', 'Find Lost Creates', 'Record Found Creates'],
+			at: [880, 100],
+			unfinished: ['SELECT * FROM batch_sync_unfinished_creates()'],
+			run: `${start}.run_id`,
+			settings,
+			io: ioOf(settings),
+		}),
 		node(
 			'List Changed Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
@@ -289,27 +303,14 @@ export function pageWorkflow() {
 			'{ run: String($json.body?.run_id ?? \'\'), page: Number($json.body?.page_no ?? -1), execution: $execution.id }',
 		),
 		ifTrue('Page Claimed?', [440, 100], '$json.claimed'),
-		sql('Page Unfinished Creates', [660, 0], "SELECT * FROM batch_sync_unfinished_creates($1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
-		node(
-			'Find Page Lost Creates',
-			'n8n-nodes-batch-sync.openProjectSync',
-			1,
-			[880, 0],
-			{
-				operation: 'findByMarker',
-				keys: `={{ JSON.stringify(${settings}.MARKER_FIELD ? $json.keys : []) }}`,
-				markerField: `={{ ${settings}.MARKER_FIELD }}`,
-				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
-				io,
-			},
-			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
-		),
-		sql(
-			'Record Page Found Creates',
-			[1100, 0],
-			"SELECT * FROM batch_sync_recover_creates($1::jsonb->>'run', $1::jsonb->'found', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${claim}.run_id, found: $json.found, ${audit} }`,
-		),
+		...recoveryNodes({
+			names: ['Page Unfinished Creates', 'Find Page Lost Creates', 'Record Page Found Creates'],
+			at: [660, 0],
+			unfinished: ["SELECT * FROM batch_sync_unfinished_creates($1::jsonb->'keys')", `{ keys: ${claim}.keys }`],
+			run: `${claim}.run_id`,
+			settings,
+			io,
+		}),
 		sql('Get Page Items', [1320, 0], "SELECT * FROM batch_sync_page_tasks($1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
 		node(
 			'Get Page Work Packages',

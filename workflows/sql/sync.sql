@@ -195,7 +195,10 @@ END $$;
 -- The run's pages: every key the run must look at (tasks changed since the cursor, the work
 -- packages OpenProject listed as changed, rows waiting for a retry, open conflicts; in a full
 -- sync every task, work package and mirror row), in order (work package ids by number, then
--- task-<id>), PAGE_SIZE keys a page. p_remote: {ids, maxUpdatedAt} of the listing.
+-- task-<id>), PAGE_SIZE keys a page. p_remote: {ids, maxUpdatedAt} of the listing. Tasks are
+-- read with a 5-minute overlap before the cursor: updated_at is stamped when a row is written,
+-- not when its transaction commits, so an edit committed just after a run read the table still
+-- has a stamp before that run's start.
 CREATE OR REPLACE FUNCTION batch_sync_plan_pages(p_run_id text, p_remote jsonb)
 RETURNS TABLE (pages integer, keys integer) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -459,21 +462,9 @@ BEGIN
   RETURN QUERY SELECT n;
 END $$;
 
--- Local records for Compare: changed since the cursor (all in a full sync), plus those waiting
--- for a retry. One row, the records in a JSON array. The cursor is read with a 5-minute overlap:
--- updated_at is stamped when a row is written, not when its transaction commits, so an edit
--- committed just after a run read the table still has a stamp before that run's start.
-CREATE OR REPLACE FUNCTION batch_sync_changed_tasks(p_full boolean, p_since timestamptz, p_retry_keys jsonb)
-RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
-           'sync_id', batch_sync_key(t), 'title', t.title, 'description', t.description,
-           'status', t.status, 'due_date', t.due_date, 'deleted_at', t.deleted_at,
-           'updated_at', t.updated_at) ORDER BY t.id), '[]'),
-         count(*)::integer
-  FROM tasks t
-  WHERE p_full OR t.updated_at >= p_since - interval '5 minutes'
-     OR batch_sync_key(t) IN (SELECT jsonb_array_elements_text(p_retry_keys))
-$$;
+-- (batch_sync_changed_tasks read a whole run's tasks for one execution; pages read theirs
+-- with batch_sync_page_tasks.)
+DROP FUNCTION IF EXISTS batch_sync_changed_tasks(boolean, timestamptz, jsonb);
 
 -- Base records for Compare: the mirror rows of the given keys (all of them in a full sync).
 CREATE OR REPLACE FUNCTION batch_sync_base(p_full boolean, p_keys jsonb)

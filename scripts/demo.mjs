@@ -1,8 +1,8 @@
 // The demo behind `bash scripts/demo.sh`: a PostgreSQL cluster on 127.0.0.1 with the FLRTS
 // schema and the sample tasks, the OpenProject stand-in with the sample work packages, n8n
 // (pinned) with the node installed, the workflows and credentials imported and published, n8n
-// started (its editor and the page webhook); one sync through n8n's CLI with a printed summary;
-// n8n left running. With --workers N (or BATCH_SYNC_WORKERS=N): n8n's queue mode, Redis (Debian's
+// started (its editor, the page webhook and the endpoints); one full sync asked for through
+// POST /webhook/sync/run, with a printed summary; n8n left running. With --workers N (or BATCH_SYNC_WORKERS=N): n8n's queue mode, Redis (Debian's
 // redis-server) and N workers that run the pages.
 //   node scripts/demo.mjs start [--workers N] | stop
 import { spawn, execFileSync } from 'node:child_process';
@@ -84,9 +84,12 @@ async function start(workers) {
 	n8n.importWorkflow([
 		withSettings(read('batch-sync-manager.json'), { PAGE_WEBHOOK_URL: `http://127.0.0.1:${editorPort}/webhook/batch-sync/page` }),
 		read('batch-sync-page.json'),
+		read('batch-sync-operations.json'),
 	]);
-	// Published: the page webhook answers, and the manager's schedule runs every 15 minutes.
+	// Published: the page webhook and the endpoints answer, and the manager's schedule starts a
+	// run every SYNC_INTERVAL_MINUTES (15).
 	n8n.publish('batchSyncPage');
+	n8n.publish('batchSyncOperations');
 	n8n.publish('batchSyncManager');
 	const main = await n8n.startMain();
 	const started = [];
@@ -94,10 +97,21 @@ async function start(workers) {
 	writeFileSync(stateFile, JSON.stringify({ pgDir: pg.dir, standinPid: standin.pid, n8nPid: main.pid, workerPids: started.map((w) => w.pid), workerFolders: started.map((w) => w.folder), redisPid: redis?.pid, userFolder: n8n.userFolder }));
 	const setupS = (performance.now() - t0) / 1000;
 
+	// The first sync, asked for through the run webhook (the schedule's first tick may have
+	// started it already: then that run is the one to wait for).
 	const t1 = performance.now();
-	await n8n.execute('batchSyncManager');
+	const hook = (p) => `http://127.0.0.1:${editorPort}/webhook/${p}`;
+	const asked = await fetch(hook('sync/run'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'full_sync', by: 'demo' }) });
+	if (![202, 409].includes(asked.status)) throw new Error(`demo: POST /webhook/sync/run answered ${asked.status}: ${await asked.text()}`);
+	for (;;) {
+		const f = await (await fetch(hook('sync/metrics?runs=1'))).json();
+		if (f.running === null && f.runs.some((r) => r.status !== 'blocked')) break;
+		if (performance.now() - t1 > 600_000) throw new Error('demo: the first run did not finish in 10 minutes');
+		await new Promise((r) => setTimeout(r, 500));
+	}
 	const wall = (performance.now() - t1) / 1000;
-	const m = JSON.parse(pg.psql("SELECT to_jsonb(m) FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts'));
+	const m = JSON.parse(pg.psql("SELECT to_jsonb(m) FROM sync_metrics m WHERE status <> 'blocked' ORDER BY id DESC LIMIT 1", 'flrts'));
+	const health = await (await fetch(hook('sync/health'))).json();
 	const pages = pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m.run_id}'`, 'flrts').trim();
 	const conflicts = pg.psql("SELECT count(*) FROM sync_conflicts WHERE status = 'open'", 'flrts').trim();
 	const invalid = pg.psql("SELECT count(DISTINCT external_id) FROM sync_audit WHERE action = 'invalid'", 'flrts').trim();
@@ -107,15 +121,19 @@ async function start(workers) {
 
 	const per = Object.entries(m.per_decision).filter(([k, v]) => v && !['total', 'conflicts_resolved'].includes(k));
 	console.log(`
-Batch Sync demo: one ${m.mode} sync of the sample data (FLRTS tasks in PostgreSQL <-> the OpenProject stand-in)
+Batch Sync demo: one ${m.kind} run of the sample data (FLRTS tasks in PostgreSQL <-> the OpenProject stand-in)
   items compared: ${m.total_items}   ${per.map(([k, v]) => `${k} ${v}`).join(', ')}
   written: ${m.processed_items} staged rows processed, ${stats.patches} PATCH and ${stats.posts} POST to OpenProject; failed ${m.failed_items}
   conflicts left for a person: ${conflicts} (table sync_conflicts); invalid records: ${invalid} (table sync_audit)
-  sync time: ${(m.duration_ms / 1000).toFixed(2)} s in ${pages} page(s) (${wall.toFixed(1)} s with n8n's start-up); setup ${setupS.toFixed(0)} s
+  sync time: ${(m.duration_ms / 1000).toFixed(2)} s in ${pages} page(s) (${wall.toFixed(1)} s from the request); setup ${setupS.toFixed(0)} s
+  health: ${health.status} (${health.checks.filter((c) => !c.ok).map((c) => c.name).join(', ') || 'every check passes'})
   n8n: ${mode}
 
-n8n's editor ${up ? 'is running' : 'is starting'} with the "Batch Sync Manager" and "Batch Sync Page" workflows published:
+n8n's editor ${up ? 'is running' : 'is starting'} with the Batch Sync Manager, Page and Operations workflows published:
   open  http://127.0.0.1:${editorPort}   (the first visit asks you to create the owner account)
+  run:     curl -X POST ${hook('sync/run')} -H 'content-type: application/json' -d '{"kind":"reconciliation"}'
+  metrics: curl ${hook('sync/metrics')}   (Prometheus: ?format=prometheus)
+  health:  curl ${hook('sync/health')}
   FLRTS database: psql -h 127.0.0.1 -p ${pg.port} -U postgres flrts
   OpenProject stand-in: ${opUrl}/api/v3/work_packages (user apikey, password demo-api-key)
   stop everything: bash scripts/demo.sh stop

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test batch-sync (registries only):
-# Rust components and targets, the crates, PostgreSQL and Redis (Debian's packages), the node package's
-# build tools (npm ci) and the pinned n8n (npm registry, cached outside the repository).
+# Rust components and targets, the crates, PostgreSQL, Redis and Prometheus's Python client (Debian's
+# packages), the node package's build tools (npm ci) and the pinned n8n (npm registry, cached outside
+# the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null
@@ -22,6 +23,12 @@ if ! command -v redis-server >/dev/null; then
   sudo_cmd=""; [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
+if ! /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+  echo "setup: installing the Prometheus client for Python (Debian's packages; its parser checks /webhook/sync/metrics)" >&2
+  sudo_cmd=""; [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-prometheus-client >/dev/null
 fi
 ( cd n8n-node && npm ci --no-audit --no-fund --loglevel=error )
 n8n_bin="$(bash scripts/install-n8n.sh)"

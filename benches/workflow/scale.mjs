@@ -93,6 +93,7 @@ for (const workers of workerCounts) {
 		n8n.importWorkflow([
 			withSettings(read('batch-sync-manager.json'), { PARALLEL_WORKERS: parallel, PAGE_SIZE: pageSize, WRITE_CONCURRENCY: writeConcurrency, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
 			read('batch-sync-page.json'),
+			read('batch-sync-operations.json'),
 		]);
 		n8n.publish('batchSyncPage');
 		const main = await n8n.startMain();

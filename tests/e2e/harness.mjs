@@ -3,7 +3,7 @@
 // repository's node package installed the way n8n's community-node installer does. Everything
 // listens on 127.0.0.1 and is stopped by the returned stop() functions.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -259,7 +259,8 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 		else track(proc, () => kill());
 		proc.on('exit', () => running.delete(proc));
 		// executions: the ids of the executions a worker started (from its log).
-		const server = { proc, pid: proc.pid, kill, log: () => tail, executions, stop: () => kill() };
+		const logTail = () => (keep ? readFileSync(logFile, 'utf8').slice(-20000) : tail);
+		const server = { proc, pid: proc.pid, kill, log: logTail, executions, stop: () => kill() };
 		servers.push(server);
 		return server;
 	};
@@ -340,6 +341,13 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 		async startMain() {
 			const server = serve(['start'], env, 'main');
 			await waitForHttp(`http://127.0.0.1:${env.N8N_PORT}/healthz`, 180_000, server.proc);
+			// /healthz answers before the published workflows are activated (their webhooks
+			// answer 404 until then); main says when it is through.
+			const t0 = Date.now();
+			while (!server.log().includes('Editor is now accessible')) {
+				if (Date.now() - t0 > 120_000) throw new Error(`n8n main did not finish starting:\n${server.log().slice(-3000)}`);
+				await new Promise((r) => setTimeout(r, 100));
+			}
 			server.url = `http://127.0.0.1:${env.N8N_PORT}`;
 			return server;
 		},

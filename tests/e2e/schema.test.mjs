@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_audit,sync_conflicts,sync_metrics,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_metrics,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');
@@ -105,6 +105,12 @@ test('settings: defaults filled in, a bad key or value is an error that names it
 		assert.match(refused('{"MARKER_FIELD": "FLRTS key"}'), /MARKER_FIELD must be empty or a custom field/);
 		assert.match(refused('{"OPENPROJECT_PROJECT_ID": "3; DROP TABLE tasks"}'), /OPENPROJECT_PROJECT_ID/);
 		assert.match(refused('[]'), /expected a JSON object/);
+		assert.match(refused('{"CONFLICT_STRATEGY": "last_wins"}'), /CONFLICT_STRATEGY must be one of server_wins, client_wins, newest_wins, manual, merge/);
+		assert.match(refused('{"CONFLICT_STRATEGY": {"default": "merge", "fields": {"subject": "server_wins"}}}'), /CONFLICT_STRATEGY/);
+		assert.equal(q(`SELECT batch_sync_settings('{"CONFLICT_STRATEGY": {"default": "merge", "fields": {"/subject": "server_wins"}}}')->'CONFLICT_STRATEGY'->'fields'->>'/subject'`), 'server_wins');
+		assert.match(refused('{"MAX_ERROR_RATE": 1.5}'), /MAX_ERROR_RATE must be a number from 0 to 1/);
+		assert.match(refused('{"ALERT_WEBHOOK_URL": "slack"}'), /ALERT_WEBHOOK_URL must be empty or an http\(s\) URL/);
+		assert.match(refused('{"SYNC_INTERVAL_MINUTES": 0}'), /SYNC_INTERVAL_MINUTES must be a whole number from 1 to 1440/);
 		// A run with bad settings does not take the lock.
 		assert.match(refused('{"X": 1}'), /unknown key/);
 		try {
@@ -303,6 +309,88 @@ test('pages: every key in one page, PARALLEL_WORKERS in flight, a page sent twic
 		assert.equal(q("SELECT to_char(cursor_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM sync_state WHERE direction = 'remote'"), '2026-12-03T10:00:00');
 		// A claim for a run that ended is refused.
 		assert.equal(claim(0, 'late').claimed, false);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('run kinds: asked for by the webhook or the CLI, delta_sync needs since, the schedule runs when due', async () => {
+	const pg = await startPostgres();
+	try {
+		pg.createDatabase('flrts');
+		for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
+		const q = (sql) => pg.psql(sql, 'flrts').trim();
+		const start = (request, settings = '{}') =>
+			JSON.parse(q(`SELECT to_jsonb(s) FROM batch_sync_start(false, '${settings}', 'wf', 'ex', '${JSON.stringify(request)}') s`));
+		// A run that listed one work package (OpenProject's newest updatedAt moves the remote cursor).
+		const finish = (run) => {
+			q(`SELECT * FROM batch_sync_plan_pages('${run}', '{"ids": [], "maxUpdatedAt": "2026-01-01T00:00:00Z"}')`);
+			return q(`SELECT status FROM batch_sync_finish('${run}', 'wf', 'ex')`);
+		};
+		const refused = (request) => {
+			try {
+				start(request);
+			} catch (e) {
+				return String(e.stderr);
+			}
+			return 'accepted';
+		};
+		// The first run is a full sync whatever is asked, except a reconciliation.
+		let s = start({ kind: 'incremental', by: 'ana' });
+		assert.deepEqual([s.kind, s.full_sync, s.requested_by, s.due, s.remote_since], ['full_sync', true, 'ana', true, '']);
+		assert.equal(finish(s.run_id), 'success');
+		// The schedule, right after: not due, nothing written.
+		const runs = q('SELECT count(*) FROM sync_runs');
+		s = start({ scheduled: true });
+		assert.equal(s.due, false);
+		assert.match(s.reason, /^not due: the last run started at .*, SYNC_INTERVAL_MINUTES is 15$/);
+		assert.equal(q('SELECT count(*) FROM sync_runs'), runs);
+		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't');
+		// Due once the interval has passed (the last run moved back an hour).
+		q("UPDATE sync_runs SET started_at = started_at - interval '1 hour'");
+		s = start({ scheduled: true });
+		assert.deepEqual([s.due, s.kind], [true, 'incremental']);
+		// A tick while that run is live and young: not due, no blocked row.
+		const tick = start({ scheduled: true });
+		assert.equal(tick.due, false);
+		assert.match(tick.reason, /^not due: the last run started at /);
+		assert.equal(q("SELECT count(*) FROM sync_metrics WHERE status = 'blocked'"), '0');
+		// The same asked for by a person: blocked (409), with a metrics row.
+		const blocked = start({ kind: 'full_sync' });
+		assert.equal(blocked.blocked, true);
+		assert.equal(q("SELECT kind FROM sync_metrics WHERE status = 'blocked'"), 'full_sync');
+		assert.equal(finish(s.run_id), 'success');
+		// Bad requests name what is wrong and take no lock.
+		assert.match(refused({ kind: 'weekly' }), /kind must be one of full_sync, incremental, delta_sync, reconciliation, got "weekly"/);
+		assert.match(refused({ kind: 'delta_sync' }), /delta_sync needs "since"/);
+		assert.match(refused({ kind: 'delta_sync', since: 'soon' }), /since must be an ISO 8601 time/);
+		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't');
+		// delta_sync: reads from since on both sides; the cursors stay.
+		const cursors = q("SELECT string_agg(cursor_at::text, ',' ORDER BY direction) FROM sync_state");
+		s = start({ kind: 'delta_sync', since: '2026-01-02T03:04:05Z' });
+		assert.deepEqual([s.kind, s.full_sync, s.remote_since], ['delta_sync', false, '2026-01-02T03:04:05Z']);
+		assert.equal(new Date(s.local_since).toISOString(), '2026-01-02T03:04:05.000Z');
+		assert.equal(finish(s.run_id), 'success');
+		assert.equal(q("SELECT string_agg(cursor_at::text, ',' ORDER BY direction) FROM sync_state"), cursors);
+		// The CLI's request: the next run (even a scheduled tick) is of that kind, by that person;
+		// it is through once such a run got through.
+		assert.match(q("SELECT requested_kind FROM batch_sync_request_run('reconciliation', NULL, 'cli-user')"), /reconciliation/);
+		s = start({ scheduled: true });
+		assert.deepEqual([s.due, s.kind, s.full_sync, s.requested_by], [true, 'reconciliation', true, 'cli-user']);
+		assert.equal(finish(s.run_id), 'success');
+		assert.equal(q("SELECT count(*) FROM sync_state WHERE requested_kind IS NOT NULL"), '0');
+		assert.equal(q("SELECT string_agg(cursor_at::text, ',' ORDER BY direction) FROM sync_state"), cursors, 'a reconciliation moves no cursor');
+		assert.throws(() => q("SELECT * FROM batch_sync_request_run('delta_sync')"), /delta_sync needs "since"/);
+		// full_requested (the older way) still asks for a full sync.
+		q('UPDATE sync_state SET full_requested = true');
+		s = start({});
+		assert.equal(s.kind, 'full_sync');
+		finish(s.run_id);
+		assert.equal(q('SELECT bool_or(full_requested) FROM sync_state'), 'f');
+		// Settings in human units: SYNC_INTERVAL_MINUTES decides when the schedule's run is due.
+		q("UPDATE sync_runs SET started_at = started_at - interval '10 minutes'");
+		assert.equal(start({ scheduled: true }, '{"SYNC_INTERVAL_MINUTES": 30}').due, false);
+		assert.equal(start({ scheduled: true }, '{"SYNC_INTERVAL_MINUTES": 5}').due, true);
 	} finally {
 		pg.stop();
 	}

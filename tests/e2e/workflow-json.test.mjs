@@ -7,15 +7,45 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { root } from './harness.mjs';
-import { pageWorkflow, SETTINGS, workflow } from '../../workflows/src/build.mjs';
+import { operationsWorkflow, pageWorkflow, SETTINGS, workflow } from '../../workflows/src/build.mjs';
 
 const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 const manager = read('batch-sync-manager.json');
 const page = read('batch-sync-page.json');
+const operations = read('batch-sync-operations.json');
 
-test('workflows/batch-sync-manager.json and batch-sync-page.json are up to date (node workflows/src/build.mjs)', () => {
+test('workflows/batch-sync-*.json are up to date (node workflows/src/build.mjs)', () => {
 	assert.deepEqual(manager, workflow());
 	assert.deepEqual(page, pageWorkflow());
+	assert.deepEqual(operations, operationsWorkflow());
+});
+
+test('every expression parses: no "}}" inside one (n8n would end it there)', () => {
+	for (const wf of [manager, page, operations]) {
+		const walk = (v, where) => {
+			if (typeof v === 'string' && v.startsWith('={{')) {
+				assert.equal(v.indexOf('}}'), v.length - 2, `${wf.name} ${where}: "}}" before the end of the expression`);
+			} else if (v && typeof v === 'object') {
+				for (const [k, x] of Object.entries(v)) walk(x, `${where}.${k}`);
+			}
+		};
+		for (const n of wf.nodes) walk(n.parameters, n.name);
+	}
+});
+
+test("`n8n execute` runs the manager from Run Now (n8n starts a CLI run at the first trigger node)", () => {
+	const triggers = manager.nodes.filter((n) => /Trigger$|\.webhook$/.test(n.type));
+	assert.equal(triggers[0].name, 'Run Now');
+	assert.equal(triggers[0].type, 'n8n-nodes-base.manualTrigger');
+});
+
+test('the operations workflow serves the endpoints and is the error workflow of the other two', () => {
+	const hooks = Object.fromEntries(operations.nodes.filter((n) => n.type === 'n8n-nodes-base.webhook').map((n) => [n.parameters.path, n.parameters.httpMethod]));
+	assert.deepEqual(hooks, { 'sync/metrics': 'GET', 'sync/health': 'GET' });
+	assert.ok(operations.nodes.some((n) => n.type === 'n8n-nodes-base.errorTrigger'));
+	for (const wf of [manager, page]) assert.equal(wf.settings.errorWorkflow, operations.id, wf.name);
+	const run = manager.nodes.find((n) => n.name === 'Run Webhook');
+	assert.deepEqual([run.parameters.httpMethod, run.parameters.path, run.parameters.responseMode], ['POST', 'sync/run', 'responseNode']);
 });
 
 test('the manager has both triggers and the settings; the page a webhook that answers on receipt', () => {
@@ -31,7 +61,7 @@ test('the manager has both triggers and the settings; the page a webhook that an
 });
 
 test('only parameterised SQL, credentials by id, nothing of an OpenProject instance outside the settings', () => {
-	for (const wf of [manager, page]) {
+	for (const wf of [manager, page, operations]) {
 		for (const n of wf.nodes.filter((n) => n.type === 'n8n-nodes-base.postgres')) {
 			const q = n.parameters.query;
 			assert.ok(!q.includes('{{'), `${n.name}: no expression inside the SQL text`);

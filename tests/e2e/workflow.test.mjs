@@ -53,6 +53,7 @@ before(async () => {
 			PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
 		}),
 		read('batch-sync-page.json'),
+		read('batch-sync-operations.json'),
 	]);
 	n8n.publish('batchSyncPage');
 	await n8n.startMain();

@@ -163,6 +163,42 @@ CREATE TABLE IF NOT EXISTS sync_run_pages (
 -- A page reads its tasks by key (batch_sync_key).
 CREATE INDEX IF NOT EXISTS tasks_sync_key ON tasks ((coalesce(external_id, 'task-' || id)));
 
+-- Run kinds (DEVELOPERS' story: full_sync, incremental, delta_sync, reconciliation), asked for
+-- through the run webhook or batch_sync_request_run (the CLI); who asked is kept.
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'incremental';
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS since timestamptz;          -- delta_sync: changes since
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS requested_by text;          -- the person or caller that asked
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS requested_kind text;       -- the next run's kind (the CLI's way)
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS requested_since timestamptz;
+ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS requested_by text;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS kind text;
+
+-- A reconciliation run's report: every pair whose sides differ (nothing is written anywhere
+-- else by such a run).
+CREATE TABLE IF NOT EXISTS sync_reconciliation (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  external_id   text NOT NULL,
+  decision      text NOT NULL,              -- what a sync would do: update_remote, conflict, invalid, ...
+  differences   jsonb NOT NULL DEFAULT '[]',-- the JSON Pointers where the two sides differ
+  detail        jsonb,                      -- conflict type, checksums, or the invalid record's error
+  created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sync_reconciliation_pair ON sync_reconciliation (run_id, external_id);
+
+-- The story's hourly performance report.
+CREATE OR REPLACE VIEW sync_hourly_report AS
+  SELECT date_trunc('hour', started_at) AS hour,
+         count(*) AS runs,
+         sum(total_items) AS items,
+         round(avg(duration_ms)) AS avg_duration_ms,
+         round(sum(total_items)::numeric / nullif(sum(duration_ms), 0) * 1000, 1) AS items_per_second,
+         sum(conflicts_detected) AS conflicts,
+         sum(failed_items) AS failed_items,
+         count(*) FILTER (WHERE status IN ('failed', 'partial', 'abandoned')) AS failed_runs,
+         count(*) FILTER (WHERE status = 'blocked') AS blocked_runs
+  FROM sync_metrics GROUP BY 1 ORDER BY 1 DESC;
+
 -- The dead letter: rows that failed MAX_RETRIES times, or that OpenProject refused (422), with
 -- the last error. They stay until a person re-queues them (batch_sync_requeue).
 CREATE OR REPLACE VIEW sync_dead_letters AS
@@ -191,3 +227,15 @@ ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages
 ALTER TABLE sync_staging_work_packages DROP CONSTRAINT IF EXISTS sync_staging_work_packages_status_check;
 ALTER TABLE sync_staging_work_packages ADD CONSTRAINT sync_staging_work_packages_status_check
   CHECK (status IN ('pending', 'processed', 'retry', 'dead', 'superseded'));
+
+-- Alerts raised (the threshold checks at the end of each run, and failed executions through
+-- the error workflow), whether or not a channel was configured to receive them.
+CREATE TABLE IF NOT EXISTS sync_alerts (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  kind        text NOT NULL,                -- dead_letters, error_rate, no_success, conflict_age, run_partial, run_failed, ...
+  run_id      text,
+  message     text NOT NULL,
+  detail      jsonb
+);
+CREATE INDEX IF NOT EXISTS sync_alerts_kind ON sync_alerts (kind, at);

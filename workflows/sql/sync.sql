@@ -42,20 +42,25 @@ BEGIN
 END $$;
 
 -- The settings of a run (the workflow's Settings node), checked, with the defaults filled in.
--- A bad value stops the run with an error naming the key.
+-- A bad value stops the run with an error naming the key. The README's settings table says
+-- what each does.
 CREATE OR REPLACE FUNCTION batch_sync_settings(p_settings jsonb)
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   defaults jsonb := jsonb_build_object(
-    'BATCH_SIZE', 50, 'MAX_RETRIES', 3, 'RETRY_BASE_SECONDS', 60, 'LOCK_TIMEOUT_MINUTES', 5,
+    'SYNC_INTERVAL_MINUTES', 15, 'BATCH_SIZE', 50, 'MAX_RETRIES', 3, 'RETRY_BASE_SECONDS', 60,
+    'CONFLICT_STRATEGY', 'merge', 'LOCK_TIMEOUT_MINUTES', 5,
     'WRITE_CONCURRENCY', 8, 'REQUESTS_PER_SECOND', 0, 'REQUEST_TIMEOUT_SECONDS', 60,
     'PAGE_SIZE', 1000, 'PARALLEL_WORKERS', 3, 'PAGE_TIMEOUT_SECONDS', 120,
     'PAGE_WEBHOOK_URL', 'http://127.0.0.1:5678/webhook/batch-sync/page',
-    'OPENPROJECT_PROJECT_ID', '', 'MARKER_FIELD', '');
+    'OPENPROJECT_PROJECT_ID', '', 'MARKER_FIELD', '',
+    'MAX_BACKLOG', 1000, 'MAX_DEAD_LETTERS', 0, 'MAX_ERROR_RATE', 0.5, 'MAX_FAILED_RUNS_IN_A_ROW', 2,
+    'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '');
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100]}';
+  strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
     RAISE EXCEPTION 'settings: expected a JSON object of settings, got %', coalesce(jsonb_typeof(p_settings), 'nothing');
@@ -73,6 +78,22 @@ BEGIN
       RAISE EXCEPTION 'settings: % must be a whole number from % to %, got %', k, ints->k->>0, ints->k->>1, v;
     END IF;
   END LOOP;
+  IF jsonb_typeof(out->'MAX_ERROR_RATE') <> 'number' OR (out->>'MAX_ERROR_RATE')::numeric NOT BETWEEN 0 AND 1 THEN
+    RAISE EXCEPTION 'settings: MAX_ERROR_RATE must be a number from 0 to 1 (the share of failed runs among the last 10), got %', out->'MAX_ERROR_RATE';
+  END IF;
+  -- CONFLICT_STRATEGY: one strategy, or {"default": s, "fields": {"/path": s}} (the core's
+  -- per-field rules; paths are those of the OpenProject side, e.g. /subject, /description/raw).
+  v := out->'CONFLICT_STRATEGY';
+  IF NOT (jsonb_typeof(v) = 'string' AND (v #>> '{}') = ANY (strategies))
+     AND NOT (jsonb_typeof(v) = 'object'
+              AND (SELECT bool_and(x IN ('default', 'fields')) FROM jsonb_object_keys(v) x)
+              AND jsonb_typeof(v->'default') = 'string' AND (v->>'default') = ANY (strategies)
+              AND coalesce(jsonb_typeof(v->'fields'), 'object') = 'object'
+              AND NOT EXISTS (SELECT 1 FROM jsonb_each(coalesce(v->'fields', '{}')) f
+                               WHERE f.key !~ '^/' OR jsonb_typeof(f.value) <> 'string' OR NOT (f.value #>> '{}') = ANY (strategies))) THEN
+    RAISE EXCEPTION 'settings: CONFLICT_STRATEGY must be one of % or {"default": <one of them>, "fields": {"/path": <one of them>}}, got %',
+      array_to_string(strategies, ', '), v;
+  END IF;
   IF jsonb_typeof(out->'OPENPROJECT_PROJECT_ID') NOT IN ('string', 'number') OR (out->>'OPENPROJECT_PROJECT_ID') !~ '^[A-Za-z0-9_-]*$' THEN
     RAISE EXCEPTION 'settings: OPENPROJECT_PROJECT_ID must be a project id or identifier, got %', out->'OPENPROJECT_PROJECT_ID';
   END IF;
@@ -82,20 +103,35 @@ BEGIN
   IF jsonb_typeof(out->'PAGE_WEBHOOK_URL') <> 'string' OR (out->>'PAGE_WEBHOOK_URL') !~ '^https?://[^\s]+$' THEN
     RAISE EXCEPTION 'settings: PAGE_WEBHOOK_URL must be the http(s) URL of the Batch Sync Page webhook, got %', out->'PAGE_WEBHOOK_URL';
   END IF;
+  IF jsonb_typeof(out->'ALERT_WEBHOOK_URL') <> 'string' OR (out->>'ALERT_WEBHOOK_URL') !~ '^(https?://[^\s]+)?$' THEN
+    RAISE EXCEPTION 'settings: ALERT_WEBHOOK_URL must be empty or an http(s) URL that receives alerts, got %', out->'ALERT_WEBHOOK_URL';
+  END IF;
   RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
 END $$;
 
--- Start of a run: its id, whether it is a full sync (first run, or requested), the cursors, the
--- keys waiting for a retry and the checked settings. One run at a time: the lock is held by a
--- run whose heartbeat (each batch) is younger than LOCK_TIMEOUT_MINUTES. A run whose process
--- died stops beating: the next start takes over at once after that bound, records the dead run
--- as 'abandoned', and redoes its rows (they are still pending). A start that finds the lock
--- held returns blocked = true with the reason and records a 'blocked' metrics row.
+-- Start of a run: its id, its kind, the cursors and the checked settings. Kinds:
+--   incremental     (the schedule) both sides' changes since the cursors, retries, open conflicts
+--   full_sync       everything on both sides (deletions by absence); the first run is one
+--   delta_sync      both sides' changes since p_request.since (e.g. to replay a window after an
+--                   outage); the cursors stay where they are
+--   reconciliation  both sides read completely, compared, nothing written: a differences report
+-- The kind comes from p_request ({kind, since, by}: the run webhook), else from a request
+-- stored by batch_sync_request_run (the CLI), else full_requested, else incremental.
+-- p_request.scheduled: started by the schedule, which fires every minute; the run starts only
+-- when SYNC_INTERVAL_MINUTES have passed since the last one started, or a run was requested
+-- (due = false otherwise, and nothing is written).
+-- One run at a time: the lock is held by a run whose heartbeat (each batch) is younger than
+-- LOCK_TIMEOUT_MINUTES. A run whose process died stops beating: the next start takes over at
+-- once after that bound, records the dead run as 'abandoned', and redoes its rows (they are
+-- still pending). A start that finds the lock held returns blocked = true with the reason and
+-- records a 'blocked' metrics row.
 DROP FUNCTION IF EXISTS batch_sync_start(boolean);
-CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean, p_settings jsonb, p_workflow_id text, p_execution_id text)
+DROP FUNCTION IF EXISTS batch_sync_start(boolean, jsonb, text, text);
+CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean, p_settings jsonb, p_workflow_id text,
+                                            p_execution_id text, p_request jsonb DEFAULT '{}')
 RETURNS TABLE (run_id text, full_sync boolean, started_at timestamptz, local_since timestamptz,
                remote_since text, retry_keys jsonb, retry_remote_ids jsonb, settings jsonb,
-               blocked boolean, reason text)
+               blocked boolean, reason text, kind text, requested_by text, due boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -103,25 +139,70 @@ DECLARE
   v_now timestamptz := clock_timestamp();
   v_settings jsonb := batch_sync_settings(p_settings);
   v_timeout interval := make_interval(mins => (v_settings->>'LOCK_TIMEOUT_MINUTES')::integer);
+  v_request jsonb := coalesce(p_request, '{}');
+  v_kind text := nullif(v_request->>'kind', '');
+  v_since timestamptz;
+  v_by text := nullif(left(v_request->>'by', 200), '');
+  v_remote_cursor timestamptz;
+  v_last_start timestamptz;
   st sync_state;
   v_reason text;
 BEGIN
+  IF jsonb_typeof(v_request) <> 'object' THEN
+    RAISE EXCEPTION 'run: the request must be a JSON object like {"kind": "full_sync"}, got %', v_request;
+  END IF;
+  IF v_kind IS NOT NULL AND v_kind NOT IN ('full_sync', 'incremental', 'delta_sync', 'reconciliation') THEN
+    RAISE EXCEPTION 'run: kind must be one of full_sync, incremental, delta_sync, reconciliation, got "%"', v_kind;
+  END IF;
+  IF nullif(v_request->>'since', '') IS NOT NULL THEN
+    BEGIN
+      v_since := (v_request->>'since')::timestamptz;
+    EXCEPTION WHEN others THEN
+      RAISE EXCEPTION 'run: since must be an ISO 8601 time like 2026-12-01T08:00:00Z, got "%"', v_request->>'since';
+    END;
+  END IF;
   SELECT * INTO st FROM sync_state WHERE direction = 'local' FOR UPDATE;
+  IF v_kind IS NULL AND NOT p_requested_full THEN
+    v_kind := st.requested_kind;
+    v_since := coalesce(v_since, st.requested_since);
+    v_by := coalesce(v_by, st.requested_by);
+  END IF;
+  IF v_kind = 'delta_sync' AND v_since IS NULL THEN
+    RAISE EXCEPTION 'run: delta_sync needs "since", the time from which both sides'' changes are read';
+  END IF;
+  SELECT cursor_at INTO v_remote_cursor FROM sync_state WHERE direction = 'remote';
+  v_kind := CASE
+    WHEN v_kind IN ('full_sync', 'reconciliation') THEN v_kind
+    WHEN p_requested_full OR st.full_requested OR v_remote_cursor = '-infinity' THEN 'full_sync'
+    ELSE coalesce(v_kind, 'incremental') END;
+  -- The schedule fires often; a run is due after SYNC_INTERVAL_MINUTES, or when one was asked
+  -- for. (A run still going when the next is due blocks it: a 'blocked' row says so.)
+  IF coalesce((v_request->>'scheduled')::boolean, false) AND st.requested_kind IS NULL AND NOT st.full_requested THEN
+    SELECT max(r.started_at) INTO v_last_start FROM sync_runs r;
+    IF v_last_start > v_now - make_interval(mins => (v_settings->>'SYNC_INTERVAL_MINUTES')::integer) + interval '5 seconds' THEN
+      RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, false,
+        format('not due: the last run started at %s, SYNC_INTERVAL_MINUTES is %s', v_last_start, v_settings->>'SYNC_INTERVAL_MINUTES'),
+        v_kind, v_by, false;
+      RETURN;
+    END IF;
+  END IF;
   IF st.running_run_id IS NOT NULL THEN
     IF coalesce(st.heartbeat_at, st.running_since) >= v_now - v_timeout THEN
       v_reason := format('run %s (execution %s) holds the lock since %s, last heartbeat %s',
                          st.running_run_id, coalesce(st.running_execution_id, '?'), st.running_since,
                          coalesce(st.heartbeat_at, st.running_since));
-      INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+      INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                                 failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
-      VALUES (v_run, p_workflow_id, p_execution_id, 'none', v_now, 0, 0, 0, 0, 0, 0, 'blocked', v_reason);
-      RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, true, v_reason;
+      VALUES (v_run, p_workflow_id, p_execution_id, 'none', v_kind, v_now, 0, 0, 0, 0, 0, 0, 'blocked', v_reason);
+      RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, true,
+                          v_reason, v_kind, v_by, true;
       RETURN;
     END IF;
     -- The holder stopped beating: its process died (or lost its database). Taken over.
-    INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+    INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                               failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
-    SELECT st.running_run_id, p_workflow_id, st.running_execution_id, 'unknown', st.running_since, 0,
+    SELECT st.running_run_id, p_workflow_id, st.running_execution_id, 'unknown',
+           (SELECT r.kind FROM sync_runs r WHERE r.run_id = st.running_run_id), st.running_since, 0,
            count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status <> 'processed'), 0, 0,
            (extract(epoch FROM coalesce(st.heartbeat_at, st.running_since) - st.running_since) * 1000)::integer,
            'abandoned', format('no heartbeat since %s; taken over by run %s', coalesce(st.heartbeat_at, st.running_since), v_run)
@@ -132,20 +213,19 @@ BEGIN
   UPDATE sync_state SET running_run_id = v_run, running_since = v_now, heartbeat_at = v_now,
                         running_execution_id = p_execution_id
    WHERE direction = 'local';
-  INSERT INTO sync_runs (run_id, full_sync, settings, started_at, local_since, workflow_id, execution_id)
-  SELECT v_run, p_requested_full OR bool_or(full_requested) OR bool_or(cursor_at = '-infinity' AND direction = 'remote'),
-         v_settings, v_now, max(cursor_at) FILTER (WHERE direction = 'local'), p_workflow_id, p_execution_id
+  INSERT INTO sync_runs (run_id, full_sync, kind, since, requested_by, settings, started_at, local_since, workflow_id, execution_id)
+  SELECT v_run, v_kind IN ('full_sync', 'reconciliation'), v_kind, v_since, v_by, v_settings, v_now,
+         CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE max(cursor_at) FILTER (WHERE direction = 'local') END,
+         p_workflow_id, p_execution_id
   FROM sync_state;
   RETURN QUERY
   WITH s AS (
     SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
-           max(cursor_at) FILTER (WHERE direction = 'remote') AS remote_cursor,
-           bool_or(full_requested) AS requested
+           max(cursor_at) FILTER (WHERE direction = 'remote') AS remote_cursor
     FROM sync_state
   ), waiting AS (
     -- Rows waiting for a retry (or left pending by a run that died) and conflicts waiting for a
-    -- person: both sides of them are read again whatever the cursors say, so that neither
-    -- side's change is taken for "unchanged".
+    -- person: both sides of them are read again whatever the cursors say (batch_sync_plan_pages).
     SELECT w.external_id FROM sync_staging_work_packages w WHERE w.status IN ('pending', 'retry')
     UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
   ), r AS (
@@ -154,14 +234,37 @@ BEGIN
     FROM waiting
   )
   SELECT v_run,
-         p_requested_full OR s.requested OR s.remote_cursor = '-infinity',
+         v_kind IN ('full_sync', 'reconciliation'),
          v_now,
-         s.local_cursor,
-         CASE WHEN s.remote_cursor = '-infinity' THEN ''
-              ELSE to_char(s.remote_cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
-         r.keys, r.remote_ids, v_settings, false, NULL::text
+         CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE s.local_cursor END,
+         -- The OpenProject listing's lower bound ('' = everything).
+         CASE WHEN v_kind IN ('full_sync', 'reconciliation') THEN ''
+              ELSE to_char(CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE s.remote_cursor END AT TIME ZONE 'UTC',
+                           'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
+         r.keys, r.remote_ids, v_settings, false, NULL::text, v_kind, v_by, true
   FROM s, r;
 END $$;
+
+-- The CLI's way to ask for a run kind: the next run (n8n execute, or the schedule at once) is
+-- of this kind. A person who asks is named in the run and its audit.
+CREATE OR REPLACE FUNCTION batch_sync_request_run(p_kind text, p_since timestamptz DEFAULT NULL, p_by text DEFAULT NULL)
+RETURNS TABLE (requested_kind text, requested_since timestamptz, requested_by text) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+  IF p_kind IS NULL OR p_kind NOT IN ('full_sync', 'incremental', 'delta_sync', 'reconciliation') THEN
+    RAISE EXCEPTION 'run: kind must be one of full_sync, incremental, delta_sync, reconciliation, got "%"', p_kind;
+  END IF;
+  IF p_kind = 'delta_sync' AND p_since IS NULL THEN
+    RAISE EXCEPTION 'run: delta_sync needs "since", the time from which both sides'' changes are read';
+  END IF;
+  UPDATE sync_state SET requested_kind = p_kind, requested_since = p_since, requested_by = p_by WHERE direction = 'local';
+  RETURN QUERY SELECT p_kind, p_since, p_by;
+END $$;
+
+-- The kind of a run (incremental when the run is not known).
+CREATE OR REPLACE FUNCTION batch_sync_run_kind(p_run_id text) RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT kind FROM sync_runs WHERE run_id = p_run_id), 'incremental')
+$$;
 
 -- The run still holds the lock: its heartbeat moves on. A run that lost the lock (taken over
 -- after its heartbeat stopped for LOCK_TIMEOUT_MINUTES) must not write any more: an error.
@@ -308,7 +411,7 @@ BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   RETURN QUERY SELECT true, p_run_id, p_page_no, v_keys,
     coalesce((SELECT jsonb_agg(k) FROM jsonb_array_elements_text(v_keys) k WHERE k ~ '^[0-9]+$'), '[]'),
-    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync), NULL::text;
+    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync, 'KIND', run.kind), NULL::text;
 END $$;
 
 -- A page's local records: the tasks of its keys (one row, a JSON array).
@@ -336,7 +439,7 @@ BEGIN
   -- Every key of the page was read and planned again: a row an earlier run left pending or
   -- waiting that this run did not plan again (the pair needs no such write any more: it is in
   -- sync, in conflict or invalid now) is superseded.
-  IF v_done THEN
+  IF v_done AND batch_sync_run_kind(p_run_id) <> 'reconciliation' THEN
     UPDATE sync_staging_work_packages s SET status = 'superseded'
      WHERE s.external_id IN (SELECT jsonb_array_elements_text(p.keys) FROM sync_run_pages p
                               WHERE p.run_id = p_run_id AND p.page_no = p_page_no)
@@ -382,6 +485,10 @@ DECLARE
   n integer := 0;
 BEGIN
   PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
+  IF batch_sync_run_kind(p_run_id) = 'reconciliation' THEN
+    RETURN QUERY SELECT 0;  -- a reconciliation writes nothing; the next sync recovers them
+    RETURN;
+  END IF;
   FOR f IN SELECT * FROM jsonb_array_elements(coalesce(p_found, '[]')) LOOP
     SELECT * INTO r FROM sync_staging_work_packages
      WHERE external_id = f->>'key' AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead')
@@ -435,13 +542,14 @@ DECLARE
   v_reason text := format('%s failed: %s', p_stage, coalesce(p_error->>'message', p_error::text));
 BEGIN
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
-  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
-  VALUES (p_run_id, p_workflow_id, p_execution_id, 'unknown', coalesce(v_started, now()), 0, 0, 0, 0, 0,
+  VALUES (p_run_id, p_workflow_id, p_execution_id, 'unknown', batch_sync_run_kind(p_run_id), coalesce(v_started, now()), 0, 0, 0, 0, 0,
           (extract(epoch FROM clock_timestamp() - coalesce(v_started, now())) * 1000)::integer, 'failed', v_reason)
   ON CONFLICT (run_id) DO NOTHING;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
    WHERE direction = 'local' AND running_run_id = p_run_id;
+  UPDATE sync_runs SET status = 'failed', finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id AND status = 'running';
   RETURN QUERY SELECT p_run_id, v_reason;
 END $$;
 
@@ -727,6 +835,25 @@ DECLARE
   c integer := 0;
   i integer := 0;
 BEGIN
+  -- A reconciliation run reports them and writes nothing else.
+  IF batch_sync_run_kind(p_run_id) = 'reconciliation' THEN
+    INSERT INTO sync_reconciliation (run_id, external_id, decision, differences, detail)
+    SELECT p_run_id, x->>'id', 'conflict', coalesce(x->'differences', '[]'),
+           jsonb_build_object('type', x->'conflict'->'type', 'conflicts', x->'conflicts',
+                              'local_checksum', x->'local'->'checksum', 'remote_checksum', x->'remote'->'checksum')
+      FROM jsonb_array_elements(coalesce(p_conflicts, '[]')) x
+    ON CONFLICT (run_id, external_id) DO UPDATE SET decision = EXCLUDED.decision, differences = EXCLUDED.differences,
+                                                   detail = EXCLUDED.detail;
+    GET DIAGNOSTICS c = ROW_COUNT;
+    INSERT INTO sync_reconciliation (run_id, external_id, decision, detail)
+    SELECT p_run_id, coalesce(x->>'id', '?' || (x->>'side') || (x->>'index')), 'invalid',
+           jsonb_build_object('side', x->'side', 'index', x->'index', 'error', x->'error')
+      FROM jsonb_array_elements(coalesce(p_invalid, '[]')) x
+    ON CONFLICT (run_id, external_id) DO UPDATE SET decision = EXCLUDED.decision, detail = EXCLUDED.detail;
+    GET DIAGNOSTICS i = ROW_COUNT;
+    RETURN QUERY SELECT c, i;
+    RETURN;
+  END IF;
   -- A conflict seen again unchanged, or a record rejected again for the same reason, writes
   -- nothing: a run with nothing new leaves these tables as they were.
   FOR d IN SELECT * FROM jsonb_array_elements(p_conflicts) LOOP
@@ -754,12 +881,13 @@ END $$;
 -- change outside the mapped fields (assignee, priority, ...). Keep the mirror's lock_version
 -- current, so that the next local edit's PATCH carries the right one. Only a changed version is
 -- written.
-CREATE OR REPLACE FUNCTION batch_sync_refresh_versions(p_decisions jsonb)
+DROP FUNCTION IF EXISTS batch_sync_refresh_versions(jsonb);
+CREATE OR REPLACE FUNCTION batch_sync_refresh_versions(p_run_id text, p_decisions jsonb)
 RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
   WITH v AS (
     SELECT DISTINCT ON (d->>'id') d->>'id' AS external_id, (d->'remote'->>'version')::integer AS version
     FROM jsonb_array_elements(p_decisions) d
-    WHERE d->'remote' ? 'version' AND d ? 'base'
+    WHERE d->'remote' ? 'version' AND d ? 'base' AND batch_sync_run_kind(p_run_id) <> 'reconciliation'
   ), up AS (
     UPDATE work_packages w SET lock_version = v.version
     FROM v WHERE w.external_id = v.external_id AND w.lock_version IS DISTINCT FROM v.version
@@ -767,6 +895,29 @@ RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
   )
   SELECT count(*)::integer FROM up
 $$;
+
+-- A reconciliation run's decisions that would change something (Compare's Changes output in
+-- reconciliation mode): the report, one row a pair. An unchanged pair is not reported.
+CREATE OR REPLACE FUNCTION batch_sync_record_differences(p_run_id text, p_decisions jsonb)
+RETURNS TABLE (reported integer) LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  IF batch_sync_run_kind(p_run_id) <> 'reconciliation' THEN
+    RAISE EXCEPTION 'run %: differences are only recorded by a reconciliation run', p_run_id;
+  END IF;
+  INSERT INTO sync_reconciliation (run_id, external_id, decision, differences, detail)
+  SELECT p_run_id, d->>'id', d->>'decision', coalesce(d->'differences', '[]'),
+         jsonb_strip_nulls(jsonb_build_object('local_checksum', d->'local'->'checksum', 'remote_checksum', d->'remote'->'checksum',
+                                              'base_checksum', d->'base'->'checksum'))
+    FROM jsonb_array_elements(coalesce(p_decisions, '[]')) d
+   WHERE d->>'decision' IS DISTINCT FROM 'unchanged'
+  -- A page sent again (its worker died) reports its pairs again: one row a pair.
+  ON CONFLICT (run_id, external_id) DO UPDATE SET decision = EXCLUDED.decision, differences = EXCLUDED.differences,
+                                                 detail = EXCLUDED.detail;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN QUERY SELECT n;
+END $$;
 
 -- End of a run, when every page is done or failed: the metrics row (Compare's counts summed
 -- over the pages; status 'success', 'partial' when rows, batches or pages failed), the lock
@@ -809,23 +960,335 @@ BEGIN
   v_status := CASE WHEN v_failed > 0 OR v_batches > 0 OR v_pages_failed > 0 THEN 'partial' ELSE 'success' END;
   v_reason := CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed, %s of %s pages failed',
                                                          v_failed, v_batches, v_pages_failed, v_pages) END;
-  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, started_at, total_items, processed_items,
+  INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
                             status, reason)
-  VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.started_at,
+  VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
           v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason);
   UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
-  IF v_pages_failed = 0 THEN
-    UPDATE sync_state SET cursor_at = run.started_at, run_id = p_run_id, updated_at = now(), full_requested = false
+  -- The cursors move after an incremental or full run whose pages are all done; a delta_sync
+  -- (a window of its own) and a reconciliation (writes nothing) leave them. A requested kind
+  -- is through once a run of that kind got through.
+  IF v_pages_failed = 0 AND run.kind IN ('incremental', 'full_sync') THEN
+    UPDATE sync_state SET cursor_at = run.started_at, run_id = p_run_id, updated_at = now(),
+                          full_requested = full_requested AND NOT run.full_sync
       WHERE direction = 'local';
     UPDATE sync_state SET cursor_at = greatest(cursor_at, coalesce(run.remote_max::timestamptz, cursor_at)),
-                          run_id = p_run_id, updated_at = now(), full_requested = false
+                          run_id = p_run_id, updated_at = now(), full_requested = full_requested AND NOT run.full_sync
       WHERE direction = 'remote';
+  END IF;
+  IF v_pages_failed = 0 THEN
+    UPDATE sync_state SET requested_kind = NULL, requested_since = NULL, requested_by = NULL
+     WHERE direction = 'local' AND requested_kind = run.kind;
   END IF;
   RETURN QUERY SELECT p_run_id, v_total, v_processed, v_failed,
                       coalesce((v_summary->>'conflict')::integer, 0), v_duration, v_status, v_pages, v_pages_failed;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Operating the sync (the Batch Sync Operations workflow's endpoints).
+
+-- The settings in force: those of the latest run (the Settings node of the manager is the one
+-- place they are edited), the defaults before the first run.
+CREATE OR REPLACE FUNCTION batch_sync_current_settings() RETURNS jsonb LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT r.settings FROM sync_runs r ORDER BY r.started_at DESC LIMIT 1), batch_sync_settings('{}'))
+$$;
+
+-- The figures behind /webhook/sync/metrics and /webhook/sync/health, one JSON object.
+CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS jsonb LANGUAGE sql STABLE AS $$
+  WITH st AS (SELECT * FROM sync_state WHERE direction = 'local'),
+  recent AS (
+    SELECT m.*, r.requested_by FROM sync_metrics m LEFT JOIN sync_runs r ON r.run_id = m.run_id
+     ORDER BY m.started_at DESC, m.id DESC LIMIT greatest(p_runs, 0)
+  ), last_success AS (
+    SELECT * FROM sync_metrics WHERE status = 'success' ORDER BY started_at DESC, id DESC LIMIT 1
+  ), last_run AS (
+    SELECT * FROM sync_metrics WHERE status <> 'blocked' ORDER BY started_at DESC, id DESC LIMIT 1
+  ), decisions AS (
+    SELECT coalesce(jsonb_object_agg(k, n), '{}') AS j FROM (
+      SELECT e.key AS k, sum((e.value #>> '{}')::numeric)::bigint AS n
+        FROM sync_metrics m, jsonb_each(m.per_decision) e
+       WHERE jsonb_typeof(e.value) = 'number' AND e.key NOT IN ('total', 'conflicts_resolved')
+       GROUP BY e.key) x
+  ), statuses AS (
+    SELECT coalesce(jsonb_object_agg(status, n), '{}') AS j FROM (SELECT status, count(*) AS n FROM sync_metrics GROUP BY status) x
+  )
+  SELECT jsonb_build_object(
+    'generated_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'runs', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'run_id', run_id, 'kind', coalesce(kind, CASE mode WHEN 'full' THEN 'full_sync' WHEN 'incremental' THEN 'incremental' END),
+        'status', status, 'reason', reason, 'started_at', started_at, 'finished_at', finished_at,
+        'duration_ms', duration_ms, 'items', total_items, 'processed', processed_items, 'failed', failed_items,
+        'conflicts', conflicts_detected, 'items_per_second',
+        CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END,
+        'decisions', per_decision - 'total', 'requested_by', requested_by, 'execution_id', execution_id)
+        ORDER BY started_at DESC, id DESC) FROM recent), '[]'),
+    'totals', jsonb_build_object(
+        'runs', (SELECT count(*) FROM sync_metrics),
+        'runs_by_status', (SELECT j FROM statuses),
+        'items', (SELECT coalesce(sum(total_items), 0) FROM sync_metrics),
+        'items_by_decision', (SELECT j FROM decisions),
+        'failed_items', (SELECT coalesce(sum(failed_items), 0) FROM sync_metrics)),
+    'conflicts_open', (SELECT count(*) FROM sync_conflicts WHERE status = 'open'),
+    'oldest_open_conflict_at', (SELECT min(created_at) FROM sync_conflicts WHERE status = 'open'),
+    'retry_backlog', (SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('pending', 'retry')),
+    'dead_letters', (SELECT count(*) FROM sync_staging_work_packages WHERE status = 'dead'),
+    'last_success_at', (SELECT started_at FROM last_success),
+    'last_run', (SELECT jsonb_build_object('run_id', run_id, 'status', status, 'started_at', started_at,
+                                           'duration_ms', duration_ms, 'items', total_items,
+                                           'items_per_second', CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END)
+                 FROM last_run),
+    'running', (SELECT CASE WHEN running_run_id IS NULL THEN NULL ELSE jsonb_build_object(
+                  'run_id', running_run_id, 'since', running_since, 'heartbeat_at', heartbeat_at,
+                  'execution_id', running_execution_id,
+                  'pages', (SELECT jsonb_build_object('total', count(*), 'done', count(*) FILTER (WHERE p.status = 'done'))
+                              FROM sync_run_pages p WHERE p.run_id = st.running_run_id)) END FROM st),
+    'requested', (SELECT CASE WHEN requested_kind IS NULL THEN NULL ELSE jsonb_build_object(
+                    'kind', requested_kind, 'since', requested_since, 'by', requested_by) END FROM st),
+    'cursors', (SELECT jsonb_object_agg(direction, cursor_at) FROM sync_state),
+    'settings', batch_sync_current_settings())
+$$;
+
+-- GET /webhook/sync/metrics: the latest runs and totals as JSON, or with format=prometheus in
+-- Prometheus's text exposition format (version 0.0.4).
+CREATE OR REPLACE FUNCTION batch_sync_metrics(p_format text, p_runs integer DEFAULT 20)
+RETURNS TABLE (content_type text, body text) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  f jsonb := batch_sync_figures(coalesce(p_runs, 20));
+  lines text[] := ARRAY[]::text[];
+  k text;
+  v jsonb;
+  -- A label value escaped as the format asks (backslash, double quote, line feed).
+  esc text;
+BEGIN
+  IF coalesce(p_format, 'json') NOT IN ('json', 'prometheus') THEN
+    RAISE EXCEPTION 'metrics: format must be json or prometheus, got "%"', p_format;
+  END IF;
+  IF coalesce(p_format, 'json') = 'json' THEN
+    RETURN QUERY SELECT 'application/json; charset=utf-8', jsonb_pretty(f);
+    RETURN;
+  END IF;
+  lines := lines || '# HELP batch_sync_runs_total Runs that ended, by status (success, partial, failed, blocked, abandoned).'::text
+                 || '# TYPE batch_sync_runs_total counter'::text;
+  FOR k IN SELECT unnest(ARRAY['success', 'partial', 'failed', 'blocked', 'abandoned']) LOOP
+    lines := lines || format('batch_sync_runs_total{status="%s"} %s', k, coalesce(f->'totals'->'runs_by_status'->>k, '0'));
+  END LOOP;
+  lines := lines || '# HELP batch_sync_items_total Items compared by all runs, by the decision taken.'::text
+                 || '# TYPE batch_sync_items_total counter'::text;
+  FOR k, v IN SELECT * FROM jsonb_each(f->'totals'->'items_by_decision') ORDER BY 1 LOOP
+    esc := replace(replace(replace(k, '\', '\\'), '"', '\"'), E'\n', '\n');
+    lines := lines || format('batch_sync_items_total{decision="%s"} %s', esc, v);
+  END LOOP;
+  lines := lines
+    || '# HELP batch_sync_failed_items_total Staged rows that failed (waiting for a retry or dead) at the end of their run.'::text
+    || '# TYPE batch_sync_failed_items_total counter'::text
+    || format('batch_sync_failed_items_total %s', f->'totals'->'failed_items')
+    || '# HELP batch_sync_conflicts_open Conflicts waiting for a person.'::text
+    || '# TYPE batch_sync_conflicts_open gauge'::text
+    || format('batch_sync_conflicts_open %s', f->'conflicts_open')
+    || '# HELP batch_sync_retry_backlog Staged rows waiting to be written (pending or waiting for a retry).'::text
+    || '# TYPE batch_sync_retry_backlog gauge'::text
+    || format('batch_sync_retry_backlog %s', f->'retry_backlog')
+    || '# HELP batch_sync_dead_letters Staged rows that failed MAX_RETRIES times or were refused, until a person re-queues them.'::text
+    || '# TYPE batch_sync_dead_letters gauge'::text
+    || format('batch_sync_dead_letters %s', f->'dead_letters')
+    || '# HELP batch_sync_last_run_duration_seconds Duration of the last run that was not blocked.'::text
+    || '# TYPE batch_sync_last_run_duration_seconds gauge'::text
+    || format('batch_sync_last_run_duration_seconds %s', coalesce((f->'last_run'->>'duration_ms')::numeric / 1000, 0))
+    || '# HELP batch_sync_last_run_items_per_second Items compared per second by the last run that was not blocked.'::text
+    || '# TYPE batch_sync_last_run_items_per_second gauge'::text
+    || format('batch_sync_last_run_items_per_second %s', coalesce(f->'last_run'->>'items_per_second', '0'))
+    || '# HELP batch_sync_last_success_timestamp_seconds Start of the last successful run, in Unix seconds (0: none yet).'::text
+    || '# TYPE batch_sync_last_success_timestamp_seconds gauge'::text
+    || format('batch_sync_last_success_timestamp_seconds %s',
+              coalesce(round(extract(epoch FROM (f->>'last_success_at')::timestamptz), 3), 0))
+    || '# HELP batch_sync_run_in_progress 1 while a run holds the lock.'::text
+    || '# TYPE batch_sync_run_in_progress gauge'::text
+    || format('batch_sync_run_in_progress %s', CASE WHEN jsonb_typeof(f->'running') = 'object' THEN 1 ELSE 0 END);
+  RETURN QUERY SELECT 'text/plain; version=0.0.4; charset=utf-8', array_to_string(lines, E'\n') || E'\n';
+END $$;
+
+-- The health check's sample: up to CONSISTENCY_SAMPLE linked pairs whose task was not changed
+-- since the last successful run started and whose mirror row that run (or an earlier one)
+-- wrote, with their work package ids. Both sides are then read and compared with the mirror by
+-- the workflow (the core's Compare), and batch_sync_health weighs the result (a work package
+-- edited since that run started may differ for now).
+DROP FUNCTION IF EXISTS batch_sync_health_sample();
+CREATE OR REPLACE FUNCTION batch_sync_health_sample()
+RETURNS TABLE (keys jsonb, remote_ids jsonb, since timestamptz, settings jsonb) LANGUAGE sql STABLE AS $$
+  WITH s AS (
+    SELECT m.started_at AS since, m.finished_at AS until FROM sync_metrics m
+     WHERE m.status = 'success' ORDER BY m.started_at DESC LIMIT 1
+  ), pick AS (
+    SELECT t.external_id FROM tasks t JOIN work_packages w ON w.external_id = t.external_id, s
+     WHERE t.updated_at < s.since AND w.synced_at <= s.until AND t.deleted_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM sync_staging_work_packages x WHERE x.external_id = t.external_id AND x.status IN ('pending', 'retry', 'dead'))
+       AND NOT EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.external_id = t.external_id AND c.status = 'open')
+     ORDER BY md5(t.external_id || to_char(clock_timestamp(), 'YYYYMMDDHH24MI'))  -- a different sample each minute
+     LIMIT (batch_sync_current_settings()->>'CONSISTENCY_SAMPLE')::integer
+  )
+  SELECT coalesce(jsonb_agg(external_id), '[]'), coalesce(jsonb_agg(external_id), '[]'), (SELECT since FROM s),
+         batch_sync_current_settings() FROM pick
+$$;
+
+-- GET /webhook/sync/health: each check with its value, limit and verdict; healthy when all
+-- pass (the webhook answers 200, else 503). p_sample: the consistency sample as compared
+-- ({sampled, summary: Compare's counts, remote_updated: the work packages' updatedAt, since}),
+-- or {error} when OpenProject could not be read.
+CREATE OR REPLACE FUNCTION batch_sync_health(p_sample jsonb)
+RETURNS TABLE (healthy boolean, status_code integer, body jsonb) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  f jsonb := batch_sync_figures(10);
+  cfg jsonb := f->'settings';
+  checks jsonb := '[]';
+  v_age numeric;
+  v_runs integer;
+  v_bad integer;
+  v_streak integer;
+  v_stuck boolean;
+  v_sampled integer := coalesce((p_sample->>'sampled')::integer, 0);
+  v_unchanged integer := coalesce((p_sample->'summary'->>'unchanged')::integer, 0);
+  v_edited integer;
+  v_conflict_age numeric;
+BEGIN
+  -- 1. The last successful run is younger than 2 x SYNC_INTERVAL_MINUTES.
+  v_age := round(extract(epoch FROM clock_timestamp() - (f->>'last_success_at')::timestamptz) / 60, 1);
+  checks := checks || jsonb_build_object('name', 'last_success', 'ok', coalesce(v_age <= 2 * (cfg->>'SYNC_INTERVAL_MINUTES')::numeric, false),
+    'value', f->'last_success_at', 'age_minutes', v_age, 'limit_minutes', 2 * (cfg->>'SYNC_INTERVAL_MINUTES')::integer);
+  -- 2. Backlog and dead letters under their limits.
+  checks := checks || jsonb_build_object('name', 'retry_backlog', 'ok', (f->>'retry_backlog')::integer <= (cfg->>'MAX_BACKLOG')::integer,
+    'value', f->'retry_backlog', 'limit', cfg->'MAX_BACKLOG');
+  checks := checks || jsonb_build_object('name', 'dead_letters', 'ok', (f->>'dead_letters')::integer <= (cfg->>'MAX_DEAD_LETTERS')::integer,
+    'value', f->'dead_letters', 'limit', cfg->'MAX_DEAD_LETTERS');
+  -- 3. Error rate of the last 10 runs that ran (blocked ones did not), and failed runs in a row.
+  SELECT count(*), count(*) FILTER (WHERE status IN ('failed', 'partial', 'abandoned')) INTO v_runs, v_bad
+    FROM (SELECT status FROM sync_metrics WHERE status <> 'blocked' ORDER BY started_at DESC, id DESC LIMIT 10) x;
+  SELECT count(*) INTO v_streak FROM sync_metrics
+   WHERE status IN ('failed', 'partial', 'abandoned')
+     AND started_at > coalesce((SELECT max(started_at) FROM sync_metrics WHERE status = 'success'), '-infinity');
+  checks := checks || jsonb_build_object('name', 'error_rate', 'ok', v_runs = 0 OR v_bad::numeric / v_runs <= (cfg->>'MAX_ERROR_RATE')::numeric,
+    'value', CASE WHEN v_runs > 0 THEN round(v_bad::numeric / v_runs, 2) ELSE 0 END, 'runs', v_runs, 'limit', cfg->'MAX_ERROR_RATE');
+  checks := checks || jsonb_build_object('name', 'failed_runs_in_a_row', 'ok', v_streak < (cfg->>'MAX_FAILED_RUNS_IN_A_ROW')::integer,
+    'value', v_streak, 'limit', cfg->'MAX_FAILED_RUNS_IN_A_ROW');
+  -- 4. The lock is not stuck: a run holding it still beats.
+  v_stuck := jsonb_typeof(f->'running') = 'object' AND (f->'running'->>'heartbeat_at')::timestamptz
+             < clock_timestamp() - make_interval(mins => (cfg->>'LOCK_TIMEOUT_MINUTES')::integer);
+  checks := checks || jsonb_build_object('name', 'lock', 'ok', NOT v_stuck, 'value',
+    CASE WHEN jsonb_typeof(f->'running') <> 'object' THEN 'free' WHEN v_stuck THEN 'stuck' ELSE 'held by a live run' END,
+    'running', f->'running');
+  -- 5. Conflicts waiting longer than MAX_CONFLICT_AGE_HOURS.
+  v_conflict_age := round(extract(epoch FROM clock_timestamp() - (f->>'oldest_open_conflict_at')::timestamptz) / 3600, 1);
+  checks := checks || jsonb_build_object('name', 'conflict_age', 'ok', coalesce(v_conflict_age <= (cfg->>'MAX_CONFLICT_AGE_HOURS')::numeric, true),
+    'value', coalesce(v_conflict_age, 0), 'open', f->'conflicts_open', 'limit_hours', cfg->'MAX_CONFLICT_AGE_HOURS');
+  -- 6. Consistency: sampled pairs read from both sides agree with the mirror. A work package
+  --    edited after the last successful run started may differ for now (its next run syncs it).
+  IF p_sample ? 'error' THEN
+    checks := checks || jsonb_build_object('name', 'consistency', 'ok', false, 'value', 'OpenProject could not be read',
+      'error', p_sample->'error');
+  ELSE
+    SELECT count(*) INTO v_edited FROM jsonb_array_elements_text(coalesce(p_sample->'remote_updated', '[]')) u
+     WHERE u.value::timestamptz >= (p_sample->>'since')::timestamptz;
+    checks := checks || jsonb_build_object('name', 'consistency', 'ok', v_sampled - v_unchanged <= v_edited,
+      'value', format('%s of %s sampled pairs agree with the mirror', v_unchanged, v_sampled),
+      'sampled', v_sampled, 'agree', v_unchanged, 'edited_since_last_success', v_edited,
+      'summary', p_sample->'summary');
+  END IF;
+  healthy := NOT EXISTS (SELECT 1 FROM jsonb_array_elements(checks) c WHERE NOT (c->>'ok')::boolean);
+  status_code := CASE WHEN healthy THEN 200 ELSE 503 END;
+  body := jsonb_build_object('status', CASE WHEN healthy THEN 'healthy' ELSE 'unhealthy' END,
+    'checked_at', f->'generated_at', 'checks', checks);
+  RETURN NEXT;
+END $$;
+
+-- Alerts. A condition raises an alert of its kind once; it is raised again only after
+-- its repeat interval (conflicts waiting: a day; the rest: an hour), or for dead letters when
+-- their number grew. Each alert is kept in sync_alerts; the workflow sends the new ones to
+-- ALERT_WEBHOOK_URL when that is set.
+CREATE OR REPLACE FUNCTION batch_sync_raise_alert(p_kind text, p_run_id text, p_message text, p_detail jsonb, p_repeat interval)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  last sync_alerts;
+  a sync_alerts;
+BEGIN
+  SELECT * INTO last FROM sync_alerts WHERE kind = p_kind ORDER BY at DESC, id DESC LIMIT 1;
+  IF FOUND AND last.at > clock_timestamp() - p_repeat
+     AND NOT (p_kind = 'dead_letters' AND (p_detail->>'count')::integer > coalesce((last.detail->>'count')::integer, 0)) THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO sync_alerts (kind, run_id, message, detail) VALUES (p_kind, p_run_id, p_message, p_detail) RETURNING * INTO a;
+  RETURN jsonb_build_object('id', a.id, 'at', a.at, 'kind', a.kind, 'run_id', a.run_id, 'message', a.message, 'detail', a.detail);
+END $$;
+
+-- The threshold checks at the end of a run: the new alerts and where to send them.
+CREATE OR REPLACE FUNCTION batch_sync_check_alerts(p_run_id text)
+RETURNS TABLE (url text, alerts jsonb, send boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  f jsonb := batch_sync_figures(10);
+  cfg jsonb := f->'settings';
+  h jsonb;
+  c jsonb;
+  found jsonb := '[]';
+  a jsonb;
+  m sync_metrics;
+BEGIN
+  SELECT * INTO m FROM sync_metrics WHERE run_id = p_run_id;
+  SELECT body INTO h FROM batch_sync_health('{"sampled": 0}');
+  IF m.status = 'partial' THEN
+    a := batch_sync_raise_alert('run_partial', p_run_id, format('Sync run %s ended partial: %s', p_run_id, m.reason),
+                                jsonb_build_object('reason', m.reason, 'failed_items', m.failed_items), interval '1 hour');
+    found := found || coalesce(jsonb_build_array(a), '[]');
+  END IF;
+  FOR c IN SELECT * FROM jsonb_array_elements(h->'checks') WHERE NOT (value->>'ok')::boolean LOOP
+    a := CASE c->>'name'
+      WHEN 'dead_letters' THEN batch_sync_raise_alert('dead_letters', p_run_id,
+        format('%s dead letters (limit %s): rows that failed MAX_RETRIES times or were refused wait for a person (sync_dead_letters)', c->'value', c->'limit'),
+        jsonb_build_object('count', c->'value', 'limit', c->'limit'), interval '1 hour')
+      WHEN 'error_rate' THEN batch_sync_raise_alert('error_rate', p_run_id,
+        format('%s of the last %s runs failed (limit %s)', c->'value', c->'runs', c->'limit'), c, interval '1 hour')
+      WHEN 'failed_runs_in_a_row' THEN batch_sync_raise_alert('failed_runs_in_a_row', p_run_id,
+        format('%s runs in a row did not succeed (limit %s)', c->'value', c->'limit'), c, interval '1 hour')
+      WHEN 'last_success' THEN batch_sync_raise_alert('no_success', p_run_id,
+        format('no successful run for %s minutes (limit %s)', coalesce(c->>'age_minutes', 'ever'), c->'limit_minutes'), c, interval '1 hour')
+      WHEN 'conflict_age' THEN batch_sync_raise_alert('conflict_age', p_run_id,
+        format('%s open conflicts, the oldest waiting %s hours (limit %s)', c->'open', c->'value', c->'limit_hours'), c, interval '1 day')
+      WHEN 'retry_backlog' THEN batch_sync_raise_alert('retry_backlog', p_run_id,
+        format('%s rows wait to be written (limit %s)', c->'value', c->'limit'), c, interval '1 hour')
+      END;
+    found := found || coalesce(jsonb_build_array(a), '[]');
+  END LOOP;
+  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', found, jsonb_array_length(found) > 0 AND cfg->>'ALERT_WEBHOOK_URL' <> '';
+END $$;
+
+-- A failed execution (n8n's Error Trigger in Batch Sync Operations): the alert for it. A run
+-- refused for a bad request, or asked for while another runs, is the caller's to see in the
+-- answer (400, 409), not an alert.
+CREATE OR REPLACE FUNCTION batch_sync_alert_failure(p_error jsonb)
+RETURNS TABLE (url text, alerts jsonb, send boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  cfg jsonb := batch_sync_current_settings();
+  v_node text := p_error->'execution'->>'lastNodeExecuted';
+  -- A run asked for through the webhook while another runs was answered 409: the caller knows.
+  v_kind text := CASE WHEN v_node = 'Run Blocked' AND p_error->'execution'->>'mode' = 'webhook' THEN NULL
+                      WHEN v_node = 'Run Blocked' THEN 'run_blocked' WHEN v_node = 'Run Failed' THEN 'run_failed'
+                      WHEN v_node = 'Page Failed' THEN 'page_failed' WHEN v_node = 'Run Refused' THEN NULL
+                      ELSE 'workflow_error' END;
+  a jsonb;
+BEGIN
+  IF v_kind IS NOT NULL THEN
+    a := batch_sync_raise_alert(v_kind, NULL,
+      format('%s: execution %s failed at %s: %s', coalesce(p_error->'workflow'->>'name', 'a workflow'),
+             coalesce(p_error->'execution'->>'id', '?'), coalesce(v_node, '?'),
+             coalesce(p_error->'execution'->'error'->>'message', p_error->'trigger'->'error'->>'message', 'unknown error')),
+      jsonb_build_object('workflow', p_error->'workflow', 'execution_id', p_error->'execution'->'id',
+                         'node', v_node, 'url', p_error->'execution'->'url', 'mode', p_error->'execution'->'mode'),
+      CASE WHEN v_kind = 'run_failed' THEN interval '0' ELSE interval '1 hour' END);
+  END IF;
+  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', coalesce(jsonb_build_array(a), '[]'),
+                      a IS NOT NULL AND cfg->>'ALERT_WEBHOOK_URL' <> '';
 END $$;

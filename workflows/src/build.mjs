@@ -79,9 +79,11 @@ export const SYNC_CONFIG = {
 // The one place a user edits: the Settings node at the start (checked by batch_sync_settings
 // in sync.sql, which names a bad key). Every other node reads them from Start Run.
 export const SETTINGS = {
+	SYNC_INTERVAL_MINUTES: 15,
 	BATCH_SIZE: 50,
 	MAX_RETRIES: 3,
 	RETRY_BASE_SECONDS: 60,
+	CONFLICT_STRATEGY: 'merge',
 	LOCK_TIMEOUT_MINUTES: 5,
 	WRITE_CONCURRENCY: 8,
 	REQUESTS_PER_SECOND: 0,
@@ -92,7 +94,18 @@ export const SETTINGS = {
 	PAGE_WEBHOOK_URL: 'http://127.0.0.1:5678/webhook/batch-sync/page',
 	OPENPROJECT_PROJECT_ID: '3',
 	MARKER_FIELD: 'customField1',
+	MAX_BACKLOG: 1000,
+	MAX_DEAD_LETTERS: 0,
+	MAX_ERROR_RATE: 0.5,
+	MAX_FAILED_RUNS_IN_A_ROW: 2,
+	MAX_CONFLICT_AGE_HOURS: 24,
+	CONSISTENCY_SAMPLE: 5,
+	ALERT_WEBHOOK_URL: '',
 };
+
+/** The workflow that runs the endpoints and receives failed executions (its Error Trigger). */
+export const OPERATIONS_ID = 'batchSyncOperations';
+const workflowSettings = { executionOrder: 'v1', saveDataSuccessExecution: 'none', saveManualExecutions: false, errorWorkflow: OPERATIONS_ID };
 
 const node = (name, type, typeVersion, position, parameters, extra = {}) => ({
 	id: name.toLowerCase().replace(/\W+/g, '-'),
@@ -124,6 +137,18 @@ const ifTrue = (name, position, expression) =>
 		},
 		options: {},
 	});
+/** A Respond to Webhook node: JSON (or text with a content type) and a status code. */
+const respond = (name, position, body, { code = 200, contentType = null, text = false } = {}) =>
+	node(name, 'n8n-nodes-base.respondToWebhook', 1.1, position, {
+		respondWith: text ? 'text' : 'json',
+		responseBody: body,
+		options: {
+			responseCode: code,
+			...(contentType ? { responseHeaders: { entries: [{ name: 'Content-Type', value: contentType }] } } : {}),
+		},
+	});
+const webhook = (name, position, method, path, webhookId, responseMode = 'responseNode') =>
+	node(name, 'n8n-nodes-base.webhook', 2, position, { httpMethod: method, path, responseMode, options: {} }, { webhookId });
 const errorMessage = "String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error')";
 const opCredentials = { credentials: { openProjectApi: CREDENTIALS.openProjectApi } };
 // OpenProject I/O options from the settings. A page's share of REQUESTS_PER_SECOND is the
@@ -163,25 +188,71 @@ const recoveryNodes = ({ names: [unfinished, find, record], at: [x, y], unfinish
 	),
 ];
 
+// What Start Run is asked for: from the run webhook its body ({kind, since, by}; the caller may
+// name itself in an X-Requested-By header instead), from the schedule a check whether a run is
+// due, from Run Now (or `n8n execute`) the kind stored by batch_sync_request_run, else incremental.
+const runRequest = `($('Run Webhook').isExecuted
+	? { kind: $('Run Webhook').first().json.body?.kind ?? null, since: $('Run Webhook').first().json.body?.since ?? null,
+	    by: String($('Run Webhook').first().json.body?.by ?? $('Run Webhook').first().json.headers?.['x-requested-by'] ?? 'webhook') }
+	: { scheduled: $('Every Minute').isExecuted })`;
+
+/** POSTs {source, alerts} to ALERT_WEBHOOK_URL (a chat or incident tool's incoming webhook, or
+ * n8n's own Slack or e-mail nodes put here instead). */
+const sendAlert = (name, position) =>
+	node(
+		name,
+		'n8n-nodes-base.httpRequest',
+		4.2,
+		position,
+		{
+			method: 'POST',
+			url: '={{ $json.url }}',
+			sendBody: true,
+			specifyBody: 'json',
+			jsonBody: "={{ JSON.stringify({ source: 'batch-sync', alerts: $json.alerts }) }}",
+			options: { timeout: 10000 },
+		},
+		// An alert channel that is down does not fail the run; the alert stays in sync_alerts.
+		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000 },
+	);
+
 /** Batch Sync Manager: starts a run, plans its pages, sends them, finishes it. */
 export function workflow() {
 	const start = "$('Start Run').first().json";
 	const settings = `${start}.settings`;
 	const nodes = [
-		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', 1.2, [0, 0], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }),
+		// Run Now comes first: `n8n execute` starts a workflow at its first trigger node.
 		node('Run Now', 'n8n-nodes-base.manualTrigger', 1, [0, 200], {}),
-		node('Settings', 'n8n-nodes-base.set', 3.4, [220, 100], { mode: 'raw', jsonOutput: JSON.stringify(SETTINGS, null, 2), options: {} }),
+		// The schedule fires every minute; Start Run begins a run only when SYNC_INTERVAL_MINUTES
+		// have passed since the last one (or one was asked for): the interval is a setting.
+		node('Every Minute', 'n8n-nodes-base.scheduleTrigger', 1.2, [0, 0], { rule: { interval: [{ field: 'minutes', minutesInterval: 1 }] } }),
+		// POST /webhook/sync/run {"kind": "full_sync" | "incremental" | "delta_sync" | "reconciliation",
+		// "since": ISO time (delta_sync), "by": who asks}: 202 with the run, 409 while a run holds
+		// the lock, 400 for a bad request or bad settings.
+		webhook('Run Webhook', [0, 400], 'POST', 'sync/run', '3d5c2a8e-7b1f-4c9a-8e2d-5f6a7b8c9d01'),
+		node('Settings', 'n8n-nodes-base.set', 3.4, [220, 200], { mode: 'raw', jsonOutput: JSON.stringify(SETTINGS, null, 2), options: {} }),
 		sql(
 			'Start Run',
-			[440, 100],
-			"SELECT * FROM batch_sync_start(false, $1::jsonb->'settings', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ settings: $json, ${audit} }`,
+			[440, 200],
+			"SELECT * FROM batch_sync_start(false, $1::jsonb->'settings', $1::jsonb->>'workflow', $1::jsonb->>'execution', $1::jsonb->'request')",
+			`{ settings: $json, request: ${runRequest}, ${audit} }`,
+			onErrorOutput,
 		),
-		ifTrue('Lock Held?', [660, 100], '$json.blocked'),
-		node('Run Blocked', 'n8n-nodes-base.stopAndError', 1, [880, -100], { errorMessage: '={{ "Sync blocked: " + $json.reason }}' }),
+		respond('Answer Bad Request', [660, 400], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
+		node('Run Refused', 'n8n-nodes-base.stopAndError', 1, [880, 400], { errorMessage: `={{ "Sync run refused: " + ${errorMessage} }}` }),
+		ifTrue('Run Due?', [660, 200], '$json.due'),
+		ifTrue('Lock Held?', [880, 200], '$json.blocked'),
+		respond('Answer Run In Progress', [1100, 0], '={{ JSON.stringify({ error: "a run is in progress", reason: $json.reason }) }}', { code: 409 }),
+		node('Run Blocked', 'n8n-nodes-base.stopAndError', 1, [1320, 0], { errorMessage: '={{ "Sync blocked: " + $json.reason }}' }),
+		respond(
+			'Answer Run Started',
+			[1100, 200],
+			'={{ JSON.stringify({ run_id: $json.run_id, kind: $json.kind, full_sync: $json.full_sync, started_at: $json.started_at, requested_by: $json.requested_by }) }}',
+			{ code: 202 },
+		),
 		...recoveryNodes({
 			names: ['Unfinished Creates', 'Find Lost Creates', 'Record Found Creates'],
-			at: [880, 100],
+			at: [1320, 200],
 			unfinished: ['SELECT * FROM batch_sync_unfinished_creates()'],
 			run: `${start}.run_id`,
 			settings,
@@ -191,7 +262,7 @@ export function workflow() {
 			'List Changed Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[1540, 100],
+			[1980, 200],
 			{
 				operation: 'getChanged',
 				source: 'changed',
@@ -211,31 +282,31 @@ export function workflow() {
 		),
 		sql(
 			'Fail Run',
-			[1760, -100],
+			[2200, 0],
 			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: ${errorMessage} }, ${audit} }`,
 		),
-		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [1980, -100], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
+		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2420, 0], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
 		sql(
 			'Plan Pages',
-			[1760, 100],
+			[2200, 200],
 			"SELECT * FROM batch_sync_plan_pages($1::jsonb->>'run', $1::jsonb->'remote')",
 			`{ run: ${start}.run_id, remote: { ids: $json.records.map((r) => String(r.id)), maxUpdatedAt: $json.maxUpdatedAt || '' } }`,
 		),
-		sql('Next Pages', [1980, 100], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
-		ifTrue('All Pages Done?', [2200, 100], '$json.finished'),
+		sql('Next Pages', [2420, 200], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
+		ifTrue('All Pages Done?', [2640, 200], '$json.finished'),
 		sql(
 			'Finish Run',
-			[2420, 0],
+			[2860, 100],
 			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, ${audit} }`,
 		),
-		node('Pages to Send', 'n8n-nodes-base.splitOut', 1, [2420, 200], { fieldToSplitOut: 'dispatch', options: {} }),
+		node('Pages to Send', 'n8n-nodes-base.splitOut', 1, [2860, 300], { fieldToSplitOut: 'dispatch', options: {} }),
 		node(
 			'Send Page',
 			'n8n-nodes-base.httpRequest',
 			4.2,
-			[2640, 200],
+			[3080, 300],
 			{
 				method: 'POST',
 				url: `={{ ${settings}.PAGE_WEBHOOK_URL }}`,
@@ -247,17 +318,27 @@ export function workflow() {
 			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Wait', 'n8n-nodes-base.wait', 1.1, [2420, 400], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+		node('Wait', 'n8n-nodes-base.wait', 1.1, [2860, 500], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+		// The threshold checks (dead letters, error rate, no success, old conflicts, a partial
+		// run): new alerts are kept in sync_alerts and sent to ALERT_WEBHOOK_URL when it is set.
+		sql('Check Alerts', [3080, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
+		ifTrue('Alerts to Send?', [3300, 100], '$json.send'),
+		sendAlert('Send Alert', [3520, 0]),
 	];
 	const connections = {
-		'Every 15 Minutes': { main: [[to('Settings')]] },
+		'Every Minute': { main: [[to('Settings')]] },
 		'Run Now': { main: [[to('Settings')]] },
+		'Run Webhook': { main: [[to('Settings')]] },
 		Settings: { main: [[to('Start Run')]] },
-		'Start Run': { main: [[to('Lock Held?')]] },
-		// If: output 0 is "true", output 1 "false".
-		'Lock Held?': { main: [[to('Run Blocked')], [to('Unfinished Creates')]] },
+		'Start Run': { main: [[to('Run Due?')], [to('Answer Bad Request')]] },
+		'Answer Bad Request': { main: [[to('Run Refused')]] },
+		// If: output 0 is "true", output 1 "false". A scheduled start that is not due ends here.
+		'Run Due?': { main: [[to('Lock Held?')], []] },
+		'Lock Held?': { main: [[to('Answer Run In Progress')], [to('Answer Run Started')]] },
+		'Answer Run In Progress': { main: [[to('Run Blocked')]] },
 		// Before anything is listed: a create whose answer was lost is found by its marker and
 		// linked, so its work package is not taken for a new one (and made a second task).
+		'Answer Run Started': { main: [[to('Unfinished Creates')]] },
 		'Unfinished Creates': { main: [[to('Find Lost Creates')]] },
 		'Find Lost Creates': { main: [[to('Record Found Creates')], [to('Fail Run')]] },
 		'Record Found Creates': { main: [[to('List Changed Work Packages')]] },
@@ -266,6 +347,9 @@ export function workflow() {
 		'Plan Pages': { main: [[to('Next Pages')]] },
 		'Next Pages': { main: [[to('All Pages Done?')]] },
 		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
+		'Finish Run': { main: [[to('Check Alerts')]] },
+		'Check Alerts': { main: [[to('Alerts to Send?')]] },
+		'Alerts to Send?': { main: [[to('Send Alert')], []] },
 		'Pages to Send': { main: [[to('Send Page')]] },
 		Wait: { main: [[to('Next Pages')]] },
 	};
@@ -273,7 +357,7 @@ export function workflow() {
 		id: 'batchSyncManager',
 		name: 'Batch Sync Manager',
 		active: false,
-		settings: { executionOrder: 'v1', saveDataSuccessExecution: 'none', saveManualExecutions: false },
+		settings: workflowSettings,
 		nodes,
 		connections,
 		pinData: {},
@@ -347,25 +431,36 @@ export function pageWorkflow() {
 				localIdField: 'sync_id',
 				remoteIdField: 'id',
 				// Every key of the page is read on both sides: a record missing from a side is gone.
-				mode: 'full',
+				// A reconciliation run compares the same way and writes nothing.
+				mode: `={{ ${settings}.KIND === 'reconciliation' ? 'reconciliation' : 'full' }}`,
 				deleteMissing: true,
 				seedBase: true,
 				strategy: 'merge',
 				timeZone: 'UTC',
-				options: { config: JSON.stringify(SYNC_CONFIG, null, 2) },
+				// The mapping, and CONFLICT_STRATEGY from the settings (one strategy, or a default
+				// with per-field rules).
+				// (Written out over lines: two closing braces side by side would end the expression.)
+				options: { config: `={{ JSON.stringify({ ...${JSON.stringify(SYNC_CONFIG, null, 2)}, strategy: ${settings}.CONFLICT_STRATEGY }) }}` },
 			},
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2200, 0], {
+		ifTrue('Reconciliation Run?', [2200, 0], `${settings}.KIND === 'reconciliation'`),
+		sql(
+			'Record Differences',
+			[2420, -200],
+			"SELECT * FROM batch_sync_record_differences($1::jsonb->>'run', $1::jsonb->'decisions')",
+			`{ run: ${claim}.run_id, decisions: $input.all().map((i) => i.json) }`,
+		),
+		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2420, 0], {
 			operation: 'plan',
 			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
 			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: 3600000, max_retries: `={{ ${settings}.MAX_RETRIES }}`, seed: 0 },
 		}),
-		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2420, 0], { batchSize: 1, options: {} }),
-		sql('Stage Batch', [2640, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')", `{ run: ${claim}.run_id, rows: $json.rows }`, onErrorOutput),
+		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2640, 0], { batchSize: 1, options: {} }),
+		sql('Stage Batch', [2860, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')", `{ run: ${claim}.run_id, rows: $json.rows }`, onErrorOutput),
 		sql(
 			'Process Batch',
-			[2860, 100],
+			[3080, 100],
 			"SELECT * FROM batch_sync_process($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${claim}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), ${audit} }`,
 			onErrorOutput,
@@ -374,7 +469,7 @@ export function pageWorkflow() {
 			'Write to OpenProject',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[3080, 100],
+			[3300, 100],
 			{
 				operation: 'write',
 				opsField: 'ops',
@@ -386,14 +481,14 @@ export function pageWorkflow() {
 		),
 		sql(
 			'Record OpenProject Results',
-			[3300, 100],
+			[3520, 100],
 			"SELECT * FROM batch_sync_record_remote($1::jsonb->>'run', $1::jsonb->'results', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${claim}.run_id, results: $json.results, ${audit} }`,
 			onErrorOutput,
 		),
 		sql(
 			'Record Batch Failure',
-			[3080, 320],
+			[3300, 320],
 			"SELECT * FROM batch_sync_fail_batch($1::jsonb->>'run', $1::jsonb->'keys', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${claim}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), error: { message: ${errorMessage} }, ${audit} }`,
 		),
@@ -406,8 +501,8 @@ export function pageWorkflow() {
 		sql(
 			'Refresh Versions',
 			[2200, 420],
-			"SELECT * FROM batch_sync_refresh_versions($1::jsonb->'decisions')",
-			'{ decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }',
+			"SELECT * FROM batch_sync_refresh_versions($1::jsonb->>'run', $1::jsonb->'decisions')",
+			`{ run: ${claim}.run_id, decisions: $input.all().map((i) => ({ id: i.json.id, remote: i.json.remote, base: i.json.base })) }`,
 		),
 		sql(
 			'Record Invalid',
@@ -434,7 +529,10 @@ export function pageWorkflow() {
 		'Get Page Work Packages': { main: [[to('Get Base'), to('Compare', 1)], [to('Fail Page')]] },
 		'Fail Page': { main: [[to('Page Failed')]] },
 		'Get Base': { main: [[to('Compare', 2)]] },
-		Compare: { main: [[to('Plan Staging Rows')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
+		Compare: { main: [[to('Reconciliation Run?')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
+		// A reconciliation run reports what a sync would change (its conflicts and invalid
+		// records too, by the same SQL functions) and writes nothing.
+		'Reconciliation Run?': { main: [[to('Record Differences')], [to('Plan Staging Rows')]] },
 		'Plan Staging Rows': { main: [[to('Loop Over Items')], []] },
 		// splitInBatches v3: output 0 is "done", output 1 is "loop".
 		'Loop Over Items': { main: [[], [to('Stage Batch')]] },
@@ -448,6 +546,107 @@ export function pageWorkflow() {
 	return {
 		id: 'batchSyncPage',
 		name: 'Batch Sync Page',
+		active: false,
+		settings: workflowSettings,
+		nodes,
+		connections,
+		pinData: {},
+		meta: { templateCredsSetupCompleted: false },
+	};
+}
+
+/** Batch Sync Operations: the endpoints a person or a monitor calls, and the alerts for failed
+ * executions (the error workflow of the manager and the page). */
+export function operationsWorkflow() {
+	const sample = "$('Health Sample').first().json";
+	const nodes = [
+		// GET /webhook/sync/metrics[?format=prometheus][&runs=N]
+		webhook('Metrics Webhook', [0, 0], 'GET', 'sync/metrics', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a11'),
+		sql(
+			'Read Metrics',
+			[220, 0],
+			"SELECT * FROM batch_sync_metrics($1::jsonb->>'format', ($1::jsonb->>'runs')::integer)",
+			"{ format: String($json.query?.format ?? 'json'), runs: Number.isInteger(Number($json.query?.runs)) ? Number($json.query.runs) : 20 }",
+			onErrorOutput,
+		),
+		respond('Answer Metrics', [440, 0], '={{ $json.body }}', { text: true, contentType: '={{ $json.content_type }}' }),
+		respond('Answer Metrics Error', [440, 160], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
+		// GET /webhook/sync/health: 200 when every check passes, else 503.
+		webhook('Health Webhook', [0, 400], 'GET', 'sync/health', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a12'),
+		sql('Health Sample', [220, 400], 'SELECT * FROM batch_sync_health_sample()'),
+		sql('Sample Tasks', [440, 400], "SELECT * FROM batch_sync_page_tasks($1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
+		node(
+			'Sample Work Packages',
+			'n8n-nodes-batch-sync.openProjectSync',
+			1,
+			[660, 400],
+			{
+				operation: 'getChanged',
+				source: 'ids',
+				ids: `={{ JSON.stringify(${sample}.remote_ids) }}`,
+				pageSize: 100,
+				output: 'aggregate',
+				projectId: `={{ ${sample}.settings.OPENPROJECT_PROJECT_ID }}`,
+				io: { timeoutSeconds: `={{ ${sample}.settings.REQUEST_TIMEOUT_SECONDS }}` },
+			},
+			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
+		),
+		sql('Sample Base', [880, 400], "SELECT * FROM batch_sync_base(false, $1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
+		node(
+			'Compare Sample',
+			'n8n-nodes-batch-sync.batchSync',
+			1,
+			[1100, 500],
+			{
+				operation: 'compare',
+				recordsField: 'records',
+				localIdField: 'sync_id',
+				remoteIdField: 'id',
+				// Both sides against the mirror: a pair that agrees with it is Unchanged.
+				mode: 'incremental',
+				timeZone: 'UTC',
+				options: { config: JSON.stringify(SYNC_CONFIG, null, 2) },
+			},
+			{ onError: 'continueRegularOutput' },
+		),
+		sql(
+			'Check Health',
+			[1320, 400],
+			"SELECT * FROM batch_sync_health($1::jsonb)",
+			`{ sampled: ${sample}.keys.length, since: ${sample}.since, summary: $json.summary, remote_updated: $('Sample Work Packages').first().json.records.map((r) => r.updatedAt) }`,
+		),
+		sql(
+			'Check Health Without OpenProject',
+			[1320, 600],
+			"SELECT * FROM batch_sync_health($1::jsonb)",
+			`{ error: ${errorMessage} }`,
+		),
+		respond('Answer Health', [1540, 500], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
+		// A failed execution of the manager or the page (this workflow is their error workflow).
+		node('Execution Failed', 'n8n-nodes-base.errorTrigger', 1, [0, 800], {}),
+		sql('Record Failure Alert', [220, 800], 'SELECT * FROM batch_sync_alert_failure($1::jsonb)', '$json'),
+		ifTrue('Failure Alert to Send?', [440, 800], '$json.send'),
+		sendAlert('Send Failure Alert', [660, 800]),
+	];
+	const connections = {
+		'Metrics Webhook': { main: [[to('Read Metrics')]] },
+		'Read Metrics': { main: [[to('Answer Metrics')], [to('Answer Metrics Error')]] },
+		'Health Webhook': { main: [[to('Health Sample')]] },
+		'Health Sample': { main: [[to('Sample Tasks')]] },
+		'Sample Tasks': { main: [[to('Sample Work Packages'), to('Compare Sample', 0)]] },
+		'Sample Work Packages': { main: [[to('Sample Base'), to('Compare Sample', 1)], [to('Check Health Without OpenProject')]] },
+		'Sample Base': { main: [[to('Compare Sample', 2)]] },
+		// Compare's fifth output is its Summary: the counts by decision.
+		'Compare Sample': { main: [[], [], [], [], [to('Check Health')]] },
+		'Check Health': { main: [[to('Answer Health')]] },
+		'Check Health Without OpenProject': { main: [[to('Answer Health')]] },
+		'Execution Failed': { main: [[to('Record Failure Alert')]] },
+		'Record Failure Alert': { main: [[to('Failure Alert to Send?')]] },
+		'Failure Alert to Send?': { main: [[to('Send Failure Alert')], []] },
+	};
+	return {
+		id: OPERATIONS_ID,
+		name: 'Batch Sync Operations',
 		active: false,
 		settings: { executionOrder: 'v1', saveDataSuccessExecution: 'none', saveManualExecutions: false },
 		nodes,
@@ -468,5 +667,6 @@ export function withSettings(wf, overrides) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
 	writeFileSync(path.join(here, '../batch-sync-manager.json'), JSON.stringify(workflow(), null, 2) + '\n');
 	writeFileSync(path.join(here, '../batch-sync-page.json'), JSON.stringify(pageWorkflow(), null, 2) + '\n');
-	console.log('workflows/batch-sync-manager.json and workflows/batch-sync-page.json written');
+	writeFileSync(path.join(here, '../batch-sync-operations.json'), JSON.stringify(operationsWorkflow(), null, 2) + '\n');
+	console.log('workflows/batch-sync-manager.json, batch-sync-page.json and batch-sync-operations.json written');
 }

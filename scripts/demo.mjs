@@ -134,6 +134,7 @@ n8n's editor ${up ? 'is running' : 'is starting'} with the Batch Sync Manager, P
   run:     curl -X POST ${hook('sync/run')} -H 'content-type: application/json' -d '{"kind":"reconciliation"}'
   metrics: curl ${hook('sync/metrics')}   (Prometheus: ?format=prometheus)
   health:  curl ${hook('sync/health')}
+  dashboard: open ${hook('sync/dashboard')}   (health, throughput, runs, conflicts to resolve)
   FLRTS database: psql -h 127.0.0.1 -p ${pg.port} -U postgres flrts
   OpenProject stand-in: ${opUrl}/api/v3/work_packages (user apikey, password demo-api-key)
   stop everything: bash scripts/demo.sh stop

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test batch-sync (registries only):
-# Rust components and targets, the crates, PostgreSQL, Redis and Prometheus's Python client (Debian's
-# packages), the node package's build tools (npm ci) and the pinned n8n (npm registry, cached outside
-# the repository).
+# Rust components and targets, the crates, PostgreSQL, Redis, Prometheus's Python client and Chromium
+# (Debian's packages), the test tooling and the node package's build tools (npm ci) and the pinned
+# n8n (npm registry, cached outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null
@@ -30,6 +30,13 @@ if ! /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-prometheus-client >/dev/null
 fi
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing Chromium (Debian's packages; the browser tests drive it headless, no browser download)" >&2
+  sudo_cmd=""; [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium fonts-liberation >/dev/null
+fi
+npm ci --no-audit --no-fund --loglevel=error
 ( cd n8n-node && npm ci --no-audit --no-fund --loglevel=error )
 n8n_bin="$(bash scripts/install-n8n.sh)"
-echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, PostgreSQL $(psql --version | awk '{print $3}'), Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), n8n $("$n8n_bin" --version) ready"
+echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, $(chromium --version 2>/dev/null | head -1), PostgreSQL $(psql --version | awk '{print $3}'), Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), n8n $("$n8n_bin" --version) ready"

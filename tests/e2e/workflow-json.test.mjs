@@ -41,7 +41,11 @@ test("`n8n execute` runs the manager from Run Now (n8n starts a CLI run at the f
 
 test('the operations workflow serves the endpoints and is the error workflow of the other two', () => {
 	const hooks = Object.fromEntries(operations.nodes.filter((n) => n.type === 'n8n-nodes-base.webhook').map((n) => [n.parameters.path, n.parameters.httpMethod]));
-	assert.deepEqual(hooks, { 'sync/metrics': 'GET', 'sync/health': 'GET' });
+	assert.deepEqual(hooks, { 'sync/metrics': 'GET', 'sync/health': 'GET', 'sync/dashboard': 'GET', 'sync/conflicts': 'GET', 'sync/conflicts/resolve': 'POST' });
+	// The dashboard is self-contained: nothing loaded from elsewhere (it must work offline).
+	const html = operations.nodes.find((n) => n.name === 'Answer Dashboard').parameters.responseBody;
+	assert.match(html, /^<!doctype html>/);
+	assert.ok(!/(src|href)=["']?(https?:)?\/\//i.test(html) && !/@import|url\(/i.test(html), 'no external resource');
 	assert.ok(operations.nodes.some((n) => n.type === 'n8n-nodes-base.errorTrigger'));
 	for (const wf of [manager, page]) assert.equal(wf.settings.errorWorkflow, operations.id, wf.name);
 	const run = manager.nodes.find((n) => n.name === 'Run Webhook');
@@ -71,8 +75,10 @@ test('only parameterised SQL, credentials by id, nothing of an OpenProject insta
 		for (const n of wf.nodes.filter((n) => n.type === 'n8n-nodes-batch-sync.openProjectSync')) {
 			assert.match(n.parameters.projectId, /settings\.OPENPROJECT_PROJECT_ID/, `${n.name}: the project from the settings`);
 		}
-		const text = JSON.stringify(wf.nodes.map((n) => n.parameters));
-		assert.ok(!/\.find\(|\.filter\(/.test(text), `${wf.name}: no joins in expressions`);
+		const expressions = [];
+		const collect = (v) => (typeof v === 'string' ? v.startsWith('=') && expressions.push(v) : v && typeof v === 'object' && Object.values(v).forEach(collect));
+		wf.nodes.forEach((n) => collect(n.parameters));
+		assert.ok(!/\.find\(|\.filter\(/.test(expressions.join('\n')), `${wf.name}: no joins in expressions`);
 		assert.equal(wf.settings.executionOrder, 'v1');
 	}
 });

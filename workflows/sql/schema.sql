@@ -239,3 +239,10 @@ CREATE TABLE IF NOT EXISTS sync_alerts (
   detail      jsonb
 );
 CREATE INDEX IF NOT EXISTS sync_alerts_kind ON sync_alerts (kind, at);
+
+-- A person's choice for an open conflict (the dashboard): per field, take FLRTS, take
+-- OpenProject, or a typed value. The next run applies it to both sides (batch_sync_apply_resolutions).
+ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution jsonb;          -- {"/path": {"take": "flrts"|"openproject"|"value", "value": …}}
+ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_by text;
+ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_at timestamptz;
+ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_applied_run text; -- the run that applied it

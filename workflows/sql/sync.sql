@@ -312,6 +312,9 @@ BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
   v_size := (run.settings->>'PAGE_SIZE')::integer;
+  -- A person's choices for open conflicts go to both sides in this run (their keys are read:
+  -- open conflicts always are).
+  PERFORM batch_sync_apply_resolutions(p_run_id, run.workflow_id, run.execution_id);
   UPDATE sync_runs SET remote_max = nullif(p_remote->>'maxUpdatedAt', '') WHERE sync_runs.run_id = p_run_id;
   DELETE FROM sync_run_pages WHERE sync_run_pages.run_id = p_run_id;
   INSERT INTO sync_run_pages (run_id, page_no, keys)
@@ -577,8 +580,11 @@ DROP FUNCTION IF EXISTS batch_sync_changed_tasks(boolean, timestamptz, jsonb);
 -- Base records for Compare: the mirror rows of the given keys (all of them in a full sync).
 CREATE OR REPLACE FUNCTION batch_sync_base(p_full boolean, p_keys jsonb)
 RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
-  SELECT coalesce(jsonb_agg(jsonb_build_object('id', w.external_id, 'snapshot', w.data,
-           'checksum', w.checksum, 'version', w.lock_version) ORDER BY w.external_id), '[]'),
+  -- A checksum emptied by batch_sync_apply_resolutions is left out: the core computes it from
+  -- the snapshot.
+  SELECT coalesce(jsonb_agg(jsonb_build_object('id', w.external_id, 'snapshot', w.data, 'version', w.lock_version)
+           || CASE WHEN w.checksum = '' THEN '{}'::jsonb ELSE jsonb_build_object('checksum', w.checksum) END
+           ORDER BY w.external_id), '[]'),
          count(*)::integer
   FROM work_packages w
   WHERE p_full OR w.external_id IN (SELECT jsonb_array_elements_text(p_keys))
@@ -1050,6 +1056,10 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
     'requested', (SELECT CASE WHEN requested_kind IS NULL THEN NULL ELSE jsonb_build_object(
                     'kind', requested_kind, 'since', requested_since, 'by', requested_by) END FROM st),
     'cursors', (SELECT jsonb_object_agg(direction, cursor_at) FROM sync_state),
+    'hourly', (SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.hour DESC), '[]')
+                 FROM (SELECT * FROM sync_hourly_report LIMIT 24) h),
+    'alerts', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', a.at, 'kind', a.kind, 'message', a.message) ORDER BY a.at DESC), '[]')
+                 FROM (SELECT * FROM sync_alerts ORDER BY at DESC, id DESC LIMIT 10) a),
     'settings', batch_sync_current_settings())
 $$;
 
@@ -1291,4 +1301,136 @@ BEGIN
   END IF;
   RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', coalesce(jsonb_build_array(a), '[]'),
                       a IS NOT NULL AND cfg->>'ALERT_WEBHOOK_URL' <> '';
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Conflict review (the dashboard).
+
+-- The open conflicts with each field's base, FLRTS and OpenProject value, and a choice made
+-- for them that the next run will apply.
+CREATE OR REPLACE FUNCTION batch_sync_open_conflicts()
+RETURNS TABLE (conflicts jsonb) LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'id', c.id, 'external_id', c.external_id, 'type', c.conflict_type, 'strategy', c.strategy,
+           'created_at', c.created_at, 'run_id', c.run_id,
+           'title', (SELECT t.title FROM tasks t WHERE batch_sync_key(t) = c.external_id),
+           'fields', (SELECT coalesce(jsonb_agg(jsonb_build_object('path', f->'path', 'base', f->'base', 'local', f->'local',
+                                                                   'remote', f->'remote', 'reason', f->'reason')), '[]')
+                        FROM jsonb_array_elements(c.conflicts) f),
+           'resolution', c.resolution, 'resolution_by', c.resolution_by, 'resolution_at', c.resolution_at)
+         ORDER BY c.created_at, c.id), '[]')
+  FROM sync_conflicts c WHERE c.status = 'open'
+$$;
+
+-- POST /webhook/sync/conflicts/resolve {"id", "by", "fields": {"/path": {"take": "flrts" |
+-- "openproject" | "value", "value": …}}}: the person's choice, checked and kept (and audited)
+-- for the next run. Answers a status code and a body.
+CREATE OR REPLACE FUNCTION batch_sync_resolve_conflict(p_request jsonb)
+RETURNS TABLE (status_code integer, body jsonb) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  c sync_conflicts;
+  v_by text := nullif(btrim(coalesce(p_request->>'by', '')), '');
+  f record;
+  v_paths text[];
+BEGIN
+  IF jsonb_typeof(p_request) <> 'object' OR jsonb_typeof(p_request->'id') <> 'number' THEN
+    RETURN QUERY SELECT 400, jsonb_build_object('error', 'expected {"id": <conflict id>, "by": <your name>, "fields": {"/path": {"take": "flrts" | "openproject" | "value", "value": ...}}}');
+    RETURN;
+  END IF;
+  IF v_by IS NULL OR length(v_by) > 200 THEN
+    RETURN QUERY SELECT 400, jsonb_build_object('error', '"by": who chooses (1 to 200 characters) is required; the audit records it');
+    RETURN;
+  END IF;
+  SELECT * INTO c FROM sync_conflicts WHERE id = (p_request->>'id')::bigint FOR UPDATE;
+  IF NOT FOUND OR c.status <> 'open' THEN
+    RETURN QUERY SELECT 404, jsonb_build_object('error', format('no open conflict %s', p_request->>'id'));
+    RETURN;
+  END IF;
+  SELECT array_agg(x->>'path') INTO v_paths FROM jsonb_array_elements(c.conflicts) x;
+  IF jsonb_typeof(p_request->'fields') <> 'object' OR NOT EXISTS (SELECT 1 FROM jsonb_object_keys(p_request->'fields')) THEN
+    RETURN QUERY SELECT 400, jsonb_build_object('error', format('"fields": a choice for at least one of %s', array_to_string(v_paths, ', ')));
+    RETURN;
+  END IF;
+  FOR f IN SELECT key, value FROM jsonb_each(p_request->'fields') LOOP
+    IF NOT f.key = ANY (coalesce(v_paths, '{}')) THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', format('conflict %s has no field %s (its fields: %s)', c.id, f.key, array_to_string(v_paths, ', ')), 'path', f.key);
+      RETURN;
+    END IF;
+    IF jsonb_typeof(f.value) <> 'object' OR coalesce(f.value->>'take', '') NOT IN ('flrts', 'openproject', 'value') THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', format('%s: "take" must be flrts, openproject or value', f.key), 'path', f.key);
+      RETURN;
+    END IF;
+    IF f.value->>'take' = 'value' AND (NOT f.value ? 'value' OR jsonb_typeof(f.value->'value') NOT IN ('string', 'null')
+       OR length(coalesce(f.value->>'value', '')) > 100000) THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', format('%s: a typed value must be a string (or null), at most 100000 characters', f.key), 'path', f.key);
+      RETURN;
+    END IF;
+    IF f.value->>'take' = 'value' AND f.key = '/due_date' AND f.value->>'value' IS NOT NULL
+       AND (f.value->>'value') !~ '^\d{4}-\d{2}-\d{2}$' THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', '/due_date: a date like 2026-12-31 (or null)', 'path', f.key);
+      RETURN;
+    END IF;
+    IF f.value->>'take' = 'value' AND f.key = '/title' AND btrim(coalesce(f.value->>'value', '')) = '' THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', '/title: a task needs a title', 'path', f.key);
+      RETURN;
+    END IF;
+  END LOOP;
+  UPDATE sync_conflicts SET resolution = p_request->'fields', resolution_by = v_by, resolution_at = now(),
+                            resolution_applied_run = NULL
+   WHERE id = c.id;
+  INSERT INTO sync_audit (run_id, actor, external_id, action, detail)
+  VALUES ('-', v_by, c.external_id, 'conflict.choice', jsonb_build_object('conflict', c.id, 'fields', p_request->'fields'));
+  RETURN QUERY SELECT 200, jsonb_build_object('id', c.id, 'external_id', c.external_id, 'resolution', p_request->'fields',
+                                              'by', v_by, 'applied', 'by the next run');
+END $$;
+
+-- The choices made for open conflicts, applied at the start of a run (not a reconciliation):
+-- for each chosen field the task takes the chosen value, and the mirror (the base) takes
+-- OpenProject's value as the conflict recorded it, or, when the choice is that value, FLRTS's:
+-- the run's three-way comparison then writes the choice to OpenProject (or stores it as agreed),
+-- and the conflict closes with the pair. When a side changed again since the conflict was
+-- recorded, the run finds a conflict again, with the new values, for the person to look at.
+-- The task columns are FLRTS's (adapt with batch_sync_process).
+CREATE OR REPLACE FUNCTION batch_sync_apply_resolutions(p_run_id text, p_workflow_id text, p_execution_id text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  c sync_conflicts;
+  f jsonb;
+  ch jsonb;
+  v jsonb;
+  v_base jsonb;
+  v_path text[];
+  rec jsonb;
+  n integer := 0;
+BEGIN
+  IF batch_sync_run_kind(p_run_id) = 'reconciliation' THEN
+    RETURN 0;
+  END IF;
+  FOR c IN SELECT * FROM sync_conflicts WHERE status = 'open' AND resolution IS NOT NULL AND resolution_applied_run IS NULL
+           ORDER BY id FOR UPDATE LOOP
+    rec := '{}';
+    FOR f IN SELECT * FROM jsonb_array_elements(c.conflicts) LOOP
+      ch := c.resolution->(f->>'path');
+      CONTINUE WHEN ch IS NULL;
+      v := CASE ch->>'take' WHEN 'flrts' THEN coalesce(f->'local', 'null') WHEN 'openproject' THEN coalesce(f->'remote', 'null')
+                            ELSE coalesce(ch->'value', 'null') END;
+      v_base := CASE WHEN v = coalesce(f->'remote', 'null') THEN coalesce(f->'local', 'null') ELSE coalesce(f->'remote', 'null') END;
+      SELECT array_agg(replace(replace(x, '~1', '/'), '~0', '~') ORDER BY o) INTO v_path
+        FROM unnest(string_to_array(substr(f->>'path', 2), '/')) WITH ORDINALITY AS t(x, o);
+      rec := rec || jsonb_build_object(v_path[1], v);
+      UPDATE work_packages SET data = jsonb_set(data, v_path, v_base, true), checksum = '' WHERE external_id = c.external_id;
+    END LOOP;
+    UPDATE tasks t SET title = CASE WHEN rec ? 'title' THEN coalesce(rec->>'title', t.title) ELSE t.title END,
+                       description = CASE WHEN rec ? 'description' THEN coalesce(rec->>'description', '') ELSE t.description END,
+                       status = CASE WHEN rec ? 'status' THEN coalesce(rec->>'status', t.status) ELSE t.status END,
+                       due_date = CASE WHEN rec ? 'due_date' THEN (rec->>'due_date')::date ELSE t.due_date END
+     WHERE batch_sync_key(t) = c.external_id;
+    UPDATE sync_conflicts SET resolution_applied_run = p_run_id WHERE id = c.id;
+    INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)
+    VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(c.resolution_by, 'unknown'), c.external_id, 'conflict.applied',
+            jsonb_build_object('conflict', c.id, 'fields', c.resolution, 'chosen_at', c.resolution_at));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END $$;

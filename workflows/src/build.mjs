@@ -44,11 +44,13 @@
 //          Invalid   -> Record Invalid (sync_audit)
 //          Summary   -> (read by Complete Page: the core's counts by decision kind)
 //     -> Complete Page (bottom branch of Page Claimed? true: after all of the above)
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// The status page served by Batch Sync Operations (workflows/src/dashboard.html).
+const DASHBOARD_HTML = readFileSync(path.join(here, 'dashboard.html'), 'utf8');
 
 export const CREDENTIALS = {
 	postgres: { id: 'batchSyncFlrtsPg', name: 'FLRTS PostgreSQL' },
@@ -622,6 +624,20 @@ export function operationsWorkflow() {
 			`{ error: ${errorMessage} }`,
 		),
 		respond('Answer Health', [1540, 500], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
+		// GET /webhook/sync/dashboard: the status page (self-contained HTML; it reads the
+		// endpoints here and posts a person's choices for conflicts).
+		webhook('Dashboard Webhook', [0, 1100], 'GET', 'sync/dashboard', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a13'),
+		respond('Answer Dashboard', [220, 1100], DASHBOARD_HTML, { text: true, contentType: 'text/html; charset=utf-8' }),
+		// GET /webhook/sync/conflicts: the open conflicts, each field's base, FLRTS and OpenProject value.
+		webhook('Conflicts Webhook', [0, 1300], 'GET', 'sync/conflicts', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a14'),
+		sql('Read Conflicts', [220, 1300], 'SELECT * FROM batch_sync_open_conflicts()'),
+		respond('Answer Conflicts', [440, 1300], '={{ JSON.stringify({ conflicts: $json.conflicts }) }}'),
+		// POST /webhook/sync/conflicts/resolve {id, by, fields: {"/path": {take, value}}}: kept
+		// (and audited) for the next run, which applies it to both sides.
+		webhook('Resolve Webhook', [0, 1500], 'POST', 'sync/conflicts/resolve', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a15'),
+		sql('Resolve Conflict', [220, 1500], 'SELECT * FROM batch_sync_resolve_conflict($1::jsonb)', '$json.body ?? null', onErrorOutput),
+		respond('Answer Resolve', [440, 1500], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
+		respond('Answer Resolve Error', [440, 1700], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
 		// A failed execution of the manager or the page (this workflow is their error workflow).
 		node('Execution Failed', 'n8n-nodes-base.errorTrigger', 1, [0, 800], {}),
 		sql('Record Failure Alert', [220, 800], 'SELECT * FROM batch_sync_alert_failure($1::jsonb)', '$json'),
@@ -640,6 +656,11 @@ export function operationsWorkflow() {
 		'Compare Sample': { main: [[], [], [], [], [to('Check Health')]] },
 		'Check Health': { main: [[to('Answer Health')]] },
 		'Check Health Without OpenProject': { main: [[to('Answer Health')]] },
+		'Dashboard Webhook': { main: [[to('Answer Dashboard')]] },
+		'Conflicts Webhook': { main: [[to('Read Conflicts')]] },
+		'Read Conflicts': { main: [[to('Answer Conflicts')]] },
+		'Resolve Webhook': { main: [[to('Resolve Conflict')]] },
+		'Resolve Conflict': { main: [[to('Answer Resolve')], [to('Answer Resolve Error')]] },
 		'Execution Failed': { main: [[to('Record Failure Alert')]] },
 		'Record Failure Alert': { main: [[to('Failure Alert to Send?')]] },
 		'Failure Alert to Send?': { main: [[to('Send Failure Alert')], []] },

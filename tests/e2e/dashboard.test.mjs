@@ -1,0 +1,151 @@
+// The status dashboard in a real headless browser (Debian's Chromium driven by playwright-core;
+// no browser download), served by the Batch Sync Operations workflow in real n8n, with real
+// PostgreSQL and the OpenProject stand-in: the page loads, the throughput chart draws one point a
+// run, the open conflicts show each field's base, FLRTS and OpenProject value; a person resolves
+// two conflicts by clicking (take OpenProject; type a value), the next run applies the choices to
+// both sides, the conflicts close, and the audit names who chose what.
+// BATCH_SYNC_SCREENSHOTS=1 writes docs/dashboard.png (the README's picture).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
+import { createStandin } from '../openproject/standin.mjs';
+import { CREDENTIALS, withSettings } from '../../workflows/src/build.mjs';
+
+let pg;
+let n8n;
+let main;
+let op;
+let opUrl;
+let browser;
+const db = (sql) => pg.psql(sql, 'flrts').trim();
+const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+const edit = (id, fields) => fetch(`${opUrl}/__standin/work_packages/${id}`, { method: 'PATCH', body: JSON.stringify(fields) });
+const subject = (id) => op.workPackages().find((w) => w.id === id).subject;
+
+before(async () => {
+	const tarball = packNode();
+	pg = await startPostgres();
+	pg.createDatabase('flrts');
+	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
+	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
+	op = createStandin({ apiKey: 'dash-key' });
+	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
+	n8n = await setupN8n({ pg, tarball });
+	n8n.importCredentials([
+		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
+		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'dash-key' } },
+	]);
+	n8n.importWorkflow([
+		withSettings(read('batch-sync-manager.json'), { RETRY_BASE_SECONDS: 1, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
+		read('batch-sync-page.json'),
+		read('batch-sync-operations.json'),
+	]);
+	n8n.publish('batchSyncPage');
+	n8n.publish('batchSyncOperations');
+	main = await n8n.startMain();
+	browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+});
+
+after(async () => {
+	await browser?.close();
+	n8n?.stop();
+	await op?.close();
+	pg?.stop();
+});
+
+async function run() {
+	const result = await n8n.execute('batchSyncManager');
+	assert.equal(result.status, 'success');
+}
+
+async function openDashboard() {
+	const page = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(String(e)));
+	const res = await page.goto(`${main.url}/webhook/sync/dashboard`);
+	assert.equal(res.status(), 200);
+	await page.waitForSelector('body[data-loaded="1"]', { timeout: 30_000 });
+	return { page, errors };
+}
+
+test('the dashboard shows the runs, the chart, health and the open conflicts; a person resolves them by clicking; the next run applies it', async () => {
+	for (let i = 1; i <= 30; i++) op.insert({ id: i, subject: `Task ${i}`, description: `Text ${i}`, statusId: 1 });
+	db("INSERT INTO tasks (external_id, title, description, status) SELECT i::text, 'Task ' || i, 'Text ' || i, 'New' FROM generate_series(1, 30) i");
+	await run();
+	// Two conflicts: the title of 7 and of 8 edited differently on both sides.
+	db("UPDATE tasks SET title = 'FLRTS title 7' WHERE id = 7");
+	db("UPDATE tasks SET title = 'FLRTS title 8' WHERE id = 8");
+	await edit(7, { subject: 'OpenProject title 7' });
+	await edit(8, { subject: 'OpenProject title 8' });
+	db("UPDATE tasks SET description = 'edited locally' WHERE id = 12");
+	await run();
+	assert.equal(db("SELECT string_agg(external_id, ',' ORDER BY external_id) FROM sync_conflicts WHERE status = 'open'"), '7,8');
+	const runs = Number(db("SELECT count(*) FROM sync_metrics WHERE status <> 'blocked'"));
+
+	const { page, errors } = await openDashboard();
+	// The chart: one point a run, the line through them.
+	assert.equal(await page.locator('#throughput circle').count(), runs);
+	const points = (await page.locator('#throughput polyline').getAttribute('points')).trim().split(/\s+/);
+	assert.equal(points.length, runs);
+	const ys = points.map((p) => Number(p.split(',')[1]));
+	assert.ok(ys.every((y) => y >= 10 && y <= 160), `points inside the plot: ${ys}`);
+	// The runs table and the tiles agree with the tables.
+	assert.equal(await page.locator('#runs tbody tr').count(), runs);
+	assert.equal(await page.locator('#tile-conflicts .v').textContent(), '2');
+	assert.equal(await page.locator('#health tbody tr').count(), 8);
+	assert.match(await page.locator('#health-badge').textContent(), /^(healthy|unhealthy)$/);
+	// Each conflict with its field's base, FLRTS and OpenProject values.
+	const c7 = page.locator('.conflict[data-key="7"] tr[data-path="/title"] td');
+	assert.deepEqual((await c7.allTextContents()).slice(0, 4), ['/title', 'Task 7', 'FLRTS title 7', 'OpenProject title 7']);
+	if (process.env.BATCH_SYNC_SCREENSHOTS) {
+		mkdirSync(path.join(root, 'docs'), { recursive: true });
+		await page.screenshot({ path: path.join(root, 'docs/dashboard.png'), fullPage: true });
+	} else {
+		await page.screenshot({ path: path.join(tmpdir(), 'batch-sync-dashboard.png'), fullPage: true });
+	}
+
+	// Resolve by clicking: 7 takes OpenProject's title; 8 a typed value.
+	const conflict7 = page.locator('.conflict[data-key="7"]');
+	await conflict7.locator('tr[data-path="/title"] input[data-take="openproject"]').check();
+	await conflict7.locator('input[data-by]').fill('Ana');
+	await conflict7.locator('button[data-resolve]').click();
+	await conflict7.locator('[data-status]', { hasText: 'chosen by Ana' }).waitFor();
+	const conflict8 = page.locator('.conflict[data-key="8"]');
+	await conflict8.locator('tr[data-path="/title"] input[data-take="value"]').check();
+	await conflict8.locator('tr[data-path="/title"] input[data-typed]').fill('Agreed title 8');
+	await conflict8.locator('input[data-by]').fill('Ben');
+	await conflict8.locator('button[data-resolve]').click();
+	await conflict8.locator('[data-status]', { hasText: 'chosen by Ben' }).waitFor();
+	// A bad choice is refused with its reason, on the page.
+	await conflict8.locator('input[data-by]').fill('');
+	await conflict8.locator('button[data-resolve]').click();
+	await conflict8.locator('[data-status]', { hasText: 'not saved: "by"' }).waitFor();
+	assert.deepEqual(errors, [], 'no script error on the page');
+	assert.equal(db("SELECT string_agg(actor || ':' || external_id, ',' ORDER BY id) FROM sync_audit WHERE action = 'conflict.choice'"), 'Ana:7,Ben:8');
+
+	// Nothing changes before the run; the run applies the choices to both sides.
+	assert.equal(subject(7), 'OpenProject title 7');
+	assert.equal(db("SELECT title FROM tasks WHERE id = 7"), 'FLRTS title 7');
+	await run();
+	assert.equal(db("SELECT title FROM tasks WHERE id = 7"), 'OpenProject title 7');
+	assert.equal(subject(7), 'OpenProject title 7');
+	assert.equal(db("SELECT title FROM tasks WHERE id = 8"), 'Agreed title 8');
+	assert.equal(subject(8), 'Agreed title 8');
+	assert.equal(db("SELECT count(*) FROM sync_conflicts WHERE status = 'open'"), '0');
+	assert.equal(db("SELECT string_agg(actor || ':' || external_id, ',' ORDER BY id) FROM sync_audit WHERE action = 'conflict.applied'"), 'Ana:7,Ben:8');
+	assert.equal(db("SELECT count(*) FROM sync_audit WHERE action = 'conflict.resolved'"), '2');
+	// The mirror agrees with both sides again: the next run changes nothing.
+	const writes = op.stats.patches + op.stats.posts;
+	await run();
+	assert.equal(op.stats.patches + op.stats.posts, writes);
+	await page.reload();
+	await page.waitForSelector('body[data-loaded="1"]');
+	await page.locator('#no-conflicts').waitFor();
+	assert.equal(await page.locator('#throughput circle').count(), runs + 2);
+});

@@ -149,3 +149,43 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	await page.locator('#no-conflicts').waitFor();
 	assert.equal(await page.locator('#throughput circle').count(), runs + 2);
 });
+
+test("the workflows read as a story in n8n's editor: stages framed by sticky notes, no node on another", async () => {
+	const owner = { email: 'owner@example.com', firstName: 'Ana', lastName: 'Owner', password: 'Batch-sync-1234' };
+	const setup = await fetch(`${main.url}/rest/owner/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(owner) });
+	assert.equal(setup.status, 200, await setup.text());
+	const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+	const page = await context.newPage();
+	await page.goto(`${main.url}/signin`);
+	await page.locator('input[type=email]').fill(owner.email);
+	await page.locator('input[type=password]').fill(owner.password);
+	await page.getByRole('button', { name: 'Sign in' }).click();
+	await page.waitForURL((u) => !u.pathname.startsWith('/signin'), { timeout: 30_000 });
+	for (const [id, file] of [['batchSyncManager', 'batch-sync-manager.json'], ['batchSyncPage', 'batch-sync-page.json']]) {
+		const wf = read(file);
+		const nodes = wf.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
+		const stickies = wf.nodes.filter((n) => n.type === 'n8n-nodes-base.stickyNote');
+		await page.goto(`${main.url}/workflow/${id}`);
+		await page.locator('[data-test-id="canvas-node"]').first().waitFor({ timeout: 60_000 });
+		await page.locator('[data-test-id="zoom-to-fit"]').click();
+		await page.waitForTimeout(800);
+		const boxes = await page.locator('[data-test-id="canvas-node"]').evaluateAll((els) =>
+			els.map((e) => ({ name: e.getAttribute('data-node-name'), sticky: e.getAttribute('data-node-type') === 'n8n-nodes-base.stickyNote', box: e.getBoundingClientRect().toJSON() })),
+		);
+		const real = boxes.filter((b) => !b.sticky && nodes.some((n) => n.name === b.name));
+		assert.equal(real.length, nodes.length, `${wf.name}: every node on the canvas`);
+		for (const a of real) {
+			for (const b of real) {
+				if (a === b) continue;
+				const overlap = a.box.left < b.box.right && b.box.left < a.box.right && a.box.top < b.box.bottom && b.box.top < a.box.bottom;
+				assert.ok(!overlap, `${wf.name}: ${a.name} and ${b.name} overlap on the canvas`);
+			}
+		}
+		// The sticky notes are drawn, each with its stage's title.
+		const canvasText = await page.locator('body').innerText();
+		for (const s of stickies) assert.ok(canvasText.includes(s.name), `${wf.name}: sticky note "${s.name}" shown`);
+		const shot = process.env.BATCH_SYNC_SCREENSHOTS ? path.join(root, `docs/${id}-canvas.png`) : path.join(tmpdir(), `batch-sync-${id}-canvas.png`);
+		await page.screenshot({ path: shot });
+	}
+	await context.close();
+});

@@ -266,6 +266,11 @@ test('metrics: the JSON and the Prometheus text agree with the tables', async ()
 	assert.deepEqual(metrics.json.runs.map((r) => r.kind), ['delta_sync', 'incremental', 'incremental']);
 	assert.equal(metrics.json.runs[0].items, rows[0].total_items);
 	assert.equal(metrics.json.runs[0].duration_ms, rows[0].duration_ms);
+	// Per-stage time of the run's pages: read (both sides), compare (to the first batch), write.
+	const stages = metrics.json.runs[0].stage_ms;
+	assert.equal(stages.pages, Number(db(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${rows[0].run_id}' AND status = 'done'`)));
+	assert.ok(stages.pages >= 2 && stages.read > 0 && stages.compare > 0 && stages.write >= 0, JSON.stringify(stages));
+	assert.ok(stages.read + stages.compare + stages.write <= rows[0].duration_ms * stages.pages, JSON.stringify(stages));
 	assert.equal(metrics.json.totals.runs, rows.length);
 	const byDecision = {};
 	for (const r of rows) for (const [k, v] of Object.entries(r.per_decision)) if (k !== 'total' && k !== 'conflicts_resolved') byDecision[k] = (byDecision[k] ?? 0) + v;
@@ -288,6 +293,32 @@ test('metrics: the JSON and the Prometheus text agree with the tables', async ()
 	assert.equal(sample('batch_sync_dead_letters'), 0);
 	assert.equal(sample('batch_sync_last_success_timestamp_seconds'), Date.parse(metrics.json.last_success_at) / 1000);
 	assert.equal(sample('batch_sync_last_run_duration_seconds'), rows.find((r) => r.status !== 'blocked').duration_ms / 1000);
+});
+
+test("OpenProject's statuses and types are read once and cached; a stale cache is read again; a name OpenProject lacks is refused", async () => {
+	// Every run so far (seven) used one read of each collection: two requests in all, where
+	// reading them per run would have been two a run.
+	const runsSoFar = Number(db("SELECT count(*) FROM sync_runs"));
+	assert.ok(runsSoFar >= 6, `${runsSoFar} runs`);
+	assert.equal(op.stats.reference, 2);
+	assert.deepEqual(json("SELECT jsonb_object_agg(kind, jsonb_array_length(items)) FROM sync_openproject_cache"), { statuses: 4, types: 3 });
+	// Older than CACHE_MAX_AGE_MINUTES (60): the next run reads them again.
+	db("UPDATE sync_openproject_cache SET fetched_at = now() - interval '61 minutes'");
+	await runKind({ kind: 'incremental' });
+	assert.equal(op.stats.reference, 4);
+	await runKind({ kind: 'incremental' });
+	assert.equal(op.stats.reference, 4, 'fresh again');
+	// The links the page's Compare used are OpenProject's: a status change written as a link.
+	db("UPDATE tasks SET status = 'Closed' WHERE id = 60");
+	await runKind({ kind: 'incremental' });
+	assert.equal(op.workPackages().find((w) => w.id === 60)._links.status.href, '/api/v3/statuses/12');
+	// A mapping to a status OpenProject does not have: the run is refused, naming it.
+	const wrong = withSettings(read('batch-sync-manager.json'), { STATUS_MAPPING: { New: 'Neu', Closed: 'Closed' } });
+	wrong.id = 'batchSyncManagerWrongMapping';
+	wrong.name = 'Batch Sync Manager (wrong mapping)';
+	n8n.importWorkflow([wrong]);
+	await assert.rejects(n8n.execute(wrong.id), /STATUS_MAPPING maps "New" to "Neu", which OpenProject does not have \(its statuses: New, In progress, Closed, Rejected\)/);
+	assert.equal(db("SELECT count(*) FROM sync_state WHERE running_run_id IS NOT NULL"), '0');
 });
 
 test('health is 200 with every check passing, the consistency sample included', async () => {

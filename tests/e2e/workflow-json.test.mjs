@@ -72,9 +72,11 @@ test('only parameterised SQL, credentials by id, nothing of an OpenProject insta
 			assert.match(q, /^SELECT \* FROM batch_sync_\w+\(/, `${n.name}: calls a function of workflows/sql/sync.sql`);
 			assert.ok(n.credentials?.postgres?.id, `${n.name}: credential by id`);
 		}
-		for (const n of wf.nodes.filter((n) => n.type === 'n8n-nodes-batch-sync.openProjectSync')) {
+		for (const n of wf.nodes.filter((n) => n.type === 'n8n-nodes-batch-sync.openProjectSync' && n.parameters.operation !== 'getReference')) {
 			assert.match(n.parameters.projectId, /settings\.OPENPROJECT_PROJECT_ID/, `${n.name}: the project from the settings`);
 		}
+		// The links of statuses and types come from OpenProject (cached), not from the workflow.
+		assert.ok(!/\/api\/v3\/(statuses|types|projects)\/\d/.test(JSON.stringify(wf.nodes)), `${wf.name}: no link of a particular instance`);
 		const expressions = [];
 		const collect = (v) => (typeof v === 'string' ? v.startsWith('=') && expressions.push(v) : v && typeof v === 'object' && Object.values(v).forEach(collect));
 		wf.nodes.forEach((n) => collect(n.parameters));

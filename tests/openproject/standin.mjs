@@ -41,6 +41,11 @@ export const STATUSES = [
 	{ id: 12, name: 'Closed', isClosed: true },
 	{ id: 14, name: 'Rejected', isClosed: true },
 ];
+export const TYPES = [
+	{ id: 1, name: 'Task' },
+	{ id: 2, name: 'Milestone' },
+	{ id: 6, name: 'Bug' },
+];
 const WRITABLE = new Set(['subject', 'description', 'startDate', 'dueDate', 'estimatedTime', 'percentageDone', 'lockVersion', '_links', '_type']);
 const WRITABLE_LINKS = new Set(['status', 'priority', 'assignee', 'responsible', 'type', 'project', 'parent', 'version']);
 
@@ -311,6 +316,15 @@ export function createStandin({
 		const expected = 'Basic ' + Buffer.from(`apikey:${apiKey}`).toString('base64');
 		if (auth !== expected) return error(401, 'Unauthenticated', 'You did not provide the correct credentials.');
 		if (p === '/api/v3/users/me' && req.method === 'GET') return [200, { _type: 'User', id: 1, name: 'API user', login: 'apikey' }];
+		// The instance's statuses and types (OpenProject: HAL collections, not paginated).
+		const reference = { statuses: STATUSES.map((x) => ({ _type: 'Status', id: x.id, name: x.name, isClosed: x.isClosed, _links: { self: { href: `/api/v3/statuses/${x.id}`, title: x.name } } })),
+			types: TYPES.map((x) => ({ _type: 'Type', id: x.id, name: x.name, _links: { self: { href: `/api/v3/types/${x.id}`, title: x.name } } })) };
+		const refMatch = /^\/api\/v3\/(statuses|types)$/.exec(p);
+		if (refMatch && req.method === 'GET') {
+			stats.reference = (stats.reference ?? 0) + 1;
+			const elements = reference[refMatch[1]];
+			return readFailure() ?? [200, { _type: 'Collection', total: elements.length, count: elements.length, _embedded: { elements } }];
+		}
 		const writes = req.method === 'PATCH' || req.method === 'POST';
 		if (writes) {
 			const type = (req.headers['content-type'] ?? '').split(';')[0].trim();

@@ -246,3 +246,17 @@ ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution jsonb;          -
 ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_by text;
 ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_at timestamptz;
 ALTER TABLE sync_conflicts ADD COLUMN IF NOT EXISTS resolution_applied_run text; -- the run that applied it
+
+-- OpenProject's statuses and types, read once and kept for CACHE_MAX_AGE_MINUTES: the links the
+-- mapping needs (STATUS_MAPPING's names, OPENPROJECT_TYPE) come from here, not from the workflow.
+CREATE TABLE IF NOT EXISTS sync_openproject_cache (
+  kind        text PRIMARY KEY CHECK (kind IN ('statuses', 'types')),
+  items       jsonb NOT NULL,               -- [{id, name, href}]
+  fetched_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Per-stage timings of a page (read: claimed -> both sides and the base read; compare: -> its
+-- first batch processed; write: -> done), summed into the run's metrics (sync_metrics.stage_ms).
+ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS read_at timestamptz;
+ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS write_started_at timestamptz;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS stage_ms jsonb;

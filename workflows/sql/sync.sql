@@ -55,11 +55,13 @@ DECLARE
     'PAGE_WEBHOOK_URL', 'http://127.0.0.1:5678/webhook/batch-sync/page',
     'OPENPROJECT_PROJECT_ID', '', 'MARKER_FIELD', '',
     'MAX_BACKLOG', 1000, 'MAX_DEAD_LETTERS', 0, 'MAX_ERROR_RATE', 0.5, 'MAX_FAILED_RUNS_IN_A_ROW', 2,
-    'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '');
+    'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '',
+    'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
+    'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60);
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080]}';
   strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
@@ -94,6 +96,15 @@ BEGIN
     RAISE EXCEPTION 'settings: CONFLICT_STRATEGY must be one of % or {"default": <one of them>, "fields": {"/path": <one of them>}}, got %',
       array_to_string(strategies, ', '), v;
   END IF;
+  -- STATUS_MAPPING: each FLRTS status to the name of an OpenProject status (checked against
+  -- OpenProject's list when it is read: batch_sync_mapping_links).
+  IF jsonb_typeof(out->'STATUS_MAPPING') <> 'object' OR NOT EXISTS (SELECT 1 FROM jsonb_object_keys(out->'STATUS_MAPPING'))
+     OR EXISTS (SELECT 1 FROM jsonb_each(out->'STATUS_MAPPING') e WHERE jsonb_typeof(e.value) <> 'string' OR btrim(e.value #>> '{}') = '') THEN
+    RAISE EXCEPTION 'settings: STATUS_MAPPING must map each FLRTS status to an OpenProject status name, like {"New": "New", "Done": "Closed"}, got %', out->'STATUS_MAPPING';
+  END IF;
+  IF jsonb_typeof(out->'OPENPROJECT_TYPE') <> 'string' THEN
+    RAISE EXCEPTION 'settings: OPENPROJECT_TYPE must be the name of an OpenProject type (for created work packages) or "", got %', out->'OPENPROJECT_TYPE';
+  END IF;
   IF jsonb_typeof(out->'OPENPROJECT_PROJECT_ID') NOT IN ('string', 'number') OR (out->>'OPENPROJECT_PROJECT_ID') !~ '^[A-Za-z0-9_-]*$' THEN
     RAISE EXCEPTION 'settings: OPENPROJECT_PROJECT_ID must be a project id or identifier, got %', out->'OPENPROJECT_PROJECT_ID';
   END IF;
@@ -107,6 +118,69 @@ BEGIN
     RAISE EXCEPTION 'settings: ALERT_WEBHOOK_URL must be empty or an http(s) URL that receives alerts, got %', out->'ALERT_WEBHOOK_URL';
   END IF;
   RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- OpenProject's reference data (statuses, types), cached.
+
+-- Whether the cache is younger than CACHE_MAX_AGE_MINUTES (both collections).
+CREATE OR REPLACE FUNCTION batch_sync_cache_fresh(p_settings jsonb) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT count(*) = 2 FROM sync_openproject_cache
+   WHERE fetched_at > clock_timestamp() - make_interval(mins => (p_settings->>'CACHE_MAX_AGE_MINUTES')::integer)
+$$;
+
+-- The links the mapping needs, from the cache: STATUS_HREFS (each FLRTS status of STATUS_MAPPING
+-- to the href of its OpenProject status) and TYPE_HREF (OPENPROJECT_TYPE's). p_strict: a name
+-- OpenProject does not have is an error naming it (else it is left out).
+CREATE OR REPLACE FUNCTION batch_sync_mapping_links(p_settings jsonb, p_strict boolean DEFAULT true)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  statuses jsonb := (SELECT items FROM sync_openproject_cache WHERE kind = 'statuses');
+  types jsonb := (SELECT items FROM sync_openproject_cache WHERE kind = 'types');
+  hrefs jsonb := '{}';
+  e record;
+  v_href text;
+  v_type text;
+BEGIN
+  FOR e IN SELECT key, value #>> '{}' AS name FROM jsonb_each(p_settings->'STATUS_MAPPING') LOOP
+    SELECT x->>'href' INTO v_href FROM jsonb_array_elements(coalesce(statuses, '[]')) x WHERE lower(x->>'name') = lower(e.name) LIMIT 1;
+    IF v_href IS NULL AND p_strict THEN
+      RAISE EXCEPTION 'settings: STATUS_MAPPING maps "%" to "%", which OpenProject does not have (its statuses: %)', e.key, e.name,
+        coalesce((SELECT string_agg(x->>'name', ', ') FROM jsonb_array_elements(statuses) x), 'not read yet');
+    END IF;
+    IF v_href IS NOT NULL THEN
+      hrefs := hrefs || jsonb_build_object(e.key, v_href);
+    END IF;
+  END LOOP;
+  IF (p_settings->>'OPENPROJECT_TYPE') <> '' THEN
+    SELECT x->>'href' INTO v_type FROM jsonb_array_elements(coalesce(types, '[]')) x
+     WHERE lower(x->>'name') = lower(p_settings->>'OPENPROJECT_TYPE') LIMIT 1;
+    IF v_type IS NULL AND p_strict THEN
+      RAISE EXCEPTION 'settings: OPENPROJECT_TYPE is "%", which OpenProject does not have (its types: %)', p_settings->>'OPENPROJECT_TYPE',
+        coalesce((SELECT string_agg(x->>'name', ', ') FROM jsonb_array_elements(types) x), 'not read yet');
+    END IF;
+  END IF;
+  RETURN jsonb_build_object('STATUS_HREFS', hrefs, 'TYPE_HREF', coalesce(v_type, ''));
+END $$;
+
+-- Read Reference Data's answer ({statuses, types}) stored; the run's mapping is checked
+-- against it (a missing status or type fails the run with its name).
+CREATE OR REPLACE FUNCTION batch_sync_store_reference(p_run_id text, p_data jsonb)
+RETURNS TABLE (statuses integer, types integer) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  k text;
+BEGIN
+  PERFORM batch_sync_heartbeat(p_run_id);
+  FOREACH k IN ARRAY ARRAY['statuses', 'types'] LOOP
+    IF jsonb_typeof(p_data->k) <> 'array' THEN
+      RAISE EXCEPTION 'reference data: % missing from OpenProject''s answer', k;
+    END IF;
+    INSERT INTO sync_openproject_cache (kind, items, fetched_at) VALUES (k, p_data->k, clock_timestamp())
+    ON CONFLICT (kind) DO UPDATE SET items = EXCLUDED.items, fetched_at = EXCLUDED.fetched_at;
+  END LOOP;
+  PERFORM batch_sync_mapping_links((SELECT settings FROM sync_runs WHERE sync_runs.run_id = p_run_id), true);
+  RETURN QUERY SELECT jsonb_array_length(p_data->'statuses'), jsonb_array_length(p_data->'types');
 END $$;
 
 -- Start of a run: its id, its kind, the cursors and the checked settings. Kinds:
@@ -127,11 +201,12 @@ END $$;
 -- records a 'blocked' metrics row.
 DROP FUNCTION IF EXISTS batch_sync_start(boolean);
 DROP FUNCTION IF EXISTS batch_sync_start(boolean, jsonb, text, text);
+DROP FUNCTION IF EXISTS batch_sync_start(boolean, jsonb, text, text, jsonb);
 CREATE OR REPLACE FUNCTION batch_sync_start(p_requested_full boolean, p_settings jsonb, p_workflow_id text,
                                             p_execution_id text, p_request jsonb DEFAULT '{}')
 RETURNS TABLE (run_id text, full_sync boolean, started_at timestamptz, local_since timestamptz,
                remote_since text, retry_keys jsonb, retry_remote_ids jsonb, settings jsonb,
-               blocked boolean, reason text, kind text, requested_by text, due boolean)
+               blocked boolean, reason text, kind text, requested_by text, due boolean, cache_fresh boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -147,6 +222,7 @@ DECLARE
   v_last_start timestamptz;
   st sync_state;
   v_reason text;
+  v_fresh boolean;
 BEGIN
   IF jsonb_typeof(v_request) <> 'object' THEN
     RAISE EXCEPTION 'run: the request must be a JSON object like {"kind": "full_sync"}, got %', v_request;
@@ -160,6 +236,12 @@ BEGIN
     EXCEPTION WHEN others THEN
       RAISE EXCEPTION 'run: since must be an ISO 8601 time like 2026-12-01T08:00:00Z, got "%"', v_request->>'since';
     END;
+  END IF;
+  -- With OpenProject's statuses and types in the cache, the mapping is checked now (a name it
+  -- does not have refuses the run); else after they are read.
+  v_fresh := batch_sync_cache_fresh(v_settings);
+  IF v_fresh THEN
+    PERFORM batch_sync_mapping_links(v_settings, true);
   END IF;
   SELECT * INTO st FROM sync_state WHERE direction = 'local' FOR UPDATE;
   IF v_kind IS NULL AND NOT p_requested_full THEN
@@ -182,7 +264,7 @@ BEGIN
     IF v_last_start > v_now - make_interval(mins => (v_settings->>'SYNC_INTERVAL_MINUTES')::integer) + interval '5 seconds' THEN
       RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, false,
         format('not due: the last run started at %s, SYNC_INTERVAL_MINUTES is %s', v_last_start, v_settings->>'SYNC_INTERVAL_MINUTES'),
-        v_kind, v_by, false;
+        v_kind, v_by, false, true;
       RETURN;
     END IF;
   END IF;
@@ -195,7 +277,7 @@ BEGIN
                                 failed_items, conflicts_detected, conflicts_resolved, duration_ms, status, reason)
       VALUES (v_run, p_workflow_id, p_execution_id, 'none', v_kind, v_now, 0, 0, 0, 0, 0, 0, 'blocked', v_reason);
       RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, true,
-                          v_reason, v_kind, v_by, true;
+                          v_reason, v_kind, v_by, true, true;
       RETURN;
     END IF;
     -- The holder stopped beating: its process died (or lost its database). Taken over.
@@ -241,7 +323,7 @@ BEGIN
          CASE WHEN v_kind IN ('full_sync', 'reconciliation') THEN ''
               ELSE to_char(CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE s.remote_cursor END AT TIME ZONE 'UTC',
                            'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
-         r.keys, r.remote_ids, v_settings, false, NULL::text, v_kind, v_by, true
+         r.keys, r.remote_ids, v_settings, false, NULL::text, v_kind, v_by, true, v_fresh
   FROM s, r;
 END $$;
 
@@ -414,7 +496,8 @@ BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   RETURN QUERY SELECT true, p_run_id, p_page_no, v_keys,
     coalesce((SELECT jsonb_agg(k) FROM jsonb_array_elements_text(v_keys) k WHERE k ~ '^[0-9]+$'), '[]'),
-    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync, 'KIND', run.kind), NULL::text;
+    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync, 'KIND', run.kind) || batch_sync_mapping_links(run.settings, false),
+    NULL::text;
 END $$;
 
 -- A page's local records: the tasks of its keys (one row, a JSON array).
@@ -590,6 +673,16 @@ RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
   WHERE p_full OR w.external_id IN (SELECT jsonb_array_elements_text(p_keys))
 $$;
 
+-- Get Base of a page: the mirror rows of its keys, and the end of its read stage (both sides
+-- are read by then) for the run's per-stage timings.
+CREATE OR REPLACE FUNCTION batch_sync_page_base(p_run_id text, p_page_no integer, p_keys jsonb, p_execution_id text)
+RETURNS TABLE (records jsonb, count integer) LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sync_run_pages SET read_at = clock_timestamp(), write_started_at = NULL
+   WHERE run_id = p_run_id AND page_no = p_page_no AND claimed_by = p_execution_id;
+  RETURN QUERY SELECT * FROM batch_sync_base(false, p_keys);
+END $$;
+
 -- Stage Batch: one set-based statement per batch of plan rows, stored as Plan Staging Rows
 -- wrote them (each row already holds its OpenProject request; the columns are the plan row's
 -- fields, checked against the core's schema by tests/schema.rs). A key seen again (a retry) is
@@ -705,6 +798,9 @@ DECLARE
   v_now_at timestamptz;
 BEGIN
   PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
+  -- The page's compare stage ends with its first batch processed (per-stage timings).
+  UPDATE sync_run_pages SET write_started_at = clock_timestamp()
+   WHERE run_id = p_run_id AND claimed_by = p_execution_id AND status = 'claimed' AND write_started_at IS NULL;
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
   v_started := coalesce(v_started, now());
   FOR r IN SELECT * FROM sync_staging_work_packages
@@ -947,6 +1043,7 @@ DECLARE
   v_status text;
   v_reason text;
   v_duration integer;
+  v_stages jsonb;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
@@ -959,6 +1056,14 @@ BEGIN
   SELECT count(*), count(*) FILTER (WHERE p.status <> 'done') INTO v_pages, v_pages_failed
     FROM sync_run_pages p WHERE p.run_id = p_run_id;
   v_total := coalesce((v_summary->>'total')::integer, 0);
+  -- Per-stage time summed over the pages (pages run side by side: the sums can exceed the run).
+  SELECT jsonb_build_object(
+           'read', coalesce(round(sum(extract(epoch FROM p.read_at - p.claimed_at)) * 1000), 0),
+           'compare', coalesce(round(sum(extract(epoch FROM coalesce(p.write_started_at, p.finished_at) - p.read_at)) * 1000), 0),
+           'write', coalesce(round(sum(extract(epoch FROM p.finished_at - p.write_started_at)) * 1000), 0),
+           'pages', count(*))
+    INTO v_stages
+    FROM sync_run_pages p WHERE p.run_id = p_run_id AND p.status = 'done' AND p.read_at IS NOT NULL;
   SELECT count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status IN ('retry', 'dead', 'pending'))
     INTO v_processed, v_failed
     FROM sync_staging_work_packages s WHERE s.run_id = p_run_id;
@@ -968,11 +1073,11 @@ BEGIN
                                                          v_failed, v_batches, v_pages_failed, v_pages) END;
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
-                            status, reason)
+                            status, reason, stage_ms)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
-          v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason);
+          v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages);
   UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
@@ -1031,7 +1136,7 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
         'duration_ms', duration_ms, 'items', total_items, 'processed', processed_items, 'failed', failed_items,
         'conflicts', conflicts_detected, 'items_per_second',
         CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END,
-        'decisions', per_decision - 'total', 'requested_by', requested_by, 'execution_id', execution_id)
+        'decisions', per_decision - 'total', 'stage_ms', stage_ms, 'requested_by', requested_by, 'execution_id', execution_id)
         ORDER BY started_at DESC, id DESC) FROM recent), '[]'),
     'totals', jsonb_build_object(
         'runs', (SELECT count(*) FROM sync_metrics),
@@ -1142,7 +1247,7 @@ RETURNS TABLE (keys jsonb, remote_ids jsonb, since timestamptz, settings jsonb) 
      LIMIT (batch_sync_current_settings()->>'CONSISTENCY_SAMPLE')::integer
   )
   SELECT coalesce(jsonb_agg(external_id), '[]'), coalesce(jsonb_agg(external_id), '[]'), (SELECT since FROM s),
-         batch_sync_current_settings() FROM pick
+         batch_sync_current_settings() || batch_sync_mapping_links(batch_sync_current_settings(), false) FROM pick
 $$;
 
 -- GET /webhook/sync/health: each check with its value, limit and verdict; healthy when all

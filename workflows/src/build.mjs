@@ -58,8 +58,10 @@ export const CREDENTIALS = {
 };
 
 // The core's configuration for this sync (see the repository README's configuration table).
-// Status hrefs: the statuses of the OpenProject instance (these are the stand-in's).
-export const SYNC_CONFIG = {
+// The status links are not written here: they come from OpenProject's own list of statuses
+// (read by the manager, cached, named by the STATUS_MAPPING setting); syncConfig(hrefs) puts
+// them in. SYNC_CONFIG (no links) is enough to compare.
+export const syncConfig = (statusHrefs) => ({
 	local_version_field: null,
 	local_updated_at_field: '/updated_at',
 	local_deleted_field: '/deleted_at',
@@ -69,14 +71,19 @@ export const SYNC_CONFIG = {
 		{
 			local: '/status',
 			remote: '/_links/status',
-			transform: {
-				type: 'link_title',
-				hrefs: { New: '/api/v3/statuses/1', 'In progress': '/api/v3/statuses/7', Closed: '/api/v3/statuses/12', Rejected: '/api/v3/statuses/14' },
-			},
+			transform: { type: 'link_title', hrefs: statusHrefs },
 		},
 		{ local: '/due_date', remote: '/dueDate', transform: 'date' },
 	],
-};
+});
+export const SYNC_CONFIG = syncConfig({});
+/** The Compare configuration as an n8n expression: the mapping with the status links of the
+ * settings at hand (`settings`: an expression for them), and CONFLICT_STRATEGY. Written out
+ * over lines: two closing braces side by side would end the expression. */
+const compareConfig = (settings, { strategy = true } = {}) =>
+	`={{ JSON.stringify(${JSON.stringify({ ...syncConfig('__STATUS_HREFS__'), ...(strategy ? { strategy: '__STRATEGY__' } : {}) }, null, 2)
+		.replace('"__STATUS_HREFS__"', `${settings}.STATUS_HREFS`)
+		.replace('"__STRATEGY__"', `${settings}.CONFLICT_STRATEGY`)}) }}`;
 
 // The one place a user edits: the Settings node at the start (checked by batch_sync_settings
 // in sync.sql, which names a bad key). Every other node reads them from Start Run.
@@ -103,6 +110,9 @@ export const SETTINGS = {
 	MAX_CONFLICT_AGE_HOURS: 24,
 	CONSISTENCY_SAMPLE: 5,
 	ALERT_WEBHOOK_URL: '',
+	STATUS_MAPPING: { New: 'New', 'In progress': 'In progress', Closed: 'Closed', Rejected: 'Rejected' },
+	OPENPROJECT_TYPE: 'Task',
+	CACHE_MAX_AGE_MINUTES: 60,
 };
 
 /** The workflow that runs the endpoints and receives failed executions (its Error Trigger). */
@@ -128,6 +138,48 @@ const sql = (name, position, query, params, extra = {}) =>
 		{ credentials: { postgres: CREDENTIALS.postgres }, executeOnce: true, ...extra },
 	);
 const to = (name, index = 0) => ({ node: name, type: 'main', index });
+/** A sticky note on the canvas: what a stage does and which settings matter. Drawn behind the
+ * nodes it frames (position: its top-left corner; nodes sit 100 px wide with their label below). */
+const sticky = (title, [x, y], [width, height], text, color = 7) =>
+	node(title, 'n8n-nodes-base.stickyNote', 1, [x, y], { content: `## ${title}\n${text}`, height, width, color });
+/** Places the nodes by name (the canvas layout, in one place per workflow). */
+const place = (nodes, at) =>
+	nodes.map((n) => {
+		if (n.type === 'n8n-nodes-base.stickyNote') return n;
+		if (!at[n.name]) throw new Error(`layout: no position for ${n.name}`);
+		const placed = { ...n, position: at[n.name] };
+		return NOTES[n.name] ? noted(placed, NOTES[n.name]) : placed;
+	});
+// What each SQL step does, shown under it on the canvas (the SQL itself is a call of a function
+// of workflows/sql/sync.sql, documented there).
+const NOTES = {
+	'Start Run': 'settings, kind, lock',
+	'Unfinished Creates': 'creates with no answer',
+	'Record Found Creates': 'link what the marker found',
+	'Cache Reference Data': 'store, check the mapping',
+	'Plan Pages': 'keys of the run in pages',
+	'Next Pages': 'pages to send, progress',
+	'Fail Run': 'failed: metrics, lock freed',
+	'Finish Run': 'metrics, cursors, lock',
+	'Check Alerts': 'thresholds crossed',
+	'Claim Page': 'take the page once',
+	'Page Unfinished Creates': 'creates with no answer',
+	'Record Page Found Creates': 'link what the marker found',
+	'Get Page Items': "the page's tasks",
+	'Get Base': 'mirror rows (the base)',
+	'Fail Page': 'back to the queue',
+	'Record Differences': 'reconciliation report',
+	'Stage Batch': 'rows into staging',
+	'Process Batch': 'local writes, mirror, audit',
+	'Record OpenProject Results': 'mirror, links, retries',
+	'Record Batch Failure': 'rows wait for a retry',
+	'Record Conflicts': 'open conflicts',
+	'Refresh Versions': "mirror's lockVersion",
+	'Record Invalid': 'rejected, with reason',
+	'Complete Page': "the page's counts",
+};
+/** A short note shown under the node on the canvas. */
+const noted = (n, notes) => ({ ...n, notes, notesInFlow: true });
 const audit = 'workflow: $workflow.id, execution: $execution.id';
 const onErrorOutput = { onError: 'continueErrorOutput' };
 const ifTrue = (name, position, expression) =>
@@ -252,9 +304,26 @@ export function workflow() {
 			'={{ JSON.stringify({ run_id: $json.run_id, kind: $json.kind, full_sync: $json.full_sync, started_at: $json.started_at, requested_by: $json.requested_by }) }}',
 			{ code: 202 },
 		),
+		// OpenProject's statuses and types, read when the cache is older than CACHE_MAX_AGE_MINUTES.
+		ifTrue('Reference Data Fresh?', [1320, 200], `${start}.cache_fresh`),
+		node(
+			'Read Reference Data',
+			'n8n-nodes-batch-sync.openProjectSync',
+			1,
+			[1540, 400],
+			{ operation: 'getReference', collections: ['statuses', 'types'], io: ioOf(settings) },
+			{ ...opCredentials, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
+		),
+		sql(
+			'Cache Reference Data',
+			[1760, 400],
+			"SELECT * FROM batch_sync_store_reference($1::jsonb->>'run', $1::jsonb->'data')",
+			`{ run: ${start}.run_id, data: $json }`,
+			onErrorOutput,
+		),
 		...recoveryNodes({
 			names: ['Unfinished Creates', 'Find Lost Creates', 'Record Found Creates'],
-			at: [1320, 200],
+			at: [1540, 200],
 			unfinished: ['SELECT * FROM batch_sync_unfinished_creates()'],
 			run: `${start}.run_id`,
 			settings,
@@ -264,7 +333,7 @@ export function workflow() {
 			'List Changed Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[1980, 200],
+			[2200, 200],
 			{
 				operation: 'getChanged',
 				source: 'changed',
@@ -284,31 +353,31 @@ export function workflow() {
 		),
 		sql(
 			'Fail Run',
-			[2200, 0],
+			[2420, 0],
 			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: ${errorMessage} }, ${audit} }`,
 		),
-		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2420, 0], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
+		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2640, 0], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
 		sql(
 			'Plan Pages',
-			[2200, 200],
+			[2420, 200],
 			"SELECT * FROM batch_sync_plan_pages($1::jsonb->>'run', $1::jsonb->'remote')",
 			`{ run: ${start}.run_id, remote: { ids: $json.records.map((r) => String(r.id)), maxUpdatedAt: $json.maxUpdatedAt || '' } }`,
 		),
-		sql('Next Pages', [2420, 200], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
-		ifTrue('All Pages Done?', [2640, 200], '$json.finished'),
+		sql('Next Pages', [2640, 200], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
+		ifTrue('All Pages Done?', [2860, 200], '$json.finished'),
 		sql(
 			'Finish Run',
-			[2860, 100],
+			[3080, 100],
 			"SELECT * FROM batch_sync_finish($1::jsonb->>'run', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
 			`{ run: ${start}.run_id, ${audit} }`,
 		),
-		node('Pages to Send', 'n8n-nodes-base.splitOut', 1, [2860, 300], { fieldToSplitOut: 'dispatch', options: {} }),
+		node('Pages to Send', 'n8n-nodes-base.splitOut', 1, [3080, 300], { fieldToSplitOut: 'dispatch', options: {} }),
 		node(
 			'Send Page',
 			'n8n-nodes-base.httpRequest',
 			4.2,
-			[3080, 300],
+			[3300, 300],
 			{
 				method: 'POST',
 				url: `={{ ${settings}.PAGE_WEBHOOK_URL }}`,
@@ -320,13 +389,35 @@ export function workflow() {
 			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Wait', 'n8n-nodes-base.wait', 1.1, [2860, 500], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+		node('Wait', 'n8n-nodes-base.wait', 1.1, [3080, 500], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
 		// The threshold checks (dead letters, error rate, no success, old conflicts, a partial
 		// run): new alerts are kept in sync_alerts and sent to ALERT_WEBHOOK_URL when it is set.
-		sql('Check Alerts', [3080, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
-		ifTrue('Alerts to Send?', [3300, 100], '$json.send'),
-		sendAlert('Send Alert', [3520, 0]),
+		sql('Check Alerts', [3300, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
+		ifTrue('Alerts to Send?', [3520, 100], '$json.send'),
+		sendAlert('Send Alert', [3740, 0]),
+		sticky('1. Start', [-60, -40], [1040, 720], [
+			'**Run Now** (also `n8n execute`), **Every Minute** (a run when `SYNC_INTERVAL_MINUTES` have passed) or **Run Webhook** (`POST /webhook/sync/run {"kind": …}`, answered 202 / 400 / 409).',
+			'**Settings**: the one place to edit (the README lists each). **Start Run** checks them and the request, and takes the lock.',
+		].join('\n\n')),
+		sticky('2. One run at a time', [1040, -400], [230, 840], 'A live run holds the lock (heartbeat younger than `LOCK_TIMEOUT_MINUTES`): 409, an error execution, a `blocked` metrics row. Else 202 to a webhook caller.', 5),
+		sticky('3. Reference data, lost creates', [1280, 120], [1280, 560], [
+			"OpenProject's statuses and types, kept `CACHE_MAX_AGE_MINUTES` (the links of `STATUS_MAPPING`, `OPENPROJECT_TYPE`).",
+			'Creates whose answer was lost are found by `MARKER_FIELD` before anything is listed: nothing is created twice.',
+		].join('\n\n'), 4),
+		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in pages of `PAGE_SIZE`. OpenProject unreadable: **Fail Run**.', 6),
+		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. One round a second.', 3),
+		sticky('6. Finish and alerts', [3480, -300], [820, 360], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`.', 2),
 	];
+	const layout = {
+		'Every Minute': [0, 100], 'Run Now': [0, 300], 'Run Webhook': [0, 500], Settings: [220, 300], 'Start Run': [440, 300],
+		'Run Due?': [660, 300], 'Answer Bad Request': [660, 500], 'Lock Held?': [880, 300], 'Run Refused': [880, 500],
+		'Answer Run In Progress': [1100, 100], 'Run Blocked': [1100, -140], 'Answer Run Started': [1100, 300],
+		'Reference Data Fresh?': [1320, 300], 'Read Reference Data': [1540, 500], 'Cache Reference Data': [1760, 500],
+		'Unfinished Creates': [1980, 300], 'Find Lost Creates': [2200, 300], 'Record Found Creates': [2420, 300],
+		'List Changed Work Packages': [2640, 300], 'Fail Run': [2640, 100], 'Run Failed': [2860, 100], 'Plan Pages': [2860, 300],
+		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], Wait: [3520, 700],
+		'Finish Run': [3520, -100], 'Check Alerts': [3740, -100], 'Alerts to Send?': [3960, -100], 'Send Alert': [4180, -100],
+	};
 	const connections = {
 		'Every Minute': { main: [[to('Settings')]] },
 		'Run Now': { main: [[to('Settings')]] },
@@ -340,7 +431,10 @@ export function workflow() {
 		'Answer Run In Progress': { main: [[to('Run Blocked')]] },
 		// Before anything is listed: a create whose answer was lost is found by its marker and
 		// linked, so its work package is not taken for a new one (and made a second task).
-		'Answer Run Started': { main: [[to('Unfinished Creates')]] },
+		'Answer Run Started': { main: [[to('Reference Data Fresh?')]] },
+		'Reference Data Fresh?': { main: [[to('Unfinished Creates')], [to('Read Reference Data')]] },
+		'Read Reference Data': { main: [[to('Cache Reference Data')], [to('Fail Run')]] },
+		'Cache Reference Data': { main: [[to('Unfinished Creates')], [to('Fail Run')]] },
 		'Unfinished Creates': { main: [[to('Find Lost Creates')]] },
 		'Find Lost Creates': { main: [[to('Record Found Creates')], [to('Fail Run')]] },
 		'Record Found Creates': { main: [[to('List Changed Work Packages')]] },
@@ -360,7 +454,7 @@ export function workflow() {
 		name: 'Batch Sync Manager',
 		active: false,
 		settings: workflowSettings,
-		nodes,
+		nodes: place(nodes, layout),
 		connections,
 		pinData: {},
 		meta: { templateCredsSetupCompleted: false },
@@ -421,7 +515,12 @@ export function pageWorkflow() {
 			`{ run: ${claim}.run_id, page: ${claim}.page_no, error: { message: ${errorMessage} }, execution: $execution.id }`,
 		),
 		node('Page Failed', 'n8n-nodes-base.stopAndError', 1, [1980, -200], { errorMessage: '={{ $json.reason }}' }),
-		sql('Get Base', [1760, 0], "SELECT * FROM batch_sync_base(false, $1::jsonb->'keys')", `{ keys: ${claim}.keys }`),
+		sql(
+			'Get Base',
+			[1760, 0],
+			"SELECT * FROM batch_sync_page_base($1::jsonb->>'run', ($1::jsonb->>'page')::integer, $1::jsonb->'keys', $1::jsonb->>'execution')",
+			`{ run: ${claim}.run_id, page: ${claim}.page_no, keys: ${claim}.keys, execution: $execution.id }`,
+		),
 		node(
 			'Compare',
 			'n8n-nodes-batch-sync.batchSync',
@@ -439,10 +538,9 @@ export function pageWorkflow() {
 				seedBase: true,
 				strategy: 'merge',
 				timeZone: 'UTC',
-				// The mapping, and CONFLICT_STRATEGY from the settings (one strategy, or a default
-				// with per-field rules).
-				// (Written out over lines: two closing braces side by side would end the expression.)
-				options: { config: `={{ JSON.stringify({ ...${JSON.stringify(SYNC_CONFIG, null, 2)}, strategy: ${settings}.CONFLICT_STRATEGY }) }}` },
+				// The mapping with OpenProject's status links (cached), and CONFLICT_STRATEGY from
+				// the settings (one strategy, or a default with per-field rules).
+				options: { config: compareConfig(settings) },
 			},
 			{ onError: 'continueRegularOutput' },
 		),
@@ -477,6 +575,7 @@ export function pageWorkflow() {
 				opsField: 'ops',
 				projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`,
 				markerField: `={{ ${settings}.MARKER_FIELD }}`,
+				typeHref: `={{ ${settings}.TYPE_HREF }}`,
 				io,
 			},
 			{ ...opCredentials, ...onErrorOutput },
@@ -545,12 +644,37 @@ export function pageWorkflow() {
 		'Record OpenProject Results': { main: [[to('Loop Over Items')], [to('Record Batch Failure')]] },
 		'Record Batch Failure': { main: [[to('Loop Over Items')]] },
 	};
+	const layout = {
+		'Page Webhook': [0, 300], 'Claim Page': [220, 300], 'Page Claimed?': [440, 300],
+		'Page Unfinished Creates': [660, 300], 'Find Page Lost Creates': [880, 300], 'Record Page Found Creates': [1100, 300],
+		'Get Page Items': [1320, 300], 'Get Page Work Packages': [1540, 300], 'Get Base': [1760, 300], Compare: [1980, 400],
+		'Fail Page': [1540, 100], 'Page Failed': [1760, 100],
+		'Reconciliation Run?': [2200, 300], 'Record Differences': [2420, 100], 'Plan Staging Rows': [2420, 300],
+		'Loop Over Items': [2640, 300], 'Stage Batch': [2860, 300], 'Process Batch': [3080, 300], 'Write to OpenProject': [3300, 300],
+		'Record OpenProject Results': [3520, 300], 'Record Batch Failure': [3300, 500],
+		'Record Conflicts': [2200, 760], 'Refresh Versions': [2200, 960], 'Record Invalid': [2200, 1160],
+		'Complete Page': [660, 760],
+	};
+	nodes.push(
+		sticky('1. Take the page', [-60, 140], [620, 420], 'Sent by the manager (`PAGE_WEBHOOK_URL`); answered at once. A page sent twice is taken once; its heartbeat (each batch) keeps it.'),
+		sticky('2. Lost creates', [600, 140], [620, 420], "A page sent again after its worker died first finds the creates whose answers died with it (`MARKER_FIELD`).", 4),
+		sticky('3. Read both sides, compare', [1260, -60], [880, 640], [
+			"The page's tasks and work packages (by id), the mirror as base; **Compare** (the core) decides per key. Status links from OpenProject (cached); `CONFLICT_STRATEGY` from the settings.",
+			'OpenProject unreadable: **Fail Page**, sent again by the manager.',
+		].join('\n\n'), 6),
+		sticky('4. Write, one batch at a time', [2160, -60], [1500, 680], [
+			'A reconciliation only reports. Else `BATCH_SIZE` rows a batch: staged, the local side in one transaction, OpenProject (`WRITE_CONCURRENCY`, `REQUESTS_PER_SECOND`, lockVersion), the answers recorded; a failed row waits `RETRY_BASE_SECONDS`·2ⁿ (jitter), `MAX_RETRIES` times.',
+			'A failed batch: **Record Batch Failure**, and the loop goes on. *done* (top output of the loop) ends here.',
+		].join('\n\n'), 3),
+		sticky('5. Conflicts, unchanged, invalid', [2160, 660], [620, 660], 'Open conflicts for a person (the dashboard), the mirror\'s lockVersion kept current, rejected records with their reason.', 5),
+		sticky('6. Last: Complete Page', [600, 600], [620, 400], "Runs after everything above (n8n's v1 order runs the top branch to its end first): the page's counts for the run's metrics.", 2),
+	);
 	return {
 		id: 'batchSyncPage',
 		name: 'Batch Sync Page',
 		active: false,
 		settings: workflowSettings,
-		nodes,
+		nodes: place(nodes, layout),
 		connections,
 		pinData: {},
 		meta: { templateCredsSetupCompleted: false },
@@ -607,7 +731,7 @@ export function operationsWorkflow() {
 				// Both sides against the mirror: a pair that agrees with it is Unchanged.
 				mode: 'incremental',
 				timeZone: 'UTC',
-				options: { config: JSON.stringify(SYNC_CONFIG, null, 2) },
+				options: { config: compareConfig(`${sample}.settings`, { strategy: false }) },
 			},
 			{ onError: 'continueRegularOutput' },
 		),

@@ -74,6 +74,13 @@ export class OpenProjectSync implements INodeType {
 							'Work packages whose marker custom field holds one of the given keys: the creates whose answer was lost',
 					},
 					{
+						name: 'Get Reference Data',
+						value: 'getReference',
+						action: 'Get statuses and types',
+						description:
+							"The instance's statuses and work package types (ID, name, href): what a mapping of names to links needs, read once and cached by the workflow",
+					},
+					{
 						name: 'Write',
 						value: 'write',
 						action: 'Write planned changes',
@@ -81,6 +88,18 @@ export class OpenProjectSync implements INodeType {
 							'PATCH, POST or DELETE per item (fields op, ID and body); the result, including 409 UpdateConflict, is added to the item',
 					},
 				],
+			},
+			{
+				displayName: 'Collections',
+				name: 'collections',
+				type: 'multiOptions',
+				default: ['statuses', 'types'],
+				options: [
+					{ name: 'Statuses', value: 'statuses' },
+					{ name: 'Types', value: 'types' },
+				],
+				description: 'Which of the instance-wide collections to read (GET /api/v3/statuses, /api/v3/types)',
+				displayOptions: { show: { operation: ['getReference'] } },
 			},
 			{
 				displayName: 'Read',
@@ -199,6 +218,16 @@ export class OpenProjectSync implements INodeType {
 				displayOptions: { show: { operation: ['write', 'findByMarker'] } },
 			},
 			{
+				displayName: 'Type for Creates',
+				name: 'typeHref',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. /api/v3/types/1',
+				description:
+					"The type link (href) of each work package Write creates, unless its body has one; empty: OpenProject's default type of the project",
+				displayOptions: { show: { operation: ['write'] } },
+			},
+			{
 				displayName: 'Options',
 				name: 'io',
 				type: 'collection',
@@ -282,6 +311,7 @@ export class OpenProjectSync implements INodeType {
 			if (operation === 'getChanged') return [await getChanged(this, request, io)];
 			if (operation === 'findByMarker') return [await findByMarker(this, request, io)];
 			if (operation === 'write') return [await write(this, request, io)];
+			if (operation === 'getReference') return [await getReference(this, request)];
 		} catch (error) {
 			// On Error "continue" (regular or error output): the failure as one item, so that a
 			// workflow can record it and go on (with the error output, it takes that branch).
@@ -453,6 +483,24 @@ async function getChanged(ctx: IExecuteFunctions, request: Request, io: Io): Pro
 	return records.map((json) => ({ json, pairedItem: { item: 0 } }));
 }
 
+/** Statuses and types of the instance: one item {statuses: [{id, name, href}], types: [...]}. */
+async function getReference(ctx: IExecuteFunctions, request: Request): Promise<INodeExecutionData[]> {
+	const wanted = ctx.getNodeParameter('collections', 0, ['statuses', 'types']) as string[];
+	const out: IDataObject = {};
+	for (const name of wanted) {
+		if (name !== 'statuses' && name !== 'types') throw new NodeOperationError(ctx.getNode(), `Unknown collection ${name}`);
+		const res = await request({ method: 'GET', url: `/api/v3/${name}` });
+		if (res.statusCode !== 200) throw apiError(ctx, `Reading ${name} failed`, res);
+		const elements = (res.body as Page)._embedded?.elements ?? [];
+		out[name] = elements.map((e) => ({
+			id: e.id,
+			name: e.name,
+			href: ((e._links as IDataObject | undefined)?.self as IDataObject | undefined)?.href ?? `/api/v3/${name}/${String(e.id)}`,
+		}));
+	}
+	return [{ json: out, pairedItem: { item: 0 } }];
+}
+
 function chunks<T>(list: T[], size: number): T[][] {
 	const out: T[][] = [];
 	for (let k = 0; k < list.length; k += size) out.push(list.slice(k, k + size));
@@ -536,7 +584,8 @@ async function write(ctx: IExecuteFunctions, request: Request, io: Io): Promise<
 			});
 		}
 	}
-	const results = await pool(jobs, io.concurrency, (job) => writeOne(ctx, request, job.spec, projectId, marker));
+	const typeHref = (ctx.getNodeParameter('typeHref', 0, '') as string).trim();
+	const results = await pool(jobs, io.concurrency, (job) => writeOne(ctx, request, job.spec, projectId, marker, typeHref));
 	if (opsField === '') {
 		return items.map((item, i) => ({
 			json: results[i].error ? { error: results[i].error } : { ...item.json, result: results[i] },
@@ -560,6 +609,7 @@ async function writeOne(
 	spec: IDataObject,
 	projectId: string,
 	marker: string,
+	typeHref = '',
 ): Promise<IDataObject> {
 	const { op, id, body } = spec as { op?: string; id?: string | number; body?: IDataObject };
 	let options: IHttpRequestOptions;
@@ -570,10 +620,12 @@ async function writeOne(
 		// With a marker field, the local key goes into it: the lost answer of this POST can be
 		// found again (Find by Marker) instead of the work package being created twice.
 		const { id: localKey, lockVersion: _none, ...fields } = (body ?? {}) as IDataObject;
-		const links = (fields._links ?? {}) as IDataObject;
+		const given = (fields._links ?? {}) as IDataObject;
+		const links = given.type || typeHref === '' ? given : { ...given, type: { href: typeHref } };
+		const withLinks = Object.keys(links).length > 0 ? { ...fields, _links: links } : fields;
 		const withProject =
 			links.project || projectId === ''
-				? fields
+				? withLinks
 				: { ...fields, _links: { ...links, project: { href: `/api/v3/projects/${projectId}` } } };
 		const key = localKey ?? id;
 		const marked = marker !== '' && key !== undefined && key !== null ? { ...withProject, [marker]: String(key) } : withProject;

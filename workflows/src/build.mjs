@@ -77,13 +77,28 @@ export const syncConfig = (statusHrefs) => ({
 	],
 });
 export const SYNC_CONFIG = syncConfig({});
-/** The Compare configuration as an n8n expression: the mapping with the status links of the
- * settings at hand (`settings`: an expression for them), and CONFLICT_STRATEGY. Written out
- * over lines: two closing braces side by side would end the expression. */
-const compareConfig = (settings, { strategy = true } = {}) =>
-	`={{ JSON.stringify(${JSON.stringify({ ...syncConfig('__STATUS_HREFS__'), ...(strategy ? { strategy: '__STRATEGY__' } : {}) }, null, 2)
-		.replace('"__STATUS_HREFS__"', `${settings}.STATUS_HREFS`)
-		.replace('"__STRATEGY__"', `${settings}.CONFLICT_STRATEGY`)}) }}`;
+/** Compare's own Field Mapping (what a builder sees in the node), made from syncConfig: the
+ * status links from the settings at hand (`settings`: an expression for them). */
+const compareMapping = (settings) => ({
+	values: syncConfig(null).mapping.map((m) => {
+		const t = typeof m.transform === 'string' ? { type: m.transform } : (m.transform ?? { type: 'none' });
+		return {
+			local: m.local.slice(1).replace(/\//g, '.'),
+			remote: m.remote.slice(1).replace(/\//g, '.'),
+			transform: t.type,
+			...(t.type === 'formattable' ? { format: t.format ?? '' } : {}),
+			...(t.type === 'link_title' ? { hrefs: `={{ JSON.stringify(${settings}.STATUS_HREFS) }}` } : {}),
+			valueType: m.type ?? 'any',
+		};
+	}),
+});
+/** The rest of Compare's configuration (Advanced Configuration): the local record's version,
+ * updated-at and tombstone fields, and CONFLICT_STRATEGY from the settings at hand. */
+const compareConfig = (settings, { strategy = true } = {}) => {
+	const { mapping: _mapping, ...rest } = syncConfig(null);
+	const text = JSON.stringify({ ...rest, ...(strategy ? { strategy: '__STRATEGY__' } : {}) }, null, 2);
+	return strategy ? `={{ JSON.stringify(${text.replace('"__STRATEGY__"', `${settings}.CONFLICT_STRATEGY`)}) }}` : text;
+};
 
 // The one place a user edits: the Settings node at the start (checked by batch_sync_settings
 // in sync.sql, which names a bad key). Every other node reads them from Start Run.
@@ -538,8 +553,9 @@ export function pageWorkflow() {
 				seedBase: true,
 				strategy: 'merge',
 				timeZone: 'UTC',
-				// The mapping with OpenProject's status links (cached), and CONFLICT_STRATEGY from
-				// the settings (one strategy, or a default with per-field rules).
+				// The mapping (its status links are OpenProject's, cached), and CONFLICT_STRATEGY
+				// from the settings (one strategy, or a default with per-field rules).
+				mapping: compareMapping(settings),
 				options: { config: compareConfig(settings) },
 			},
 			{ onError: 'continueRegularOutput' },
@@ -554,7 +570,8 @@ export function pageWorkflow() {
 		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2420, 0], {
 			operation: 'plan',
 			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
-			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: 3600000, max_retries: `={{ ${settings}.MAX_RETRIES }}`, seed: 0 },
+			// The settings are in seconds; the node plans in milliseconds.
+			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: '={{ 60 * 60 * 1000 }}', max_retries: `={{ ${settings}.MAX_RETRIES }}` },
 		}),
 		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2640, 0], { batchSize: 1, options: {} }),
 		sql('Stage Batch', [2860, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')", `{ run: ${claim}.run_id, rows: $json.rows }`, onErrorOutput),
@@ -664,7 +681,7 @@ export function pageWorkflow() {
 		].join('\n\n'), 6),
 		sticky('4. Write, one batch at a time', [2160, -60], [1500, 680], [
 			'A reconciliation only reports. Else `BATCH_SIZE` rows a batch: staged, the local side in one transaction, OpenProject (`WRITE_CONCURRENCY`, `REQUESTS_PER_SECOND`, lockVersion), the answers recorded; a failed row waits `RETRY_BASE_SECONDS`·2ⁿ (jitter), `MAX_RETRIES` times.',
-			'A failed batch: **Record Batch Failure**, and the loop goes on. *done* (top output of the loop) ends here.',
+			"A failed batch: **Record Batch Failure**, and the loop goes on. The loop's *done* output and Plan's *Untouched* (decisions with nothing to write) end here on purpose.",
 		].join('\n\n'), 3),
 		sticky('5. Conflicts, unchanged, invalid', [2160, 660], [620, 660], 'Open conflicts for a person (the dashboard), the mirror\'s lockVersion kept current, rejected records with their reason.', 5),
 		sticky('6. Last: Complete Page', [600, 600], [620, 400], "Runs after everything above (n8n's v1 order runs the top branch to its end first): the page's counts for the run's metrics.", 2),
@@ -731,6 +748,7 @@ export function operationsWorkflow() {
 				// Both sides against the mirror: a pair that agrees with it is Unchanged.
 				mode: 'incremental',
 				timeZone: 'UTC',
+				mapping: compareMapping(`${sample}.settings`),
 				options: { config: compareConfig(`${sample}.settings`, { strategy: false }) },
 			},
 			{ onError: 'continueRegularOutput' },

@@ -72,7 +72,20 @@ export function buildConfig(ctx: IExecuteFunctions, operation: string): JsonObje
 			};
 			const transform = (m.transform as string) ?? 'none';
 			if (transform === 'link_id') entry.transform = { type: 'link_id', prefix: m.prefix ?? '' };
-			else if (transform !== 'none') entry.transform = transform;
+			else if (transform === 'link_title' && String(m.hrefs ?? '').trim() !== '') {
+				let hrefs: unknown = m.hrefs;
+				if (typeof hrefs === 'string') {
+					try {
+						hrefs = JSON.parse(hrefs);
+					} catch (error) {
+						throw new NodeOperationError(ctx.getNode(), `Field Mapping ${m.local as string}: Links (JSON) is not valid JSON: ${(error as Error).message}`);
+					}
+				}
+				entry.transform = { type: 'link_title', hrefs } as JsonObject;
+			} else if (transform === 'formattable') {
+				const format = String(m.format ?? 'markdown').trim();
+				entry.transform = format === '' ? 'formattable' : { type: 'formattable', format };
+			} else if (transform !== 'none') entry.transform = transform;
 			const valueType = (m.valueType as string) ?? 'any';
 			if (valueType !== 'any') entry.type = valueType;
 			return entry;

@@ -261,6 +261,15 @@ export const properties: INodeProperties[] = [
 						description: 'For Link → ID: the href before the ID',
 					},
 					{
+						displayName: 'Links (JSON)',
+						name: 'hrefs',
+						type: 'string',
+						default: '',
+						placeholder: 'e.g. {"New": "/api/v3/statuses/1"}',
+						description:
+							'For Link → Title: the href of each title, to write a title the records of the batch do not already link (e.g. the statuses of your OpenProject, or an expression reading them)',
+					},
+					{
 						displayName: 'Local Field',
 						name: 'local',
 						type: 'string',
@@ -273,6 +282,13 @@ export const properties: INodeProperties[] = [
 						type: 'string',
 						default: '',
 						placeholder: 'e.g. subject',
+					},
+					{
+						displayName: 'Text Format',
+						name: 'format',
+						type: 'string',
+						default: 'markdown',
+						description: 'For Formattable Text: the format written with the raw text (OpenProject: markdown); empty: none',
 					},
 					{
 						displayName: 'Transform',

@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_metrics,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');
@@ -391,6 +391,68 @@ test('run kinds: asked for by the webhook or the CLI, delta_sync needs since, th
 		q("UPDATE sync_runs SET started_at = started_at - interval '10 minutes'");
 		assert.equal(start({ scheduled: true }, '{"SYNC_INTERVAL_MINUTES": 30}').due, false);
 		assert.equal(start({ scheduled: true }, '{"SYNC_INTERVAL_MINUTES": 5}').due, true);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('conflict choices: checked when made, applied against the base, set aside when FLRTS changed meanwhile; alerts sent once', async () => {
+	const pg = await startPostgres();
+	try {
+		pg.createDatabase('flrts');
+		for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
+		const q = (sql) => pg.psql(sql, 'flrts').trim();
+		const resolve = (body) => JSON.parse(q(`SELECT jsonb_build_object('code', status_code, 'body', body) FROM batch_sync_resolve_conflict('${JSON.stringify(body).replace(/'/g, "''")}')`));
+		q("INSERT INTO tasks (external_id, title, status) VALUES ('5', 'FLRTS five', 'New'), ('6', 'FLRTS six', 'New'), ('7', 'Seven', 'New')");
+		q(`INSERT INTO work_packages (external_id, data, checksum) VALUES
+		   ('5', '{"title": "Five", "status": "New", "description": "", "due_date": null}', '${'a'.repeat(64)}'),
+		   ('6', '{"title": "Six", "status": "New", "description": "", "due_date": null}', '${'b'.repeat(64)}')`);
+		const conflict = (key, local, remote, base) =>
+			q(`INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts) VALUES ('r0', '${key}', 'concurrent_modification', 'merge',
+			   '[{"path": "/title", "base": ${JSON.stringify(base)}, "local": ${JSON.stringify(local)}, "remote": ${JSON.stringify(remote)}}]') RETURNING id`);
+		const c5 = Number(conflict('5', 'FLRTS five', 'OP five', 'Five'));
+		const c6 = Number(conflict('6', 'FLRTS six', 'OP six', 'Six'));
+		const c7 = Number(conflict('7', 'Seven', 'OP seven', null));
+		// Refused: no name, an unknown field, an empty title, a conflict never synced (no base).
+		assert.equal(resolve({ id: c5, fields: { '/title': { take: 'flrts' } } }).code, 400);
+		assert.match(resolve({ id: c5, by: 'Ana', fields: { '/due_date': { take: 'value', value: '2026-02-30' } } }).body.error, /has no field \/due_date/);
+		assert.match(resolve({ id: c5, by: 'Ana', fields: { '/title': { take: 'value', value: ' ' } } }).body.error, /\/title: a task needs one/);
+		assert.match(resolve({ id: c5, by: 'Ana', fields: { '/title': { take: 'mine' } } }).body.error, /"take" must be flrts, openproject or value/);
+		const noBase = resolve({ id: c7, by: 'Ana', fields: { '/title': { take: 'flrts' } } });
+		assert.equal(noBase.code, 409);
+		assert.match(noBase.body.error, /never synced \(no base\)/);
+		assert.equal(resolve({ id: 999, by: 'Ana', fields: { '/title': { take: 'flrts' } } }).code, 404);
+		// Accepted: 5 takes a typed value; 6 takes FLRTS, but FLRTS changes again before the run.
+		assert.equal(resolve({ id: c5, by: 'Ana', fields: { '/title': { take: 'value', value: 'Agreed five' } } }).code, 200);
+		assert.equal(resolve({ id: c6, by: 'Ben', fields: { '/title': { take: 'flrts' } } }).code, 200);
+		q("UPDATE tasks SET title = 'FLRTS six, edited again' WHERE external_id = '6'");
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'ex')`);
+		q(`SELECT * FROM batch_sync_plan_pages('${run}', '{"ids": []}')`);
+		// 5: the task holds the choice; the base holds OpenProject's value there, its checksum
+		// left for the core to compute (the run then writes the choice to OpenProject).
+		assert.equal(q("SELECT title FROM tasks WHERE external_id = '5'"), 'Agreed five');
+		assert.equal(q("SELECT data->>'title' || '|' || checksum FROM work_packages WHERE external_id = '5'"), 'OP five|');
+		assert.equal(q(`SELECT actor || ' ' || action FROM sync_audit WHERE external_id = '5' AND action LIKE 'conflict.%' ORDER BY id DESC LIMIT 1`), 'Ana conflict.applied');
+		// 6: set aside (FLRTS changed since), the conflict open for the person, nothing written.
+		assert.equal(q("SELECT title FROM tasks WHERE external_id = '6'"), 'FLRTS six, edited again');
+		assert.equal(q(`SELECT data->>'title' FROM work_packages WHERE external_id = '6'`), 'Six');
+		assert.equal(q(`SELECT status || ' ' || (resolution IS NULL) FROM sync_conflicts WHERE id = ${c6}`), 'open true');
+		assert.match(q(`SELECT detail->>'reason' FROM sync_audit WHERE action = 'conflict.choice_set_aside'`), /FLRTS changed \/title since the conflict was recorded/);
+		// The base function leaves the emptied checksum out (the core computes it from the snapshot).
+		const base = JSON.parse(q(`SELECT records FROM batch_sync_base(false, '["5", "6"]')`));
+		assert.deepEqual(base.map((b) => Object.keys(b).sort()), [['id', 'snapshot', 'version'], ['checksum', 'id', 'snapshot', 'version']]);
+		// A pair that comes back unchanged closes its open conflict.
+		q(`SELECT * FROM batch_sync_refresh_versions('${run}', '[{"id": "6", "decision": "unchanged"}]')`);
+		assert.equal(q(`SELECT status FROM sync_conflicts WHERE id = ${c6}`), 'resolved');
+		// Alerts: raised once, not again within their repeat interval, and nothing to send then.
+		q("UPDATE sync_staging_work_packages SET status = 'dead'");
+		q(`INSERT INTO sync_staging_work_packages (run_id, external_id, operation, decision, idempotency_key, status) VALUES ('${run}', '5', 'none', 'update_remote', 'dead-1', 'dead')`);
+		q(`SELECT * FROM batch_sync_finish('${run}', 'wf', 'ex')`);
+		const first = JSON.parse(q(`SELECT to_jsonb(a) FROM batch_sync_check_alerts('${run}') a`));
+		// (The run ended partial and is the only one: the error rate and no success so far say so too.)
+		assert.deepEqual(first.alerts.map((a) => a.kind).sort(), ['dead_letters', 'error_rate', 'no_success', 'run_partial']);
+		const again = JSON.parse(q(`SELECT to_jsonb(a) FROM batch_sync_check_alerts('${run}') a`));
+		assert.deepEqual([again.alerts, again.send], [[], false]);
 	} finally {
 		pg.stop();
 	}

@@ -223,6 +223,7 @@ DECLARE
   st sync_state;
   v_reason text;
   v_fresh boolean;
+  v_from_request boolean := false;
 BEGIN
   IF jsonb_typeof(v_request) <> 'object' THEN
     RAISE EXCEPTION 'run: the request must be a JSON object like {"kind": "full_sync"}, got %', v_request;
@@ -244,10 +245,11 @@ BEGIN
     PERFORM batch_sync_mapping_links(v_settings, true);
   END IF;
   SELECT * INTO st FROM sync_state WHERE direction = 'local' FOR UPDATE;
-  IF v_kind IS NULL AND NOT p_requested_full THEN
+  IF v_kind IS NULL AND NOT p_requested_full AND st.requested_kind IS NOT NULL THEN
     v_kind := st.requested_kind;
     v_since := coalesce(v_since, st.requested_since);
     v_by := coalesce(v_by, st.requested_by);
+    v_from_request := true;
   END IF;
   IF v_kind = 'delta_sync' AND v_since IS NULL THEN
     RAISE EXCEPTION 'run: delta_sync needs "since", the time from which both sides'' changes are read';
@@ -259,7 +261,7 @@ BEGIN
     ELSE coalesce(v_kind, 'incremental') END;
   -- The schedule fires often; a run is due after SYNC_INTERVAL_MINUTES, or when one was asked
   -- for. (A run still going when the next is due blocks it: a 'blocked' row says so.)
-  IF coalesce((v_request->>'scheduled')::boolean, false) AND st.requested_kind IS NULL AND NOT st.full_requested THEN
+  IF coalesce((v_request->>'scheduled')::boolean, false) AND st.requested_kind IS NULL THEN
     SELECT max(r.started_at) INTO v_last_start FROM sync_runs r;
     IF v_last_start > v_now - make_interval(mins => (v_settings->>'SYNC_INTERVAL_MINUTES')::integer) + interval '5 seconds' THEN
       RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, false,
@@ -270,6 +272,13 @@ BEGIN
   END IF;
   IF st.running_run_id IS NOT NULL THEN
     IF coalesce(st.heartbeat_at, st.running_since) >= v_now - v_timeout THEN
+      -- The schedule's tick while a live run is still going: not due (the running run shows on
+      -- the dashboard and in the health check); a person's request is answered 'blocked'.
+      IF coalesce((v_request->>'scheduled')::boolean, false) THEN
+        RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, false,
+          format('not due: run %s is still going (since %s)', st.running_run_id, st.running_since), v_kind, v_by, false, true;
+        RETURN;
+      END IF;
       v_reason := format('run %s (execution %s) holds the lock since %s, last heartbeat %s',
                          st.running_run_id, coalesce(st.running_execution_id, '?'), st.running_since,
                          coalesce(st.heartbeat_at, st.running_since));
@@ -292,8 +301,12 @@ BEGIN
     ON CONFLICT (run_id) DO NOTHING;
     UPDATE sync_runs SET status = 'abandoned', finished_at = v_now WHERE sync_runs.run_id = st.running_run_id;
   END IF;
+  -- A stored request is taken by this run (a run that fails is not started again by itself).
   UPDATE sync_state SET running_run_id = v_run, running_since = v_now, heartbeat_at = v_now,
-                        running_execution_id = p_execution_id
+                        running_execution_id = p_execution_id,
+                        requested_kind = CASE WHEN v_from_request THEN NULL ELSE requested_kind END,
+                        requested_since = CASE WHEN v_from_request THEN NULL ELSE requested_since END,
+                        requested_by = CASE WHEN v_from_request THEN NULL ELSE requested_by END
    WHERE direction = 'local';
   INSERT INTO sync_runs (run_id, full_sync, kind, since, requested_by, settings, started_at, local_since, workflow_id, execution_id)
   SELECT v_run, v_kind IN ('full_sync', 'reconciliation'), v_kind, v_since, v_by, v_settings, v_now,
@@ -948,7 +961,7 @@ BEGIN
                                                    detail = EXCLUDED.detail;
     GET DIAGNOSTICS c = ROW_COUNT;
     INSERT INTO sync_reconciliation (run_id, external_id, decision, detail)
-    SELECT p_run_id, coalesce(x->>'id', '?' || (x->>'side') || (x->>'index')), 'invalid',
+    SELECT p_run_id, coalesce(x->>'id', format('?%s:%s:%s', x->>'side', x->>'index', md5(x::text))), 'invalid',
            jsonb_build_object('side', x->'side', 'index', x->'index', 'error', x->'error')
       FROM jsonb_array_elements(coalesce(p_invalid, '[]')) x
     ON CONFLICT (run_id, external_id) DO UPDATE SET decision = EXCLUDED.decision, detail = EXCLUDED.detail;
@@ -985,18 +998,33 @@ END $$;
 -- written.
 DROP FUNCTION IF EXISTS batch_sync_refresh_versions(jsonb);
 CREATE OR REPLACE FUNCTION batch_sync_refresh_versions(p_run_id text, p_decisions jsonb)
-RETURNS TABLE (refreshed integer) LANGUAGE sql AS $$
+RETURNS TABLE (refreshed integer) LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+  k text;
+BEGIN
+  IF batch_sync_run_kind(p_run_id) = 'reconciliation' THEN
+    RETURN QUERY SELECT 0;
+    RETURN;
+  END IF;
   WITH v AS (
     SELECT DISTINCT ON (d->>'id') d->>'id' AS external_id, (d->'remote'->>'version')::integer AS version
     FROM jsonb_array_elements(p_decisions) d
-    WHERE d->'remote' ? 'version' AND d ? 'base' AND batch_sync_run_kind(p_run_id) <> 'reconciliation'
+    WHERE d->'remote' ? 'version' AND d ? 'base'
   ), up AS (
     UPDATE work_packages w SET lock_version = v.version
     FROM v WHERE w.external_id = v.external_id AND w.lock_version IS DISTINCT FROM v.version
     RETURNING 1
   )
-  SELECT count(*)::integer FROM up
-$$;
+  SELECT count(*)::integer INTO n FROM up;
+  -- A pair with an open conflict that now agrees with its base on both sides (a person made
+  -- both sides agree, or a choice made them so): nothing is left to decide.
+  FOR k IN SELECT c.external_id FROM sync_conflicts c
+            WHERE c.status = 'open' AND c.external_id IN (SELECT d->>'id' FROM jsonb_array_elements(p_decisions) d) LOOP
+    PERFORM batch_sync_close_conflict(p_run_id, k, 'unchanged', NULL, NULL, NULL);
+  END LOOP;
+  RETURN QUERY SELECT n;
+END $$;
 
 -- A reconciliation run's decisions that would change something (Compare's Changes output in
 -- reconciliation mode): the report, one row a pair. An unchanged pair is not reported.
@@ -1082,8 +1110,7 @@ BEGIN
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
   -- The cursors move after an incremental or full run whose pages are all done; a delta_sync
-  -- (a window of its own) and a reconciliation (writes nothing) leave them. A requested kind
-  -- is through once a run of that kind got through.
+  -- (a window of its own) and a reconciliation (writes nothing) leave them.
   IF v_pages_failed = 0 AND run.kind IN ('incremental', 'full_sync') THEN
     UPDATE sync_state SET cursor_at = run.started_at, run_id = p_run_id, updated_at = now(),
                           full_requested = full_requested AND NOT run.full_sync
@@ -1092,10 +1119,7 @@ BEGIN
                           run_id = p_run_id, updated_at = now(), full_requested = full_requested AND NOT run.full_sync
       WHERE direction = 'remote';
   END IF;
-  IF v_pages_failed = 0 THEN
-    UPDATE sync_state SET requested_kind = NULL, requested_since = NULL, requested_by = NULL
-     WHERE direction = 'local' AND requested_kind = run.kind;
-  END IF;
+
   RETURN QUERY SELECT p_run_id, v_total, v_processed, v_failed,
                       coalesce((v_summary->>'conflict')::integer, 0), v_duration, v_status, v_pages, v_pages_failed;
 END $$;
@@ -1252,8 +1276,9 @@ $$;
 
 -- GET /webhook/sync/health: each check with its value, limit and verdict; healthy when all
 -- pass (the webhook answers 200, else 503). p_sample: the consistency sample as compared
--- ({sampled, summary: Compare's counts, remote_updated: the work packages' updatedAt, since}),
--- or {error} when OpenProject could not be read.
+-- ({sampled, differ: the keys Compare did not find unchanged, remote: [{id, updatedAt}] of the
+-- work packages read, since: the last successful run's start, summary}), or {error} when
+-- OpenProject could not be read.
 CREATE OR REPLACE FUNCTION batch_sync_health(p_sample jsonb)
 RETURNS TABLE (healthy boolean, status_code integer, body jsonb) LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -1266,8 +1291,8 @@ DECLARE
   v_streak integer;
   v_stuck boolean;
   v_sampled integer := coalesce((p_sample->>'sampled')::integer, 0);
-  v_unchanged integer := coalesce((p_sample->'summary'->>'unchanged')::integer, 0);
-  v_edited integer;
+  v_differ integer;
+  v_unexplained jsonb;
   v_conflict_age numeric;
 BEGIN
   -- 1. The last successful run is younger than 2 x SYNC_INTERVAL_MINUTES.
@@ -1305,12 +1330,16 @@ BEGIN
     checks := checks || jsonb_build_object('name', 'consistency', 'ok', false, 'value', 'OpenProject could not be read',
       'error', p_sample->'error');
   ELSE
-    SELECT count(*) INTO v_edited FROM jsonb_array_elements_text(coalesce(p_sample->'remote_updated', '[]')) u
-     WHERE u.value::timestamptz >= (p_sample->>'since')::timestamptz;
-    checks := checks || jsonb_build_object('name', 'consistency', 'ok', v_sampled - v_unchanged <= v_edited,
-      'value', format('%s of %s sampled pairs agree with the mirror', v_unchanged, v_sampled),
-      'sampled', v_sampled, 'agree', v_unchanged, 'edited_since_last_success', v_edited,
-      'summary', p_sample->'summary');
+    -- A pair that differs is explained only by an OpenProject edit since that run started.
+    SELECT count(*), coalesce(jsonb_agg(k.value) FILTER (WHERE NOT EXISTS (
+             SELECT 1 FROM jsonb_array_elements(coalesce(p_sample->'remote', '[]')) r
+              WHERE r->>'id' = k.value AND (r->>'updatedAt')::timestamptz >= (p_sample->>'since')::timestamptz)), '[]')
+      INTO v_differ, v_unexplained
+      FROM jsonb_array_elements_text(coalesce(p_sample->'differ', '[]')) k;
+    checks := checks || jsonb_build_object('name', 'consistency', 'ok', jsonb_array_length(v_unexplained) = 0,
+      'value', format('%s of %s sampled pairs agree with the mirror', v_sampled - v_differ, v_sampled),
+      'sampled', v_sampled, 'agree', v_sampled - v_differ, 'edited_since_last_success', v_differ - jsonb_array_length(v_unexplained),
+      'disagree', v_unexplained, 'summary', p_sample->'summary');
   END IF;
   healthy := NOT EXISTS (SELECT 1 FROM jsonb_array_elements(checks) c WHERE NOT (c->>'ok')::boolean);
   status_code := CASE WHEN healthy THEN 200 ELSE 503 END;
@@ -1329,7 +1358,11 @@ DECLARE
   last sync_alerts;
   a sync_alerts;
 BEGIN
-  SELECT * INTO last FROM sync_alerts WHERE kind = p_kind ORDER BY at DESC, id DESC LIMIT 1;
+  -- The same condition: the same kind (and, for a failed execution, the same workflow, node and
+  -- error: detail.dedup).
+  SELECT * INTO last FROM sync_alerts
+   WHERE kind = p_kind AND coalesce(detail->>'dedup', '') = coalesce(p_detail->>'dedup', '')
+   ORDER BY at DESC, id DESC LIMIT 1;
   IF FOUND AND last.at > clock_timestamp() - p_repeat
      AND NOT (p_kind = 'dead_letters' AND (p_detail->>'count')::integer > coalesce((last.detail->>'count')::integer, 0)) THEN
     RETURN NULL;
@@ -1356,7 +1389,9 @@ BEGIN
   IF m.status = 'partial' THEN
     a := batch_sync_raise_alert('run_partial', p_run_id, format('Sync run %s ended partial: %s', p_run_id, m.reason),
                                 jsonb_build_object('reason', m.reason, 'failed_items', m.failed_items), interval '1 hour');
-    found := found || coalesce(jsonb_build_array(a), '[]');
+    IF a IS NOT NULL THEN
+      found := found || jsonb_build_array(a);
+    END IF;
   END IF;
   FOR c IN SELECT * FROM jsonb_array_elements(h->'checks') WHERE NOT (value->>'ok')::boolean LOOP
     a := CASE c->>'name'
@@ -1374,7 +1409,9 @@ BEGIN
       WHEN 'retry_backlog' THEN batch_sync_raise_alert('retry_backlog', p_run_id,
         format('%s rows wait to be written (limit %s)', c->'value', c->'limit'), c, interval '1 hour')
       END;
-    found := found || coalesce(jsonb_build_array(a), '[]');
+    IF a IS NOT NULL THEN
+      found := found || jsonb_build_array(a);
+    END IF;
   END LOOP;
   RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', found, jsonb_array_length(found) > 0 AND cfg->>'ALERT_WEBHOOK_URL' <> '';
 END $$;
@@ -1391,7 +1428,9 @@ DECLARE
   -- A run asked for through the webhook while another runs was answered 409: the caller knows.
   v_kind text := CASE WHEN v_node = 'Run Blocked' AND p_error->'execution'->>'mode' = 'webhook' THEN NULL
                       WHEN v_node = 'Run Blocked' THEN 'run_blocked' WHEN v_node = 'Run Failed' THEN 'run_failed'
-                      WHEN v_node = 'Page Failed' THEN 'page_failed' WHEN v_node = 'Run Refused' THEN NULL
+                      WHEN v_node = 'Page Failed' THEN 'page_failed'
+                      WHEN v_node = 'Run Refused' AND p_error->'execution'->>'mode' = 'webhook' THEN NULL
+                      WHEN v_node = 'Run Refused' THEN 'run_refused'
                       ELSE 'workflow_error' END;
   a jsonb;
 BEGIN
@@ -1401,10 +1440,12 @@ BEGIN
              coalesce(p_error->'execution'->>'id', '?'), coalesce(v_node, '?'),
              coalesce(p_error->'execution'->'error'->>'message', p_error->'trigger'->'error'->>'message', 'unknown error')),
       jsonb_build_object('workflow', p_error->'workflow', 'execution_id', p_error->'execution'->'id',
-                         'node', v_node, 'url', p_error->'execution'->'url', 'mode', p_error->'execution'->'mode'),
+                         'node', v_node, 'url', p_error->'execution'->'url', 'mode', p_error->'execution'->'mode',
+                         'dedup', concat_ws('|', p_error->'workflow'->>'id', v_node,
+                                            coalesce(p_error->'execution'->'error'->>'message', p_error->'trigger'->'error'->>'message'))),
       CASE WHEN v_kind = 'run_failed' THEN interval '0' ELSE interval '1 hour' END);
   END IF;
-  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', coalesce(jsonb_build_array(a), '[]'),
+  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', CASE WHEN a IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(a) END,
                       a IS NOT NULL AND cfg->>'ALERT_WEBHOOK_URL' <> '';
 END $$;
 
@@ -1452,7 +1493,15 @@ BEGIN
     RETURN QUERY SELECT 404, jsonb_build_object('error', format('no open conflict %s', p_request->>'id'));
     RETURN;
   END IF;
-  SELECT array_agg(x->>'path') INTO v_paths FROM jsonb_array_elements(c.conflicts) x;
+  SELECT array_agg(x->>'path') INTO v_paths FROM jsonb_array_elements(c.conflicts) x WHERE coalesce(x->>'path', '') <> '';
+  -- A choice is applied against the last synced record (the base): a pair never synced, or a
+  -- conflict of the whole record (deleted on one side, edited on the other), is settled by
+  -- hand in FLRTS or OpenProject; the next run closes it.
+  IF NOT EXISTS (SELECT 1 FROM work_packages w WHERE w.external_id = c.external_id) OR v_paths IS NULL THEN
+    RETURN QUERY SELECT 409, jsonb_build_object('error', format('conflict %s (%s) cannot take a choice here: %s; make both sides agree in FLRTS or OpenProject, the next run closes it',
+      c.id, c.conflict_type, CASE WHEN v_paths IS NULL THEN 'it is about the whole record' ELSE 'the pair was never synced (no base)' END));
+    RETURN;
+  END IF;
   IF jsonb_typeof(p_request->'fields') <> 'object' OR NOT EXISTS (SELECT 1 FROM jsonb_object_keys(p_request->'fields')) THEN
     RETURN QUERY SELECT 400, jsonb_build_object('error', format('"fields": a choice for at least one of %s', array_to_string(v_paths, ', ')));
     RETURN;
@@ -1471,13 +1520,18 @@ BEGIN
       RETURN QUERY SELECT 400, jsonb_build_object('error', format('%s: a typed value must be a string (or null), at most 100000 characters', f.key), 'path', f.key);
       RETURN;
     END IF;
-    IF f.value->>'take' = 'value' AND f.key = '/due_date' AND f.value->>'value' IS NOT NULL
-       AND (f.value->>'value') !~ '^\d{4}-\d{2}-\d{2}$' THEN
-      RETURN QUERY SELECT 400, jsonb_build_object('error', '/due_date: a date like 2026-12-31 (or null)', 'path', f.key);
-      RETURN;
+    IF f.value->>'take' = 'value' AND f.key = '/due_date' AND f.value->>'value' IS NOT NULL THEN
+      BEGIN
+        IF (f.value->>'value') !~ '^\d{4}-\d{2}-\d{2}$' OR to_char((f.value->>'value')::date, 'YYYY-MM-DD') <> (f.value->>'value') THEN
+          RAISE EXCEPTION 'bad date';
+        END IF;
+      EXCEPTION WHEN others THEN
+        RETURN QUERY SELECT 400, jsonb_build_object('error', '/due_date: a date like 2026-12-31 (or null)', 'path', f.key);
+        RETURN;
+      END;
     END IF;
-    IF f.value->>'take' = 'value' AND f.key = '/title' AND btrim(coalesce(f.value->>'value', '')) = '' THEN
-      RETURN QUERY SELECT 400, jsonb_build_object('error', '/title: a task needs a title', 'path', f.key);
+    IF f.value->>'take' = 'value' AND f.key IN ('/title', '/status') AND btrim(coalesce(f.value->>'value', '')) = '' THEN
+      RETURN QUERY SELECT 400, jsonb_build_object('error', format('%s: a task needs one (not empty)', f.key), 'path', f.key);
       RETURN;
     END IF;
   END LOOP;
@@ -1506,6 +1560,7 @@ DECLARE
   v jsonb;
   v_base jsonb;
   v_path text[];
+  v_now jsonb;
   rec jsonb;
   n integer := 0;
 BEGIN
@@ -1514,28 +1569,50 @@ BEGIN
   END IF;
   FOR c IN SELECT * FROM sync_conflicts WHERE status = 'open' AND resolution IS NOT NULL AND resolution_applied_run IS NULL
            ORDER BY id FOR UPDATE LOOP
-    rec := '{}';
-    FOR f IN SELECT * FROM jsonb_array_elements(c.conflicts) LOOP
-      ch := c.resolution->(f->>'path');
-      CONTINUE WHEN ch IS NULL;
-      v := CASE ch->>'take' WHEN 'flrts' THEN coalesce(f->'local', 'null') WHEN 'openproject' THEN coalesce(f->'remote', 'null')
-                            ELSE coalesce(ch->'value', 'null') END;
-      v_base := CASE WHEN v = coalesce(f->'remote', 'null') THEN coalesce(f->'local', 'null') ELSE coalesce(f->'remote', 'null') END;
-      SELECT array_agg(replace(replace(x, '~1', '/'), '~0', '~') ORDER BY o) INTO v_path
-        FROM unnest(string_to_array(substr(f->>'path', 2), '/')) WITH ORDINALITY AS t(x, o);
-      rec := rec || jsonb_build_object(v_path[1], v);
-      UPDATE work_packages SET data = jsonb_set(data, v_path, v_base, true), checksum = '' WHERE external_id = c.external_id;
-    END LOOP;
-    UPDATE tasks t SET title = CASE WHEN rec ? 'title' THEN coalesce(rec->>'title', t.title) ELSE t.title END,
-                       description = CASE WHEN rec ? 'description' THEN coalesce(rec->>'description', '') ELSE t.description END,
-                       status = CASE WHEN rec ? 'status' THEN coalesce(rec->>'status', t.status) ELSE t.status END,
-                       due_date = CASE WHEN rec ? 'due_date' THEN (rec->>'due_date')::date ELSE t.due_date END
-     WHERE batch_sync_key(t) = c.external_id;
-    UPDATE sync_conflicts SET resolution_applied_run = p_run_id WHERE id = c.id;
-    INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)
-    VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(c.resolution_by, 'unknown'), c.external_id, 'conflict.applied',
-            jsonb_build_object('conflict', c.id, 'fields', c.resolution, 'chosen_at', c.resolution_at));
-    n := n + 1;
+    -- One conflict at a time: a choice that cannot be applied is set aside (audited, the
+    -- conflict stays open for the person) and never stops the run.
+    BEGIN
+      -- The task as it is now, in the mapping's FLRTS fields: a field edited since the conflict
+      -- was recorded makes the choice stale.
+      SELECT jsonb_build_object('title', t.title, 'description', t.description, 'status', t.status, 'due_date', t.due_date)
+        INTO v_now FROM tasks t WHERE batch_sync_key(t) = c.external_id;
+      IF v_now IS NULL OR NOT EXISTS (SELECT 1 FROM work_packages w WHERE w.external_id = c.external_id) THEN
+        RAISE EXCEPTION 'the task or its last synced record is gone';
+      END IF;
+      rec := '{}';
+      FOR f IN SELECT * FROM jsonb_array_elements(c.conflicts) LOOP
+        ch := c.resolution->(f->>'path');
+        CONTINUE WHEN ch IS NULL OR coalesce(f->>'path', '') = '';
+        SELECT array_agg(replace(replace(x, '~1', '/'), '~0', '~') ORDER BY o) INTO v_path
+          FROM unnest(string_to_array(substr(f->>'path', 2), '/')) WITH ORDINALITY AS t(x, o);
+        IF v_path IS NULL OR array_length(v_path, 1) <> 1 OR NOT v_now ? v_path[1] THEN
+          RAISE EXCEPTION 'field % is not a task column', f->>'path';
+        END IF;
+        IF (v_now->v_path[1]) IS DISTINCT FROM coalesce(f->'local', 'null') THEN
+          RAISE EXCEPTION 'FLRTS changed % since the conflict was recorded (now %, then %)', f->>'path', v_now->v_path[1], f->'local';
+        END IF;
+        v := CASE ch->>'take' WHEN 'flrts' THEN coalesce(f->'local', 'null') WHEN 'openproject' THEN coalesce(f->'remote', 'null')
+                              ELSE coalesce(ch->'value', 'null') END;
+        v_base := CASE WHEN v = coalesce(f->'remote', 'null') THEN coalesce(f->'local', 'null') ELSE coalesce(f->'remote', 'null') END;
+        rec := rec || jsonb_build_object(v_path[1], v);
+        UPDATE work_packages SET data = jsonb_set(data, v_path, v_base, true), checksum = '' WHERE external_id = c.external_id;
+      END LOOP;
+      UPDATE tasks t SET title = CASE WHEN rec ? 'title' THEN coalesce(rec->>'title', t.title) ELSE t.title END,
+                         description = CASE WHEN rec ? 'description' THEN coalesce(rec->>'description', '') ELSE t.description END,
+                         status = CASE WHEN rec ? 'status' THEN coalesce(rec->>'status', t.status) ELSE t.status END,
+                         due_date = CASE WHEN rec ? 'due_date' THEN (rec->>'due_date')::date ELSE t.due_date END
+       WHERE batch_sync_key(t) = c.external_id;
+      UPDATE sync_conflicts SET resolution_applied_run = p_run_id WHERE id = c.id;
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(c.resolution_by, 'unknown'), c.external_id, 'conflict.applied',
+              jsonb_build_object('conflict', c.id, 'fields', c.resolution, 'chosen_at', c.resolution_at));
+      n := n + 1;
+    EXCEPTION WHEN others THEN
+      UPDATE sync_conflicts SET resolution = NULL, resolution_by = NULL, resolution_at = NULL WHERE id = c.id;
+      INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)
+      VALUES (p_run_id, p_workflow_id, p_execution_id, coalesce(c.resolution_by, 'unknown'), c.external_id, 'conflict.choice_set_aside',
+              jsonb_build_object('conflict', c.id, 'fields', c.resolution, 'reason', SQLERRM));
+    END;
   END LOOP;
   RETURN n;
 END $$;

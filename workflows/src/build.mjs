@@ -370,7 +370,7 @@ export function workflow() {
 			'Fail Run',
 			[2420, 0],
 			"SELECT * FROM batch_sync_fail_run($1::jsonb->>'run', $1::jsonb->>'stage', $1::jsonb->'error', $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ run: ${start}.run_id, stage: 'Reading OpenProject', error: { message: ${errorMessage} }, ${audit} }`,
+			`{ run: ${start}.run_id, stage: $('Plan Pages').isExecuted ? 'Planning the pages' : 'Reading OpenProject', error: { message: ${errorMessage} }, ${audit} }`,
 		),
 		node('Run Failed', 'n8n-nodes-base.stopAndError', 1, [2640, 0], { errorMessage: '={{ "Sync run failed: " + $json.reason }}' }),
 		sql(
@@ -378,6 +378,7 @@ export function workflow() {
 			[2420, 200],
 			"SELECT * FROM batch_sync_plan_pages($1::jsonb->>'run', $1::jsonb->'remote')",
 			`{ run: ${start}.run_id, remote: { ids: $json.records.map((r) => String(r.id)), maxUpdatedAt: $json.maxUpdatedAt || '' } }`,
+			onErrorOutput,
 		),
 		sql('Next Pages', [2640, 200], "SELECT * FROM batch_sync_next_pages($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
 		ifTrue('All Pages Done?', [2860, 200], '$json.finished'),
@@ -455,7 +456,7 @@ export function workflow() {
 		'Record Found Creates': { main: [[to('List Changed Work Packages')]] },
 		'List Changed Work Packages': { main: [[to('Plan Pages')], [to('Fail Run')]] },
 		'Fail Run': { main: [[to('Run Failed')]] },
-		'Plan Pages': { main: [[to('Next Pages')]] },
+		'Plan Pages': { main: [[to('Next Pages')], [to('Fail Run')]] },
 		'Next Pages': { main: [[to('All Pages Done?')]] },
 		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
 		'Finish Run': { main: [[to('Check Alerts')]] },
@@ -757,7 +758,11 @@ export function operationsWorkflow() {
 			'Check Health',
 			[1320, 400],
 			"SELECT * FROM batch_sync_health($1::jsonb)",
-			`{ sampled: ${sample}.keys.length, since: ${sample}.since, summary: $json.summary, remote_updated: $('Sample Work Packages').first().json.records.map((r) => r.updatedAt) }`,
+			// The keys that did not come out Unchanged (Changes, Conflicts, Invalid), and when
+			// OpenProject last changed each work package read.
+			`{ sampled: ${sample}.keys.length, since: ${sample}.since, summary: $json.summary,
+				differ: [0, 1, 3].flatMap((k) => $('Compare Sample').all(k).map((i) => String(i.json.id ?? '?'))),
+				remote: $('Sample Work Packages').first().json.records.map((r) => ({ id: String(r.id), updatedAt: r.updatedAt })) }`,
 		),
 		sql(
 			'Check Health Without OpenProject',

@@ -1244,7 +1244,7 @@ BEGIN
     || '# HELP batch_sync_last_success_timestamp_seconds Start of the last successful run, in Unix seconds (0: none yet).'::text
     || '# TYPE batch_sync_last_success_timestamp_seconds gauge'::text
     || format('batch_sync_last_success_timestamp_seconds %s',
-              coalesce(round(extract(epoch FROM (f->>'last_success_at')::timestamptz), 3), 0))
+              coalesce(round(floor(extract(epoch FROM (f->>'last_success_at')::timestamptz) * 1000) / 1000, 3), 0))
     || '# HELP batch_sync_run_in_progress 1 while a run holds the lock.'::text
     || '# TYPE batch_sync_run_in_progress gauge'::text
     || format('batch_sync_run_in_progress %s', CASE WHEN jsonb_typeof(f->'running') = 'object' THEN 1 ELSE 0 END);

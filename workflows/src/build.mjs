@@ -265,8 +265,8 @@ const runRequest = `($('Run Webhook').isExecuted
 	    by: String($('Run Webhook').first().json.body?.by ?? $('Run Webhook').first().json.headers?.['x-requested-by'] ?? 'webhook') }
 	: { scheduled: $('Every Minute').isExecuted })`;
 
-/** POSTs {source, alerts} to ALERT_WEBHOOK_URL (a chat or incident tool's incoming webhook, or
- * n8n's own Slack or e-mail nodes put here instead). */
+/** POSTs {text, source, alerts} to ALERT_WEBHOOK_URL (a chat or incident tool's incoming
+ * webhook, e.g. Slack's; or n8n's own Slack or e-mail nodes put here instead). */
 const sendAlert = (name, position) =>
 	node(
 		name,
@@ -278,7 +278,8 @@ const sendAlert = (name, position) =>
 			url: '={{ $json.url }}',
 			sendBody: true,
 			specifyBody: 'json',
-			jsonBody: "={{ JSON.stringify({ source: 'batch-sync', alerts: $json.alerts }) }}",
+			// `text` makes it a message for Slack's (or Mattermost's) incoming webhooks as they are.
+			jsonBody: "={{ JSON.stringify({ text: 'batch-sync: ' + $json.alerts.map((a) => a.message).join('\\n'), source: 'batch-sync', alerts: $json.alerts }) }}",
 			options: { timeout: 10000 },
 		},
 		// An alert channel that is down does not fail the run; the alert stays in sync_alerts.

@@ -1,26 +1,33 @@
 // Writes the importable workflows from this readable source (a test checks that the committed
 // JSON is what this script writes):
-//   workflows/batch-sync-manager.json   Batch Sync Manager, the coordinator of a run
-//   workflows/batch-sync-page.json      Batch Sync Page, one page of a run (a webhook)
+//   workflows/batch-sync-manager.json     Batch Sync Manager, the coordinator of a run
+//   workflows/batch-sync-page.json        Batch Sync Page, one page of a run (a webhook)
+//   workflows/batch-sync-operations.json  Batch Sync Operations: metrics, health, dashboard,
+//                                         conflict choices, and the alerts of failed executions
 //   node workflows/src/build.mjs
 //
 // A run is split into pages of PAGE_SIZE keys (both sides of a key in the same page). The
 // coordinator plans them and sends each to the page workflow's webhook, PARALLEL_WORKERS at a
 // time; in n8n's queue mode each call is a job on a worker. The run's state is in PostgreSQL
 // (sync_runs, sync_run_pages), so no execution holds more than a page, a page whose worker died
-// is sent again, and nothing depends on a webhook's reply.
+// is sent again, and nothing depends on a webhook's reply. Each workflow's canvas layout is in one
+// place (`layout`), with a sticky note per stage.
 //
 // Batch Sync Manager (n8n's v1 execution order runs a branch to its end before the next):
-//   Every 15 Minutes / Run Now -> Settings (the one place a user edits) -> Start Run (settings
-//     checked, run id, full or incremental, the heartbeat lock)
-//     -> Lock Held? true -> Run Blocked (an error execution naming the holder)
-//                   false -> Unfinished Creates -> Find Lost Creates (by marker custom field)
-//                            -> Record Found Creates (the lost answers, recorded: no second create,
-//                               and the work package is not taken for a new one)
+//   Run Now / Every Minute / Run Webhook (POST sync/run) -> Settings (the one place a user edits)
+//     -> Start Run (settings and request checked, run id, kind, the heartbeat lock; error output
+//          -> Answer Bad Request (400) -> Run Refused)
+//     -> Run Due? (a tick of the schedule before SYNC_INTERVAL_MINUTES ends here)
+//     -> Lock Held? true -> Answer Run In Progress (409) -> Run Blocked
+//                   false -> Answer Run Started (202) -> Reference Data Fresh? (else Read
+//                            Reference Data -> Cache Reference Data: OpenProject's statuses, types)
+//     -> Unfinished Creates -> Find Lost Creates (by marker custom field) -> Record Found Creates
 //     -> List Changed Work Packages (ids and updatedAt only, since the cursor with overlap;
 //          error output -> Fail Run -> Run Failed)
-//     -> Plan Pages (the run's keys in pages) -> Next Pages (pages to send; the run's progress)
+//     -> Plan Pages (the run's keys in pages; applies a person's conflict choices)
+//     -> Next Pages (pages to send; the run's progress)
 //     -> All Pages Done? true  -> Finish Run (metrics, cursors when every page is done, lock)
+//                                 -> Check Alerts -> Alerts to Send? -> Send Alert
 //                        false -> Pages to Send -> Send Page (POST to the page webhook)
 //                                 Wait -> Next Pages
 //
@@ -33,15 +40,15 @@
 //          (error output -> Fail Page -> Page Failed: the coordinator sends it again)
 //     -> Get Base (the mirror rows of the page's keys)
 //     -> Compare (Batch Sync: Local, Remote, Base; every key of the page read on both sides)
-//          Changes   -> Plan Staging Rows -> Loop Over Items (one plan batch at a time; each row
-//                         holds its decision's local write, base write and OpenProject request)
+//          Changes   -> Reconciliation Run? true -> Record Differences (the report; nothing else)
+//                       false -> Plan Staging Rows -> Loop Over Items (one plan batch at a time)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE, concurrent)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
 //                       (each of the four: error output -> Record Batch Failure -> Loop Over Items)
-//          Conflicts -> Record Conflicts (sync_conflicts)
-//          Unchanged -> Refresh Versions (the mirror's lock_version, bumped by unmapped edits)
-//          Invalid   -> Record Invalid (sync_audit)
+//          Conflicts -> Record Conflicts (sync_conflicts; a reconciliation's report)
+//          Unchanged -> Refresh Versions (the mirror's lock_version; closes moot conflicts)
+//          Invalid   -> Record Invalid (sync_audit; a reconciliation's report)
 //          Summary   -> (read by Complete Page: the core's counts by decision kind)
 //     -> Complete Page (bottom branch of Page Claimed? true: after all of the above)
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -13,9 +13,8 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
-import { createStandin } from '../openproject/standin.mjs';
-import { CREDENTIALS, withSettings } from '../../workflows/src/build.mjs';
+import { root, startSyncStack } from './harness.mjs';
+import { withSettings } from '../../workflows/src/build.mjs';
 
 let pg;
 let n8n;
@@ -29,18 +28,7 @@ const edit = (id, fields) => fetch(`${opUrl}/__standin/work_packages/${id}`, { m
 const subject = (id) => op.workPackages().find((w) => w.id === id).subject;
 
 before(async () => {
-	const tarball = packNode();
-	pg = await startPostgres();
-	pg.createDatabase('flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
-	op = createStandin({ apiKey: 'dash-key' });
-	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
-	n8n = await setupN8n({ pg, tarball });
-	n8n.importCredentials([
-		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
-		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'dash-key' } },
-	]);
+	({ pg, op, opUrl, n8n } = await startSyncStack({ apiKey: 'dash-key' }));
 	n8n.importWorkflow([
 		withSettings(read('batch-sync-manager.json'), { RETRY_BASE_SECONDS: 1, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
 		read('batch-sync-page.json'),

@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { createStandin } from '../openproject/standin.mjs';
+import { CREDENTIALS } from '../../workflows/src/build.mjs';
+
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 // What this process started, stopped when it exits however it exits (a test that fails or is
@@ -198,6 +201,24 @@ export async function startRedis({ keep = false } = {}) {
 		await new Promise((r) => setTimeout(r, 100));
 	}
 	return { host: '127.0.0.1', port, pid: proc.pid, stop };
+}
+
+/** What an end-to-end test of the workflows starts from: the FLRTS database (schema and
+ * functions applied), the OpenProject stand-in (API key `apiKey`) and n8n with the packed node
+ * and both credentials. Each part is stopped by its own stop()/close(). */
+export async function startSyncStack({ apiKey }) {
+	const tarball = packNode();
+	const pg = await startPostgres();
+	pg.createDatabase('flrts');
+	for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
+	const op = createStandin({ apiKey });
+	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
+	const n8n = await setupN8n({ pg, tarball });
+	n8n.importCredentials([
+		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
+		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey } },
+	]);
+	return { pg, op, opUrl, n8n };
 }
 
 /** keep: the n8n servers it starts outlive this process (the demo), logging to files in the

@@ -12,9 +12,8 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres } from './harness.mjs';
-import { createStandin } from '../openproject/standin.mjs';
-import { CREDENTIALS, withSettings } from '../../workflows/src/build.mjs';
+import { root, startSyncStack } from './harness.mjs';
+import { withSettings } from '../../workflows/src/build.mjs';
 
 const PAIRS = 200;
 let pg;
@@ -29,13 +28,7 @@ const json = (sql) => JSON.parse(db(sql) || 'null');
 const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 
 before(async () => {
-	const tarball = packNode();
-	pg = await startPostgres();
-	pg.createDatabase('flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
-	op = createStandin({ apiKey: 'ops-key' });
-	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
+	({ pg, op, opUrl, n8n } = await startSyncStack({ apiKey: 'ops-key' }));
 	// The alert channel: a local HTTP sink that keeps what it receives.
 	sink = createServer((req, res) => {
 		let body = '';
@@ -46,11 +39,6 @@ before(async () => {
 		});
 	});
 	await new Promise((r) => sink.listen(0, '127.0.0.1', r));
-	n8n = await setupN8n({ pg, tarball });
-	n8n.importCredentials([
-		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
-		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'ops-key' } },
-	]);
 	const settings = {
 		RETRY_BASE_SECONDS: 1,
 		PAGE_SIZE: 100,

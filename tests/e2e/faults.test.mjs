@@ -14,9 +14,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres, startRedis } from './harness.mjs';
-import { createStandin } from '../openproject/standin.mjs';
-import { CREDENTIALS, SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
+import { root, startRedis, startSyncStack } from './harness.mjs';
+import { SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
 
 const MAX_RETRIES = 3;
 const PAGE_TIMEOUT_SECONDS = 8;
@@ -30,19 +29,8 @@ const db = (sql) => pg.psql(sql, 'flrts').trim();
 const json = (sql) => JSON.parse(db(sql) || 'null');
 
 before(async () => {
-	const tarball = packNode();
-	pg = await startPostgres({ settings: { max_connections: 300 } });
-	pg.createDatabase('flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
-	op = createStandin({ apiKey: 'fault-key', latencyMs: 15, seed: 42 });
-	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	redis = await startRedis();
-	n8n = await setupN8n({ pg, tarball, redis });
-	n8n.importCredentials([
-		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
-		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'fault-key' } },
-	]);
+	({ pg, op, n8n } = await startSyncStack({ apiKey: 'fault-key', pgSettings: { max_connections: 300 }, standin: { latencyMs: 15, seed: 42 }, redis }));
 	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 	n8n.importWorkflow([
 		withSettings(read('batch-sync-manager.json'), {

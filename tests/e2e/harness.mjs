@@ -205,15 +205,16 @@ export async function startRedis({ keep = false } = {}) {
 
 /** What an end-to-end test of the workflows starts from: the FLRTS database (schema and
  * functions applied), the OpenProject stand-in (API key `apiKey`) and n8n with the packed node
- * and both credentials. Each part is stopped by its own stop()/close(). */
-export async function startSyncStack({ apiKey }) {
+ * and both credentials (in n8n's queue mode with `redis`). `pgSettings` and `standin` are passed
+ * on. Each part is stopped by its own stop()/close(). */
+export async function startSyncStack({ apiKey, pgSettings = {}, standin = {}, redis = null }) {
 	const tarball = packNode();
-	const pg = await startPostgres();
+	const pg = await startPostgres({ settings: pgSettings });
 	pg.createDatabase('flrts');
 	for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
-	const op = createStandin({ apiKey });
+	const op = createStandin({ apiKey, ...standin });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
-	const n8n = await setupN8n({ pg, tarball });
+	const n8n = await setupN8n({ pg, tarball, redis });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey } },

@@ -13,9 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres, startRedis } from './harness.mjs';
-import { createStandin } from '../openproject/standin.mjs';
-import { CREDENTIALS, SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
+import { root, startRedis, startSyncStack } from './harness.mjs';
+import { SYNC_CONFIG, withSettings } from '../../workflows/src/build.mjs';
 
 const PAIRS = 1000;
 const WORKERS = Number(process.env.BATCH_SYNC_E2E_WORKERS ?? 0);
@@ -30,19 +29,8 @@ const db = (sql) => pg.psql(sql, 'flrts');
 const json = (sql) => JSON.parse(db(sql) || 'null');
 
 before(async () => {
-	const tarball = packNode();
-	pg = await startPostgres({ settings: { max_connections: 200 } });
-	pg.createDatabase('flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
-	pg.psqlFile(path.join(root, 'workflows/sql/sync.sql'), 'flrts');
-	op = createStandin({ apiKey: 'e2e-key' });
-	opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	if (WORKERS > 0) redis = await startRedis();
-	n8n = await setupN8n({ pg, tarball, redis });
-	n8n.importCredentials([
-		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
-		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'e2e-key' } },
-	]);
+	({ pg, op, opUrl, n8n } = await startSyncStack({ apiKey: 'e2e-key', pgSettings: { max_connections: 200 }, redis }));
 	// Pages of 300 keys (several pages per run, PARALLEL_WORKERS of them at once); retries after
 	// a second, not a minute: the runs here follow each other at once.
 	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));

@@ -8,6 +8,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 import { freePort, packNode, root, setupN8n, startPostgres, startRedis, stopPostgresAt } from '../tests/e2e/harness.mjs';
@@ -72,6 +73,8 @@ async function start(workers) {
 		}
 	}
 
+	const operator = { user: 'operator', password: randomBytes(12).toString('base64url') };
+	const auth = { authorization: `Basic ${Buffer.from(`${operator.user}:${operator.password}`).toString('base64')}` };
 	const editorPort = (await portFree(5678)) ? 5678 : await freePort();
 	const redis = workers > 0 ? await startRedis({ keep: true }) : null;
 	// The heap bound the README recommends (n8n processes stay under 500 MB).
@@ -79,6 +82,8 @@ async function start(workers) {
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'demo-api-key' } },
+		// The endpoints' Basic Auth: a password made for this demo (printed below).
+		{ ...CREDENTIALS.operator, type: 'httpBasicAuth', data: operator },
 	]);
 	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 	n8n.importWorkflow([
@@ -101,17 +106,17 @@ async function start(workers) {
 	// started it already: then that run is the one to wait for).
 	const t1 = performance.now();
 	const hook = (p) => `http://127.0.0.1:${editorPort}/webhook/${p}`;
-	const asked = await fetch(hook('sync/run'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'full_sync', by: 'demo' }) });
+	const asked = await fetch(hook('sync/run'), { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ kind: 'full_sync', by: 'demo' }) });
 	if (![202, 409].includes(asked.status)) throw new Error(`demo: POST /webhook/sync/run answered ${asked.status}: ${await asked.text()}`);
 	for (;;) {
-		const f = await (await fetch(hook('sync/metrics?runs=1'))).json();
+		const f = await (await fetch(hook('sync/metrics?runs=1'), { headers: auth })).json();
 		if (f.running === null && f.runs.some((r) => r.status !== 'blocked')) break;
 		if (performance.now() - t1 > 600_000) throw new Error('demo: the first run did not finish in 10 minutes');
 		await new Promise((r) => setTimeout(r, 500));
 	}
 	const wall = (performance.now() - t1) / 1000;
 	const m = JSON.parse(pg.psql("SELECT to_jsonb(m) FROM sync_metrics m WHERE status <> 'blocked' ORDER BY id DESC LIMIT 1", 'flrts'));
-	const health = await (await fetch(hook('sync/health'))).json();
+	const health = await (await fetch(hook('sync/health'), { headers: auth })).json();
 	const pages = pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m.run_id}'`, 'flrts').trim();
 	const conflicts = pg.psql("SELECT count(*) FROM sync_conflicts WHERE status = 'open'", 'flrts').trim();
 	const invalid = pg.psql("SELECT count(DISTINCT external_id) FROM sync_audit WHERE action = 'invalid'", 'flrts').trim();
@@ -131,10 +136,11 @@ Batch Sync demo: one ${m.kind} run of the sample data (FLRTS tasks in PostgreSQL
 
 n8n's editor ${up ? 'is running' : 'is starting'} with the Batch Sync Manager, Page and Operations workflows published:
   open  http://127.0.0.1:${editorPort}   (the first visit asks you to create the owner account)
-  run:     curl -X POST ${hook('sync/run')} -H 'content-type: application/json' -d '{"kind":"reconciliation"}'
-  metrics: curl ${hook('sync/metrics')}   (Prometheus: ?format=prometheus)
-  health:  curl ${hook('sync/health')}
-  dashboard: open ${hook('sync/dashboard')}   (health, throughput, runs, conflicts to resolve)
+  endpoints: Basic Auth, user ${operator.user}, password ${operator.password} (n8n credential "${CREDENTIALS.operator.name}")
+  run:     curl -u '${operator.user}:${operator.password}' -X POST ${hook('sync/run')} -H 'content-type: application/json' -d '{"kind":"reconciliation"}'
+  metrics: curl -u '${operator.user}:${operator.password}' ${hook('sync/metrics')}   (Prometheus: ?format=prometheus)
+  health:  curl -u '${operator.user}:${operator.password}' ${hook('sync/health')}
+  dashboard: open ${hook('sync/dashboard')}   (sign in as ${operator.user}; health, throughput, runs, conflicts to resolve)
   FLRTS database: psql -h 127.0.0.1 -p ${pg.port} -U postgres flrts
   OpenProject stand-in: ${opUrl}/api/v3/work_packages (user apikey, password demo-api-key)
   stop everything: bash scripts/demo.sh stop

@@ -87,6 +87,7 @@ for (const workers of workerCounts) {
 		n8n.importCredentials([
 			{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 			{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'bench' } },
+			{ ...CREDENTIALS.operator, type: 'httpBasicAuth', data: { user: 'operator', password: 'bench-operator' } },
 		]);
 		const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 		const parallel = parallelArg !== null ? Number(parallelArg) : workers > 0 ? workers : 3;

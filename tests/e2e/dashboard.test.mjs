@@ -3,7 +3,9 @@
 // PostgreSQL and the OpenProject stand-in: the page loads, the throughput chart draws one point a
 // run, the open conflicts show each field's base, FLRTS and OpenProject value; a person resolves
 // two conflicts by clicking (take OpenProject; type a value), the next run applies the choices to
-// both sides, the conflicts close, and the audit names who chose what.
+// both sides, the conflicts close, and the audit names who chose what. The page is behind the
+// operator's Basic Auth: the browser signs in as a person would (the credentials in the URL
+// fill the browser's sign-in cache, as the sign-in dialog does).
 // BATCH_SYNC_SCREENSHOTS=1 writes docs/dashboard.png (the README's picture).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { root, startSyncStack } from './harness.mjs';
+import { OPERATOR, root, startSyncStack } from './harness.mjs';
 import { withSettings } from '../../workflows/src/build.mjs';
 
 let pg;
@@ -25,6 +27,7 @@ let browser;
 const db = (sql) => pg.psql(sql, 'flrts').trim();
 const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 const edit = (id, fields) => fetch(`${opUrl}/__standin/work_packages/${id}`, { method: 'PATCH', body: JSON.stringify(fields) });
+const HOSTILE = 'OpenProject </script><script>document.body.dataset.pwned = 1</script><!-- \u2028 $\' $& title 8';
 const subject = (id) => op.workPackages().find((w) => w.id === id).subject;
 
 before(async () => {
@@ -56,7 +59,14 @@ async function openDashboard() {
 	const page = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
 	const errors = [];
 	page.on('pageerror', (e) => errors.push(String(e)));
-	const res = await page.goto(`${main.url}/webhook/sync/dashboard`);
+	const url = new URL(`${main.url}/webhook/sync/dashboard`);
+	// Not signed in: refused with a sign-in challenge (headless Chromium shows no dialog).
+	const refused = await fetch(url.href);
+	assert.equal(refused.status, 401);
+	assert.match(refused.headers.get('www-authenticate'), /^Basic /);
+	url.username = OPERATOR.user;
+	url.password = OPERATOR.password;
+	const res = await page.goto(url.href);
 	assert.equal(res.status(), 200);
 	await page.waitForSelector('body[data-loaded="1"]', { timeout: 30_000 });
 	return { page, errors };
@@ -70,7 +80,8 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	db("UPDATE tasks SET title = 'FLRTS title 7' WHERE id = 7");
 	db("UPDATE tasks SET title = 'FLRTS title 8' WHERE id = 8");
 	await edit(7, { subject: 'OpenProject title 7' });
-	await edit(8, { subject: 'OpenProject title 8' });
+	// Hostile text in a record is shown as text: it cannot end the page's data element.
+	await edit(8, { subject: HOSTILE });
 	db("UPDATE tasks SET description = 'edited locally' WHERE id = 12");
 	await run();
 	assert.equal(db("SELECT string_agg(external_id, ',' ORDER BY external_id) FROM sync_conflicts WHERE status = 'open'"), '7,8');
@@ -91,6 +102,9 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	// Each conflict with its field's base, FLRTS and OpenProject values.
 	const c7 = page.locator('.conflict[data-key="7"] tr[data-path="/title"] td');
 	assert.deepEqual((await c7.allTextContents()).slice(0, 4), ['/title', 'Task 7', 'FLRTS title 7', 'OpenProject title 7']);
+	const c8 = page.locator('.conflict[data-key="8"] tr[data-path="/title"] td');
+	assert.deepEqual((await c8.allTextContents()).slice(0, 4), ['/title', 'Task 8', 'FLRTS title 8', HOSTILE]);
+	assert.equal(await page.locator('body').getAttribute('data-pwned'), null);
 	if (process.env.BATCH_SYNC_SCREENSHOTS) {
 		mkdirSync(path.join(root, 'docs'), { recursive: true });
 		await page.screenshot({ path: path.join(root, 'docs/dashboard.png'), fullPage: true });
@@ -103,19 +117,28 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	await conflict7.locator('tr[data-path="/title"] input[data-take="openproject"]').check();
 	await conflict7.locator('input[data-by]').fill('Ana');
 	await conflict7.locator('button[data-resolve]').click();
-	await conflict7.locator('[data-status]', { hasText: 'chosen by Ana' }).waitFor();
+	// The choice is posted as a form; the answer is the dashboard again, with the outcome.
+	await page.locator('#notice', { hasText: 'Choice for conflict' }).waitFor();
+	await page.waitForSelector('body[data-loaded="1"]');
+	await page.locator('.conflict[data-key="7"] [data-status]', { hasText: 'chosen by Ana' }).waitFor();
 	const conflict8 = page.locator('.conflict[data-key="8"]');
 	await conflict8.locator('tr[data-path="/title"] input[data-take="value"]').check();
 	await conflict8.locator('tr[data-path="/title"] input[data-typed]').fill('Agreed title 8');
 	await conflict8.locator('input[data-by]').fill('Ben');
 	await conflict8.locator('button[data-resolve]').click();
-	await conflict8.locator('[data-status]', { hasText: 'chosen by Ben' }).waitFor();
+	await page.locator('#notice', { hasText: '(by Ben)' }).waitFor();
+	await page.waitForSelector('body[data-loaded="1"]');
+	await page.locator('.conflict[data-key="8"] [data-status]', { hasText: 'chosen by Ben' }).waitFor();
+	// The name typed last is kept for the next choice.
+	assert.equal(await page.locator('.conflict[data-key="7"] input[data-by]').inputValue(), 'Ben');
 	// A bad choice is refused with its reason, on the page.
-	await conflict8.locator('input[data-by]').fill('');
-	await conflict8.locator('button[data-resolve]').click();
-	await conflict8.locator('[data-status]', { hasText: 'not saved: "by"' }).waitFor();
+	await page.locator('.conflict[data-key="8"] input[data-by]').fill('');
+	await page.locator('.conflict[data-key="8"] button[data-resolve]').click();
+	await page.locator('#notice.bad', { hasText: 'Not saved: "by"' }).waitFor();
 	assert.deepEqual(errors, [], 'no script error on the page');
 	assert.equal(db("SELECT string_agg(actor || ':' || external_id, ',' ORDER BY id) FROM sync_audit WHERE action = 'conflict.choice'"), 'Ana:7,Ben:8');
+	// Each choice names the n8n execution that took it.
+	assert.equal(db("SELECT count(*) FROM sync_audit WHERE action = 'conflict.choice' AND workflow_id = 'batchSyncOperations' AND execution_id ~ '^[0-9]+$'"), '2');
 
 	// Nothing changes before the run; the run applies the choices to both sides.
 	assert.equal(subject(7), 'OpenProject title 7');

@@ -218,9 +218,15 @@ export async function startSyncStack({ apiKey, pgSettings = {}, standin = {}, re
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey } },
+		{ ...CREDENTIALS.operator, type: 'httpBasicAuth', data: { user: OPERATOR.user, password: OPERATOR.password } },
 	]);
 	return { pg, op, opUrl, n8n };
 }
+
+/** The operator's Basic Auth credential the tests set (the run webhook, the endpoints). */
+export const OPERATOR = { user: 'operator', password: 'test-operator-password' };
+/** The Authorization header of OPERATOR. */
+export const operatorAuth = { authorization: `Basic ${Buffer.from(`${OPERATOR.user}:${OPERATOR.password}`).toString('base64')}` };
 
 /** keep: the n8n servers it starts outlive this process (the demo), logging to files in the
  * user folder; stop them by their pids (process groups). */

@@ -4,7 +4,9 @@
 // Prometheus text checked with the Prometheus project's own Python parser), GET
 // /webhook/sync/health (200/503 with its checks), the alerts sent to a local HTTP sink (a failed
 // run, dead letters, none for a healthy run), a reconciliation run that writes nothing and
-// reports exactly the planted differences, a delta_sync that replays a window the cursors passed.
+// reports exactly the planted differences, a delta_sync that replays a window the cursors passed;
+// every endpoint behind the operator's Basic Auth (401 / 403 without it) and 429 past
+// ENDPOINT_RATE_PER_MINUTE.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +14,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { root, startSyncStack } from './harness.mjs';
+import { OPERATOR, operatorAuth, root, startSyncStack } from './harness.mjs';
 import { withSettings } from '../../workflows/src/build.mjs';
 
 const PAIRS = 200;
@@ -69,7 +71,7 @@ after(async () => {
 const call = async (method, p, body, headers = {}) => {
 	const res = await fetch(`${main.url}/webhook/${p}`, {
 		method,
-		headers: { 'content-type': 'application/json', ...headers },
+		headers: { 'content-type': 'application/json', ...operatorAuth, ...headers },
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	const text = await res.text();
@@ -79,7 +81,7 @@ const call = async (method, p, body, headers = {}) => {
 	} catch {
 		// text
 	}
-	return { status: res.status, type: res.headers.get('content-type'), text, json: parsed };
+	return { status: res.status, type: res.headers.get('content-type'), text, json: parsed, headers: res.headers };
 };
 
 /** Waits until a run has ended (its row in sync_runs is no longer 'running'). */
@@ -392,3 +394,64 @@ async function waitFor(cond, timeoutMs = 30_000) {
 		await new Promise((r) => setTimeout(r, 200));
 	}
 }
+
+const ENDPOINTS = [
+	['POST', 'sync/run', { kind: 'incremental' }],
+	['GET', 'sync/metrics'],
+	['GET', 'sync/health'],
+	['GET', 'sync/dashboard'],
+	['GET', 'sync/conflicts'],
+	['POST', 'sync/conflicts/resolve', { id: 1, by: 'x', fields: {} }],
+];
+const calls = () => Number(db('SELECT coalesce(sum(calls), 0) FROM sync_endpoint_calls'));
+const runs = () => Number(db('SELECT count(*) FROM sync_runs'));
+
+test('every endpoint asks for the operator credential: 401 with a sign-in challenge without it, 403 with a wrong one; nothing runs', async () => {
+	const [c0, r0] = [calls(), runs()];
+	const wrong = { authorization: `Basic ${Buffer.from(`${OPERATOR.user}:not-the-password`).toString('base64')}` };
+	for (const [method, p, body] of ENDPOINTS) {
+		const none = await call(method, p, body, { authorization: '' });
+		assert.equal(none.status, 401, `${method} ${p} without credentials`);
+		assert.match(none.headers.get('www-authenticate') ?? '', /^Basic /, `${method} ${p}: a browser is asked to sign in`);
+		assert.equal((await call(method, p, body, wrong)).status, 403, `${method} ${p} with a wrong password`);
+	}
+	// Refused before any node ran: no call counted, no run started.
+	assert.equal(calls(), c0);
+	assert.equal(runs(), r0);
+	// The page webhook of the coordinator is not one of these (the manager calls it).
+	assert.equal((await call('GET', 'sync/metrics')).status, 200);
+});
+
+test('past ENDPOINT_RATE_PER_MINUTE calls of an endpoint in a minute: 429 with Retry-After; other endpoints go on', async () => {
+	// The settings in force are the latest run's: a run of the manager with a rate of 3.
+	const low = withSettings(read('batch-sync-manager.json'), { ...JSON.parse(db("SELECT settings FROM sync_runs ORDER BY started_at DESC LIMIT 1")), ENDPOINT_RATE_PER_MINUTE: 3 });
+	low.id = 'batchSyncManagerLowRate';
+	low.name = 'Batch Sync Manager (low endpoint rate)';
+	n8n.importWorkflow([low]);
+	assert.equal((await n8n.execute(low.id)).status, 'success');
+	assert.equal(json("SELECT settings->'ENDPOINT_RATE_PER_MINUTE' FROM sync_runs ORDER BY started_at DESC LIMIT 1"), 3);
+	// The count is per calendar minute: start early in one, so that the calls below share it.
+	while (new Date().getSeconds() > 45) await new Promise((r) => setTimeout(r, 500));
+	const before = (endpoint) => Number(db(`SELECT coalesce(max(calls), 0) FROM sync_endpoint_calls WHERE endpoint = '${endpoint}' AND window_start = date_trunc('minute', clock_timestamp())`));
+	for (const [method, p, body, endpoint] of [['GET', 'sync/metrics', undefined, 'metrics'], ['POST', 'sync/run', { kind: 'weekly' }, 'run']]) {
+		const already = before(endpoint);
+		const statuses = [];
+		let refused;
+		for (let i = 0; i < 5; i++) {
+			const res = await call(method, p, body);
+			statuses.push(res.status);
+			if (res.status === 429) refused = res;
+		}
+		const admitted = Math.max(0, 3 - already);
+		const ok = method === 'GET' ? 200 : 400; // a run of kind "weekly" is a bad request, refused after the rate check
+		assert.deepEqual(statuses, [...Array(admitted).fill(ok), ...Array(5 - admitted).fill(429)], `${method} ${p} (${already} calls before)`);
+		const wait = Number(refused.headers.get('retry-after'));
+		assert.ok(wait >= 1 && wait <= 60, `Retry-After ${wait}`);
+		assert.equal(refused.json.retry_after, wait);
+		assert.match(refused.json.error, /at most 3 a minute \(ENDPOINT_RATE_PER_MINUTE\)/);
+	}
+	// Each endpoint has its own count: the conflicts list still answers.
+	if (before('conflicts') < 3) assert.equal((await call('GET', 'sync/conflicts')).status, 200);
+	// Nothing was started by the refused run calls.
+	assert.equal(db("SELECT count(*) FROM sync_runs WHERE status = 'running'"), '0');
+});

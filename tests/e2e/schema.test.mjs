@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_endpoint_calls,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');
@@ -453,6 +453,40 @@ test('conflict choices: checked when made, applied against the base, set aside w
 		assert.deepEqual(first.alerts.map((a) => a.kind).sort(), ['dead_letters', 'error_rate', 'no_success', 'run_partial']);
 		const again = JSON.parse(q(`SELECT to_jsonb(a) FROM batch_sync_check_alerts('${run}') a`));
 		assert.deepEqual([again.alerts, again.send], [[], false]);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('endpoint admission: ENDPOINT_RATE_PER_MINUTE calls of each endpoint a minute, then refused with the wait; 0 is no limit', async () => {
+	const pg = await startPostgres();
+	try {
+		pg.createDatabase('flrts');
+		for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
+		const q = (sql) => pg.psql(sql, 'flrts').trim();
+		const admit = (e) => JSON.parse(q(`SELECT to_jsonb(a) FROM batch_sync_admit('${e}') a`));
+		// No run yet: the default (60).
+		assert.equal(admit('health').rate, 60);
+		const setRate = (n) => q(`INSERT INTO sync_runs (run_id, full_sync, settings, started_at) VALUES ('r${n}', false, batch_sync_settings('{"ENDPOINT_RATE_PER_MINUTE": ${n}}'), clock_timestamp())`);
+		setRate(2);
+		// The calls of one minute (a minute boundary between them would reset the count: retry once).
+		for (let attempt = 0; ; attempt++) {
+			q('DELETE FROM sync_endpoint_calls');
+			const minute = q("SELECT date_trunc('minute', clock_timestamp())");
+			const got = [admit('metrics'), admit('metrics'), admit('metrics'), admit('health')];
+			if (q("SELECT date_trunc('minute', clock_timestamp())") !== minute && attempt === 0) continue;
+			assert.deepEqual(got.map((a) => [a.admitted, a.calls]), [[true, 1], [true, 2], [false, 3], [true, 1]]);
+			assert.ok(got[2].retry_after >= 1 && got[2].retry_after <= 60, `retry_after ${got[2].retry_after}`);
+			break;
+		}
+		// Old minutes are cleared as calls come in.
+		q("INSERT INTO sync_endpoint_calls VALUES ('metrics', date_trunc('minute', clock_timestamp()) - interval '2 hours', 9)");
+		admit('metrics');
+		assert.equal(q("SELECT count(*) FROM sync_endpoint_calls WHERE window_start < clock_timestamp() - interval '1 hour'"), '0');
+		setRate(0);
+		for (let i = 0; i < 5; i++) assert.equal(admit('conflicts').admitted, true);
+		assert.throws(() => q("SELECT * FROM batch_sync_admit('x; drop table tasks')"), /endpoint must be a short lower-case name/);
+		assert.throws(() => q("SELECT batch_sync_settings('{\"ENDPOINT_RATE_PER_MINUTE\": -1}')"), /ENDPOINT_RATE_PER_MINUTE must be a whole number from 0 to 100000/);
 	} finally {
 		pg.stop();
 	}

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { root } from './harness.mjs';
-import { operationsWorkflow, pageWorkflow, SETTINGS, workflow } from '../../workflows/src/build.mjs';
+import { CREDENTIALS, operationsWorkflow, pageWorkflow, SETTINGS, workflow } from '../../workflows/src/build.mjs';
 
 const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 const manager = read('batch-sync-manager.json');
@@ -43,13 +43,26 @@ test('the operations workflow serves the endpoints and is the error workflow of 
 	const hooks = Object.fromEntries(operations.nodes.filter((n) => n.type === 'n8n-nodes-base.webhook').map((n) => [n.parameters.path, n.parameters.httpMethod]));
 	assert.deepEqual(hooks, { 'sync/metrics': 'GET', 'sync/health': 'GET', 'sync/dashboard': 'GET', 'sync/conflicts': 'GET', 'sync/conflicts/resolve': 'POST' });
 	// The dashboard is self-contained: nothing loaded from elsewhere (it must work offline).
-	const html = operations.nodes.find((n) => n.name === 'Answer Dashboard').parameters.responseBody;
+	const html = operations.nodes.find((n) => n.name === 'Dashboard Page').parameters.assignments.assignments[0].value;
 	assert.match(html, /^<!doctype html>/);
+	// Its figures go in where the page has its placeholder, with no "<" that could end the element.
+	assert.equal(html.split('"__BATCH_SYNC_DATA__"').length, 2);
+	assert.match(operations.nodes.find((n) => n.name === 'Answer Dashboard').parameters.responseBody, /replace\('"__BATCH_SYNC_DATA__"', \(\) => .*replaceAll\('<', '\\\\u003c'\)/);
 	assert.ok(!/(src|href)=["']?(https?:)?\/\//i.test(html) && !/@import|url\(/i.test(html), 'no external resource');
 	assert.ok(operations.nodes.some((n) => n.type === 'n8n-nodes-base.errorTrigger'));
 	for (const wf of [manager, page]) assert.equal(wf.settings.errorWorkflow, operations.id, wf.name);
 	const run = manager.nodes.find((n) => n.name === 'Run Webhook');
 	assert.deepEqual([run.parameters.httpMethod, run.parameters.path, run.parameters.responseMode], ['POST', 'sync/run', 'responseNode']);
+	// Every inbound endpoint asks for the operator's Basic Auth (n8n checks it before anything
+	// runs), and each goes through the rate check first.
+	for (const wf of [manager, operations]) {
+		for (const hook of wf.nodes.filter((n) => n.type === 'n8n-nodes-base.webhook')) {
+			assert.equal(hook.parameters.authentication, 'basicAuth', `${wf.name}: ${hook.name}`);
+			assert.deepEqual(hook.credentials, { httpBasicAuth: CREDENTIALS.operator }, `${wf.name}: ${hook.name}`);
+			const next = wf.connections[hook.name].main[0].map((c) => c.node);
+			assert.deepEqual(next, [hook.name === 'Run Webhook' ? 'Admit Run Call' : 'Admit Request'], `${wf.name}: ${hook.name}`);
+		}
+	}
 });
 
 test('the manager has both triggers and the settings; the page a webhook that answers on receipt', () => {

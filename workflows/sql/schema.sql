@@ -260,3 +260,11 @@ CREATE TABLE IF NOT EXISTS sync_openproject_cache (
 ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS read_at timestamptz;
 ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS write_started_at timestamptz;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS stage_ms jsonb;
+
+-- Calls of the inbound endpoints per minute (batch_sync_admit: 429 past ENDPOINT_RATE_PER_MINUTE).
+CREATE TABLE IF NOT EXISTS sync_endpoint_calls (
+  endpoint      text NOT NULL,
+  window_start  timestamptz NOT NULL,
+  calls         integer NOT NULL,
+  PRIMARY KEY (endpoint, window_start)
+);

@@ -57,11 +57,11 @@ DECLARE
     'MAX_BACKLOG', 1000, 'MAX_DEAD_LETTERS', 0, 'MAX_ERROR_RATE', 0.5, 'MAX_FAILED_RUNS_IN_A_ROW', 2,
     'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '',
     'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
-    'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60);
+    'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60);
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000]}';
   strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
@@ -1471,7 +1471,9 @@ $$;
 -- POST /webhook/sync/conflicts/resolve {"id", "by", "fields": {"/path": {"take": "flrts" |
 -- "openproject" | "value", "value": …}}}: the person's choice, checked and kept (and audited)
 -- for the next run. Answers a status code and a body.
-CREATE OR REPLACE FUNCTION batch_sync_resolve_conflict(p_request jsonb)
+DROP FUNCTION IF EXISTS batch_sync_resolve_conflict(jsonb);
+CREATE OR REPLACE FUNCTION batch_sync_resolve_conflict(p_request jsonb, p_workflow_id text DEFAULT NULL,
+                                                       p_execution_id text DEFAULT NULL)
 RETURNS TABLE (status_code integer, body jsonb) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -1480,7 +1482,7 @@ DECLARE
   f record;
   v_paths text[];
 BEGIN
-  IF jsonb_typeof(p_request) <> 'object' OR jsonb_typeof(p_request->'id') <> 'number' THEN
+  IF coalesce(jsonb_typeof(p_request), '') <> 'object' OR coalesce(jsonb_typeof(p_request->'id'), '') <> 'number' THEN
     RETURN QUERY SELECT 400, jsonb_build_object('error', 'expected {"id": <conflict id>, "by": <your name>, "fields": {"/path": {"take": "flrts" | "openproject" | "value", "value": ...}}}');
     RETURN;
   END IF;
@@ -1538,8 +1540,9 @@ BEGIN
   UPDATE sync_conflicts SET resolution = p_request->'fields', resolution_by = v_by, resolution_at = now(),
                             resolution_applied_run = NULL
    WHERE id = c.id;
-  INSERT INTO sync_audit (run_id, actor, external_id, action, detail)
-  VALUES ('-', v_by, c.external_id, 'conflict.choice', jsonb_build_object('conflict', c.id, 'fields', p_request->'fields'));
+  INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)
+  VALUES ('-', p_workflow_id, p_execution_id, v_by, c.external_id, 'conflict.choice',
+          jsonb_build_object('conflict', c.id, 'fields', p_request->'fields'));
   RETURN QUERY SELECT 200, jsonb_build_object('id', c.id, 'external_id', c.external_id, 'resolution', p_request->'fields',
                                               'by', v_by, 'applied', 'by the next run');
 END $$;
@@ -1616,3 +1619,37 @@ BEGIN
   END LOOP;
   RETURN n;
 END $$;
+
+-- Admission of a call to one of the inbound endpoints (run, metrics, health, dashboard,
+-- conflicts, resolve), after n8n checked its credentials: at most ENDPOINT_RATE_PER_MINUTE calls
+-- of an endpoint in a minute (0: no limit), counted in PostgreSQL so that every n8n process
+-- (main, workers) shares the count. Past it: admitted false and the seconds until the next
+-- minute, for the 429's Retry-After.
+CREATE OR REPLACE FUNCTION batch_sync_admit(p_endpoint text)
+RETURNS TABLE (admitted boolean, retry_after integer, calls integer, rate integer) LANGUAGE plpgsql AS $$
+DECLARE
+  v_now timestamptz := clock_timestamp();
+  v_window timestamptz := date_trunc('minute', v_now);
+  v_rate integer := coalesce((batch_sync_current_settings()->>'ENDPOINT_RATE_PER_MINUTE')::integer, 60);
+  v_calls integer;
+BEGIN
+  IF p_endpoint IS NULL OR p_endpoint !~ '^[a-z_]{1,40}$' THEN
+    RAISE EXCEPTION 'admit: endpoint must be a short lower-case name, got %', p_endpoint;
+  END IF;
+  INSERT INTO sync_endpoint_calls AS c (endpoint, window_start, calls) VALUES (p_endpoint, v_window, 1)
+  ON CONFLICT (endpoint, window_start) DO UPDATE SET calls = c.calls + 1
+  RETURNING c.calls INTO v_calls;
+  -- Old windows go (the table stays a few rows an endpoint).
+  DELETE FROM sync_endpoint_calls WHERE window_start < v_window - interval '1 hour';
+  RETURN QUERY SELECT v_rate = 0 OR v_calls <= v_rate,
+                      greatest(1, ceil(extract(epoch FROM (v_window + interval '1 minute' - v_now)))::integer),
+                      v_calls, v_rate;
+END $$;
+
+-- The figures of the dashboard page: the metrics of the last 50 runs (batch_sync_metrics' JSON)
+-- and the open conflicts.
+CREATE OR REPLACE FUNCTION batch_sync_dashboard()
+RETURNS TABLE (metrics jsonb, conflicts jsonb) LANGUAGE sql STABLE AS $$
+  SELECT (SELECT m.body FROM batch_sync_metrics('json', 50) m)::jsonb,
+         (SELECT c.conflicts FROM batch_sync_open_conflicts() c)
+$$;

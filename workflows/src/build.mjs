@@ -62,6 +62,9 @@ const DASHBOARD_HTML = readFileSync(path.join(here, 'dashboard.html'), 'utf8');
 export const CREDENTIALS = {
 	postgres: { id: 'batchSyncFlrtsPg', name: 'FLRTS PostgreSQL' },
 	openProjectApi: { id: 'batchSyncOpenProj', name: 'OpenProject API' },
+	// n8n's Basic Auth credential (type httpBasicAuth) of the inbound endpoints: the run webhook
+	// and the operations endpoints (a browser signs in to the dashboard with it).
+	operator: { id: 'batchSyncOperator', name: 'Batch Sync Operator' },
 };
 
 // The core's configuration for this sync (see the repository README's configuration table).
@@ -176,6 +179,7 @@ const place = (nodes, at) =>
 // of workflows/sql/sync.sql, documented there).
 const NOTES = {
 	'Start Run': 'settings, kind, lock',
+	'Admit Run Call': 'calls a minute',
 	'Unfinished Creates': 'creates with no answer',
 	'Record Found Creates': 'link what the marker found',
 	'Cache Reference Data': 'store, check the mapping',
@@ -223,8 +227,28 @@ const respond = (name, position, body, { code = 200, contentType = null, text = 
 			...(contentType ? { responseHeaders: { entries: [{ name: 'Content-Type', value: contentType }] } } : {}),
 		},
 	});
-const webhook = (name, position, method, path, webhookId, responseMode = 'responseNode') =>
-	node(name, 'n8n-nodes-base.webhook', 2, position, { httpMethod: method, path, responseMode, options: {} }, { webhookId });
+/** An inbound endpoint: n8n checks the caller's Basic Auth (the operator credential) before
+ * anything runs; 401 with a sign-in challenge without it, 403 with wrong credentials. */
+const webhook = (name, position, method, path, webhookId) =>
+	node(
+		name,
+		'n8n-nodes-base.webhook',
+		2,
+		position,
+		{ httpMethod: method, path, authentication: 'basicAuth', responseMode: 'responseNode', options: {} },
+		{ webhookId, credentials: { httpBasicAuth: CREDENTIALS.operator } },
+	);
+/** The rate check of an inbound endpoint: ENDPOINT_RATE_PER_MINUTE calls of it a minute, counted
+ * in PostgreSQL (batch_sync_admit). `endpoint`: an expression for the endpoint's name. */
+const admit = (name, position, endpoint) =>
+	sql(name, position, "SELECT * FROM batch_sync_admit($1::jsonb->>'endpoint')", `{ endpoint: ${endpoint} }`);
+/** 429 with Retry-After (the seconds to the next minute). */
+const tooMany = (name, position) =>
+	node(name, 'n8n-nodes-base.respondToWebhook', 1.1, position, {
+		respondWith: 'json',
+		responseBody: '={{ JSON.stringify({ error: "too many calls of this endpoint: at most " + $json.rate + " a minute (ENDPOINT_RATE_PER_MINUTE)", retry_after: $json.retry_after }) }}',
+		options: { responseCode: 429, responseHeaders: { entries: [{ name: 'Retry-After', value: '={{ String($json.retry_after) }}' }] } },
+	});
 const errorMessage = "String($json.error?.message ?? $json.message ?? $json.error ?? 'unknown error')";
 const opCredentials = { credentials: { openProjectApi: CREDENTIALS.openProjectApi } };
 // OpenProject I/O options from the settings. A page's share of REQUESTS_PER_SECOND is the
@@ -307,6 +331,9 @@ export function workflow() {
 		// "since": ISO time (delta_sync), "by": who asks}: 202 with the run, 409 while a run holds
 		// the lock, 400 for a bad request or bad settings.
 		webhook('Run Webhook', [0, 400], 'POST', 'sync/run', '3d5c2a8e-7b1f-4c9a-8e2d-5f6a7b8c9d01'),
+		admit('Admit Run Call', [0, 400], "'run'"),
+		ifTrue('Run Call Admitted?', [0, 400], '$json.admitted'),
+		tooMany('Answer Too Many Run Calls', [0, 400]),
 		node('Settings', 'n8n-nodes-base.set', 3.4, [220, 200], { mode: 'raw', jsonOutput: JSON.stringify(SETTINGS, null, 2), options: {} }),
 		sql(
 			'Start Run',
@@ -419,8 +446,8 @@ export function workflow() {
 		sql('Check Alerts', [3300, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
 		ifTrue('Alerts to Send?', [3520, 100], '$json.send'),
 		sendAlert('Send Alert', [3740, 0]),
-		sticky('1. Start', [-60, -40], [1040, 720], [
-			'**Run Now** (also `n8n execute`), **Every Minute** (a run when `SYNC_INTERVAL_MINUTES` have passed) or **Run Webhook** (`POST /webhook/sync/run {"kind": …}`, answered 202 / 400 / 409).',
+		sticky('1. Start', [-500, -40], [1480, 900], [
+			'**Run Now** (also `n8n execute`), **Every Minute** (a run when `SYNC_INTERVAL_MINUTES` have passed) or **Run Webhook** (`POST /webhook/sync/run {"kind": …}` with the operator\'s Basic Auth, answered 202 / 400 / 409, 429 past `ENDPOINT_RATE_PER_MINUTE`).',
 			'**Settings**: the one place to edit (the README lists each). **Start Run** checks them and the request, and takes the lock.',
 		].join('\n\n')),
 		sticky('2. One run at a time', [1040, -400], [230, 840], 'A live run holds the lock (heartbeat younger than `LOCK_TIMEOUT_MINUTES`): 409, an error execution, a `blocked` metrics row. Else 202 to a webhook caller.', 5),
@@ -433,7 +460,8 @@ export function workflow() {
 		sticky('6. Finish and alerts', [3480, -300], [820, 360], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`.', 2),
 	];
 	const layout = {
-		'Every Minute': [0, 100], 'Run Now': [0, 300], 'Run Webhook': [0, 500], Settings: [220, 300], 'Start Run': [440, 300],
+		'Every Minute': [0, 100], 'Run Now': [0, 300], 'Run Webhook': [-440, 500], 'Admit Run Call': [-220, 500],
+		'Run Call Admitted?': [0, 500], 'Answer Too Many Run Calls': [220, 680], Settings: [220, 300], 'Start Run': [440, 300],
 		'Run Due?': [660, 300], 'Answer Bad Request': [660, 500], 'Lock Held?': [880, 300], 'Run Refused': [880, 500],
 		'Answer Run In Progress': [1100, 100], 'Run Blocked': [1100, -140], 'Answer Run Started': [1100, 300],
 		'Reference Data Fresh?': [1320, 300], 'Read Reference Data': [1540, 500], 'Cache Reference Data': [1760, 500],
@@ -445,7 +473,9 @@ export function workflow() {
 	const connections = {
 		'Every Minute': { main: [[to('Settings')]] },
 		'Run Now': { main: [[to('Settings')]] },
-		'Run Webhook': { main: [[to('Settings')]] },
+		'Run Webhook': { main: [[to('Admit Run Call')]] },
+		'Admit Run Call': { main: [[to('Run Call Admitted?')]] },
+		'Run Call Admitted?': { main: [[to('Settings')], [to('Answer Too Many Run Calls')]] },
 		Settings: { main: [[to('Start Run')]] },
 		'Start Run': { main: [[to('Run Due?')], [to('Answer Bad Request')]] },
 		'Answer Bad Request': { main: [[to('Run Refused')]] },
@@ -711,27 +741,52 @@ export function pageWorkflow() {
  * executions (the error workflow of the manager and the page). */
 export function operationsWorkflow() {
 	const sample = "$('Health Sample').first().json";
+	const metricsQuery = "$('Metrics Webhook').first().json.query";
+	// Which endpoint was called (each webhook starts its own execution).
+	const endpoints = [
+		['Metrics Webhook', 'metrics'],
+		['Health Webhook', 'health'],
+		['Dashboard Webhook', 'dashboard'],
+		['Conflicts Webhook', 'conflicts'],
+		['Resolve Webhook', 'resolve'],
+	];
+	const endpoint = endpoints.reduceRight((rest, [n, e]) => `($('${n}').isExecuted ? '${e}' : ${rest})`, "'unknown'");
+	// The Route Request output of each endpoint (the dashboard goes through the health checks).
+	const routes = { metrics: 0, health: 1, dashboard: 1, conflicts: 2, resolve: 3 };
+	const route = `(!$json.admitted ? 4 : ${JSON.stringify(routes).replace(/"/g, "'")}[${endpoint}] ?? 4)`;
+	// A form posted by the dashboard carries its choice as a JSON text in `payload`; an API
+	// caller posts the JSON itself.
+	const fromForm = "(typeof $('Resolve Webhook').first().json.body?.payload === 'string')";
 	const nodes = [
 		// GET /webhook/sync/metrics[?format=prometheus][&runs=N]
-		webhook('Metrics Webhook', [0, 0], 'GET', 'sync/metrics', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a11'),
+		webhook('Metrics Webhook', [0, 300], 'GET', 'sync/metrics', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a11'),
+		admit('Admit Request', [220, 700], endpoint),
+		node(
+			'Route Request',
+			'n8n-nodes-base.switch',
+			3.2,
+			[440, 700],
+			{ mode: 'expression', numberOutputs: 5, output: `={{ ${route} }}` },
+		),
+		tooMany('Answer Too Many Requests', [660, 900]),
 		sql(
 			'Read Metrics',
-			[220, 0],
+			[660, 0],
 			"SELECT * FROM batch_sync_metrics($1::jsonb->>'format', ($1::jsonb->>'runs')::integer)",
-			"{ format: String($json.query?.format ?? 'json'), runs: Number.isInteger(Number($json.query?.runs)) ? Number($json.query.runs) : 20 }",
+			`{ format: String(${metricsQuery}?.format ?? 'json'), runs: Number.isInteger(Number(${metricsQuery}?.runs)) ? Number(${metricsQuery}.runs) : 20 }`,
 			onErrorOutput,
 		),
-		respond('Answer Metrics', [440, 0], '={{ $json.body }}', { text: true, contentType: '={{ $json.content_type }}' }),
-		respond('Answer Metrics Error', [440, 160], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
+		respond('Answer Metrics', [880, 0], '={{ $json.body }}', { text: true, contentType: '={{ $json.content_type }}' }),
+		respond('Answer Metrics Error', [880, 160], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
 		// GET /webhook/sync/health: 200 when every check passes, else 503.
-		webhook('Health Webhook', [0, 400], 'GET', 'sync/health', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a12'),
-		sql('Health Sample', [220, 400], 'SELECT * FROM batch_sync_health_sample()'),
-		sql('Sample Tasks', [440, 400], "SELECT * FROM batch_sync_page_tasks($1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
+		webhook('Health Webhook', [0, 500], 'GET', 'sync/health', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a12'),
+		sql('Health Sample', [660, 400], 'SELECT * FROM batch_sync_health_sample()'),
+		sql('Sample Tasks', [880, 400], "SELECT * FROM batch_sync_page_tasks($1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
 		node(
 			'Sample Work Packages',
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
-			[660, 400],
+			[1100, 400],
 			{
 				operation: 'getChanged',
 				source: 'ids',
@@ -743,12 +798,12 @@ export function operationsWorkflow() {
 			},
 			{ ...opCredentials, executeOnce: true, ...onErrorOutput },
 		),
-		sql('Sample Base', [880, 400], "SELECT * FROM batch_sync_base(false, $1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
+		sql('Sample Base', [1320, 400], "SELECT * FROM batch_sync_base(false, $1::jsonb->'keys')", `{ keys: ${sample}.keys }`),
 		node(
 			'Compare Sample',
 			'n8n-nodes-batch-sync.batchSync',
 			1,
-			[1100, 500],
+			[1540, 500],
 			{
 				operation: 'compare',
 				recordsField: 'records',
@@ -764,7 +819,7 @@ export function operationsWorkflow() {
 		),
 		sql(
 			'Check Health',
-			[1320, 400],
+			[1760, 400],
 			"SELECT * FROM batch_sync_health($1::jsonb)",
 			// The keys that did not come out Unchanged (Changes, Conflicts, Invalid), and when
 			// OpenProject last changed each work package read.
@@ -774,48 +829,93 @@ export function operationsWorkflow() {
 		),
 		sql(
 			'Check Health Without OpenProject',
-			[1320, 600],
+			[1760, 600],
 			"SELECT * FROM batch_sync_health($1::jsonb)",
 			`{ error: ${errorMessage} }`,
 		),
-		respond('Answer Health', [1540, 500], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
-		// GET /webhook/sync/dashboard: the status page (self-contained HTML; it reads the
-		// endpoints here and posts a person's choices for conflicts).
-		webhook('Dashboard Webhook', [0, 1100], 'GET', 'sync/dashboard', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a13'),
-		respond('Answer Dashboard', [220, 1100], DASHBOARD_HTML, { text: true, contentType: 'text/html; charset=utf-8' }),
+		ifTrue('For the Dashboard?', [1980, 500], "$('Dashboard Webhook').isExecuted"),
+		respond('Answer Health', [2200, 600], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
+		// GET /webhook/sync/dashboard: the status page, one HTML answer with its figures in it
+		// (the health checks above, the runs, the open conflicts). A browser signs in with the
+		// operator's Basic Auth; the page posts a person's choices for conflicts as a form.
+		webhook('Dashboard Webhook', [0, 700], 'GET', 'sync/dashboard', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a13'),
+		sql(
+			'Read Dashboard',
+			[2200, 400],
+			'SELECT * FROM batch_sync_dashboard()',
+		),
+		node('Dashboard Page', 'n8n-nodes-base.set', 3.4, [2420, 400], {
+			mode: 'manual',
+			assignments: { assignments: [{ id: 'dashboard-html', name: 'html', value: DASHBOARD_HTML, type: 'string' }] },
+			options: {},
+		}),
+		// The figures go into the page as JSON inside a <script type="application/json">, every
+		// "<" written as \u003c so that no text of a record can close the element.
+		respond(
+			'Answer Dashboard',
+			[2640, 400],
+			String.raw`={{ $json.html.replace('"__BATCH_SYNC_DATA__"', () => JSON.stringify({ metrics: $('Read Dashboard').first().json.metrics, conflicts: $('Read Dashboard').first().json.conflicts, health: $('For the Dashboard?').first().json.body }).replaceAll('<', '\\u003c')) }}`,
+			{ text: true, contentType: 'text/html; charset=utf-8' },
+		),
 		// GET /webhook/sync/conflicts: the open conflicts, each field's base, FLRTS and OpenProject value.
-		webhook('Conflicts Webhook', [0, 1300], 'GET', 'sync/conflicts', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a14'),
-		sql('Read Conflicts', [220, 1300], 'SELECT * FROM batch_sync_open_conflicts()'),
-		respond('Answer Conflicts', [440, 1300], '={{ JSON.stringify({ conflicts: $json.conflicts }) }}'),
+		webhook('Conflicts Webhook', [0, 900], 'GET', 'sync/conflicts', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a14'),
+		sql('Read Conflicts', [660, 1000], 'SELECT * FROM batch_sync_open_conflicts()'),
+		respond('Answer Conflicts', [880, 1000], '={{ JSON.stringify({ conflicts: $json.conflicts }) }}'),
 		// POST /webhook/sync/conflicts/resolve {id, by, fields: {"/path": {take, value}}}: kept
-		// (and audited) for the next run, which applies it to both sides.
-		webhook('Resolve Webhook', [0, 1500], 'POST', 'sync/conflicts/resolve', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a15'),
-		sql('Resolve Conflict', [220, 1500], 'SELECT * FROM batch_sync_resolve_conflict($1::jsonb)', '$json.body ?? null', onErrorOutput),
-		respond('Answer Resolve', [440, 1500], '={{ JSON.stringify($json.body) }}', { code: '={{ $json.status_code }}' }),
-		respond('Answer Resolve Error', [440, 1700], `={{ JSON.stringify({ error: ${errorMessage} }) }}`, { code: 400 }),
+		// (and audited, with this execution) for the next run, which applies it to both sides.
+		// From the dashboard's form (payload=<that JSON>): back to the dashboard with the outcome.
+		webhook('Resolve Webhook', [0, 1100], 'POST', 'sync/conflicts/resolve', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a15'),
+		sql(
+			'Resolve Conflict',
+			[660, 1200],
+			"SELECT * FROM batch_sync_resolve_conflict(CASE WHEN jsonb_typeof($1::jsonb->'form') = 'string' THEN ($1::jsonb->>'form')::jsonb ELSE $1::jsonb->'body' END, $1::jsonb->>'workflow', $1::jsonb->>'execution')",
+			`{ form: $('Resolve Webhook').first().json.body?.payload ?? null, body: $('Resolve Webhook').first().json.body ?? null, ${audit} }`,
+			onErrorOutput,
+		),
+		ifTrue('Posted From the Dashboard?', [880, 1200], fromForm),
+		// A small page that sends the browser back to the dashboard with the outcome, relative to
+		// /webhook/sync/conflicts/resolve whatever n8n's base path or host is (a redirect's
+		// Location would have to be absolute here).
+		respond(
+			'Back to the Dashboard',
+			[1100, 1100],
+			`={{ '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=' + ('../dashboard?' + ($json.status_code === 200 ? 'saved=' + encodeURIComponent(String($json.body.id)) : 'error=' + encodeURIComponent(String($json.body?.error ?? ${errorMessage}))) + '&by=' + encodeURIComponent(String($('Resolve Webhook').first().json.body?.by ?? ''))) + '"><title>Batch Sync</title><p>Back to the dashboard…</p><script>location.replace(document.querySelector("meta[http-equiv]").content.split("url=")[1])</script>' }}`,
+			{ text: true, contentType: 'text/html; charset=utf-8' },
+		),
+		respond(
+			'Answer Resolve',
+			[1100, 1300],
+			`={{ JSON.stringify($json.status_code ? $json.body : { error: ${errorMessage} }) }}`,
+			{ code: '={{ $json.status_code ?? 400 }}' },
+		),
 		// A failed execution of the manager or the page (this workflow is their error workflow).
-		node('Execution Failed', 'n8n-nodes-base.errorTrigger', 1, [0, 800], {}),
-		sql('Record Failure Alert', [220, 800], 'SELECT * FROM batch_sync_alert_failure($1::jsonb)', '$json'),
-		ifTrue('Failure Alert to Send?', [440, 800], '$json.send'),
-		sendAlert('Send Failure Alert', [660, 800]),
+		node('Execution Failed', 'n8n-nodes-base.errorTrigger', 1, [0, 1500], {}),
+		sql('Record Failure Alert', [220, 1500], 'SELECT * FROM batch_sync_alert_failure($1::jsonb)', '$json'),
+		ifTrue('Failure Alert to Send?', [440, 1500], '$json.send'),
+		sendAlert('Send Failure Alert', [660, 1500]),
 	];
 	const connections = {
-		'Metrics Webhook': { main: [[to('Read Metrics')]] },
+		...Object.fromEntries(endpoints.map(([n]) => [n, { main: [[to('Admit Request')]] }])),
+		'Admit Request': { main: [[to('Route Request')]] },
+		// Route Request: 0 metrics, 1 health (and the dashboard), 2 conflicts, 3 resolve, 4 refused.
+		'Route Request': {
+			main: [[to('Read Metrics')], [to('Health Sample')], [to('Read Conflicts')], [to('Resolve Conflict')], [to('Answer Too Many Requests')]],
+		},
 		'Read Metrics': { main: [[to('Answer Metrics')], [to('Answer Metrics Error')]] },
-		'Health Webhook': { main: [[to('Health Sample')]] },
 		'Health Sample': { main: [[to('Sample Tasks')]] },
 		'Sample Tasks': { main: [[to('Sample Work Packages'), to('Compare Sample', 0)]] },
 		'Sample Work Packages': { main: [[to('Sample Base'), to('Compare Sample', 1)], [to('Check Health Without OpenProject')]] },
 		'Sample Base': { main: [[to('Compare Sample', 2)]] },
 		// Compare's fifth output is its Summary: the counts by decision.
 		'Compare Sample': { main: [[], [], [], [], [to('Check Health')]] },
-		'Check Health': { main: [[to('Answer Health')]] },
-		'Check Health Without OpenProject': { main: [[to('Answer Health')]] },
-		'Dashboard Webhook': { main: [[to('Answer Dashboard')]] },
-		'Conflicts Webhook': { main: [[to('Read Conflicts')]] },
+		'Check Health': { main: [[to('For the Dashboard?')]] },
+		'Check Health Without OpenProject': { main: [[to('For the Dashboard?')]] },
+		'For the Dashboard?': { main: [[to('Read Dashboard')], [to('Answer Health')]] },
+		'Read Dashboard': { main: [[to('Dashboard Page')]] },
+		'Dashboard Page': { main: [[to('Answer Dashboard')]] },
 		'Read Conflicts': { main: [[to('Answer Conflicts')]] },
-		'Resolve Webhook': { main: [[to('Resolve Conflict')]] },
-		'Resolve Conflict': { main: [[to('Answer Resolve')], [to('Answer Resolve Error')]] },
+		'Resolve Conflict': { main: [[to('Posted From the Dashboard?')], [to('Posted From the Dashboard?')]] },
+		'Posted From the Dashboard?': { main: [[to('Back to the Dashboard')], [to('Answer Resolve')]] },
 		'Execution Failed': { main: [[to('Record Failure Alert')]] },
 		'Record Failure Alert': { main: [[to('Failure Alert to Send?')]] },
 		'Failure Alert to Send?': { main: [[to('Send Failure Alert')], []] },

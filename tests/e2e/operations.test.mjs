@@ -186,6 +186,17 @@ test('POST /webhook/sync/run: 202 with the run; 409 while it runs; 400 for a bad
 	assert.equal(db(`SELECT count(*) FROM sync_runs WHERE started_at >= '${run.started_at}'`), '1', 'no second run');
 	assert.equal(db("SELECT count(*) FROM sync_metrics WHERE status = 'blocked'"), '1', 'the refused start is recorded');
 	for (let id = 1; id <= 5; id++) assert.match(op.workPackages().find((w) => w.id === id).subject, /\(edited\)$/);
+	// Every change the run applied is audited with the n8n execution that made it, the run's kind
+	// and the person who asked for it.
+	const audit = json(`SELECT jsonb_agg(to_jsonb(a) ORDER BY id) FROM sync_audit a WHERE run_id = '${run.run_id}'`);
+	assert.deepEqual(audit.filter((a) => a.action === 'remote.patch').map((a) => a.external_id).sort(), ['1', '2', '3', '4', '5']);
+	for (const a of audit) {
+		assert.match(a.execution_id ?? '', /^\d+$/, `${a.action} ${a.external_id}: its execution`);
+		assert.ok(['batchSyncManager', 'batchSyncPage'].includes(a.workflow_id), a.workflow_id);
+		assert.deepEqual([a.run_kind, a.requested_by], ['incremental', 'ana'], `${a.action} ${a.external_id}`);
+	}
+	// The page's writes are the page execution's, not the manager's.
+	assert.ok(audit.filter((a) => a.action === 'remote.patch').every((a) => a.workflow_id === 'batchSyncPage'));
 
 	const unknown = await call('POST', 'sync/run', { kind: 'weekly' });
 	assert.equal(unknown.status, 400);

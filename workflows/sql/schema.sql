@@ -268,3 +268,19 @@ CREATE TABLE IF NOT EXISTS sync_endpoint_calls (
   calls         integer NOT NULL,
   PRIMARY KEY (endpoint, window_start)
 );
+
+-- Audit attribution: each row of a run names its kind and who asked for it (sync_runs), filled
+-- in by the trigger below whatever function writes the row; the execution is in execution_id,
+-- a person acting (a conflict's choice) in actor.
+ALTER TABLE sync_audit ADD COLUMN IF NOT EXISTS run_kind text;
+ALTER TABLE sync_audit ADD COLUMN IF NOT EXISTS requested_by text;
+CREATE OR REPLACE FUNCTION sync_audit_attribute() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.run_kind IS NULL AND NEW.run_id <> '-' THEN
+    SELECT r.kind, r.requested_by INTO NEW.run_kind, NEW.requested_by FROM sync_runs r WHERE r.run_id = NEW.run_id;
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS sync_audit_attribute ON sync_audit;
+CREATE TRIGGER sync_audit_attribute BEFORE INSERT ON sync_audit
+  FOR EACH ROW EXECUTE FUNCTION sync_audit_attribute();

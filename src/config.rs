@@ -142,6 +142,9 @@ pub struct Limits {
     pub max_record_bytes: usize,
     /// Most records per side in one request (default 1,000,000).
     pub max_batch: usize,
+    /// A record whose view holds U+0000 in a string (or a key) is invalid (default false). For
+    /// a side stored in PostgreSQL, whose text and jsonb cannot hold it.
+    pub reject_nul: bool,
 }
 
 impl Default for Limits {
@@ -150,6 +153,7 @@ impl Default for Limits {
             max_depth: 64,
             max_record_bytes: 1 << 20,
             max_batch: 1_000_000,
+            reject_nul: false,
         }
     }
 }
@@ -386,7 +390,9 @@ impl SyncConfig {
             let lm = l
                 .as_object()
                 .ok_or_else(|| bad("limits", "expected an object"))?;
-            if let Some(k) = lm.key_not_in(&["max_depth", "max_record_bytes", "max_batch"]) {
+            if let Some(k) =
+                lm.key_not_in(&["max_depth", "max_record_bytes", "max_batch", "reject_nul"])
+            {
                 return Err(bad("limits", format!("unknown key \"{k}\"")));
             }
             let e = |x: Error| x.within("/limits");
@@ -398,6 +404,14 @@ impl SyncConfig {
             }
             if let Some(d) = uint(lm, "max_batch", 1, 100_000_000).map_err(e)? {
                 cfg.limits.max_batch = d as usize;
+            }
+            match lm.get("reject_nul") {
+                None => {}
+                Some(Value::Bool(b)) => cfg.limits.reject_nul = *b,
+                Some(_) => {
+                    return Err(bad("limits", "reject_nul: expected true or false")
+                        .at("/limits/reject_nul"))
+                }
             }
         }
         if let Some(b) = uint(m, "batch_size", 1, 100_000)? {

@@ -54,6 +54,9 @@ pub enum ErrorCode {
     MappingFailed,
     /// A decision cannot be planned.
     InvalidDecision,
+    /// A string holds a character the configuration rejects (`limits.reject_nul`: U+0000,
+    /// which PostgreSQL's text and jsonb cannot store).
+    UnsupportedCharacter,
 }
 
 impl ErrorCode {
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::InvalidTimestamp => "invalid_timestamp",
             ErrorCode::MappingFailed => "mapping_failed",
             ErrorCode::InvalidDecision => "invalid_decision",
+            ErrorCode::UnsupportedCharacter => "unsupported_character",
         }
     }
 }

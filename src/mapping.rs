@@ -240,6 +240,24 @@ impl Mapping {
         Ok(())
     }
 
+    /// The pointer, in `side`'s shape, of the value at `common` (tokens of the common shape):
+    /// the mapped field that holds it, and the rest of the path within that field's value.
+    pub fn side_path(&self, side: Side, common: &[String]) -> Option<String> {
+        self.fields.iter().find_map(|f| {
+            let head = f.common.tokens();
+            let rest = common.strip_prefix(head)?;
+            let p = match side {
+                Side::Local => &f.local,
+                Side::Remote => &f.remote,
+            };
+            let tail: String = rest
+                .iter()
+                .map(|t| format!("/{}", crate::pointer::escape_token(t)))
+                .collect();
+            Some(format!("{p}{tail}"))
+        })
+    }
+
     /// Projects a record of `side` to the common shape. Remote links are learned into `links`.
     /// Every mapped field is in the result; one the record lacks is `null`. A value whose type
     /// does not fit the field's type (declared, or implied by its transform) fails the record.

@@ -232,9 +232,8 @@ fn default_exclusions(cfg: &SyncConfig, side: Side) -> Vec<&Pointer> {
     out
 }
 
-/// The common view of a record: mapped to the common shape (if a mapping is set), then
-/// narrowed to the selection. Checksums and merges work on this view.
-pub fn view(
+/// The view before the character check of [`view`].
+fn project(
     cfg: &SyncConfig,
     side: Side,
     rec: &Value,
@@ -268,6 +267,68 @@ pub fn view(
     }
 }
 
+/// The common view of a record: mapped to the common shape (if a mapping is set), then
+/// narrowed to the selection. Checksums and merges work on this view. With
+/// `limits.reject_nul`, a view holding U+0000 fails the record, at the field's path in `side`'s
+/// shape.
+pub fn view(
+    cfg: &SyncConfig,
+    side: Side,
+    rec: &Value,
+    links: Option<&mut Links>,
+) -> Result<Value, Error> {
+    let v = project(cfg, side, rec, links)?;
+    if cfg.limits().reject_nul {
+        if let Some(at) = nul_path(&v) {
+            let path = match cfg.mapping() {
+                Some(m) => m.side_path(side, &at),
+                None => None,
+            }
+            .unwrap_or_else(|| {
+                at.iter()
+                    .map(|t| format!("/{}", crate::pointer::escape_token(t)))
+                    .collect()
+            });
+            return Err(nul_error(side, path));
+        }
+    }
+    Ok(v)
+}
+
+fn nul_error(side: Side, path: String) -> Error {
+    Error::new(
+        ErrorCode::UnsupportedCharacter,
+        format!(
+            "{} field {path}: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)",
+            side.as_str()
+        ),
+    )
+    .at(path)
+}
+
+/// The path (tokens) of the first string or key that holds U+0000, if any.
+fn nul_path(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) if s.as_str().contains('\0') => Some(Vec::new()),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
+            nul_path(x).map(|mut p| {
+                p.insert(0, i.to_string());
+                p
+            })
+        }),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                return Some(vec![k.to_string()]);
+            }
+            nul_path(x).map(|mut p| {
+                p.insert(0, k.to_string());
+                p
+            })
+        }),
+        _ => None,
+    }
+}
+
 /// The checksum of a record's view; streams straight into the hasher when the view is the
 /// record minus some top-level members.
 pub fn checksum_of(
@@ -286,7 +347,7 @@ pub fn checksum_of(
             .filter_map(single_token)
             .collect();
         let all_top = default_exclusions(cfg, side).len() + ps.len() == skip.len();
-        if all_top {
+        if all_top && !cfg.limits().reject_nul {
             // One walk serialises, measures depth and size; skipped members are checked apart.
             let (digest, size, depth) = canonical::digest_with(|buf| write_skipping(m, &skip, buf));
             let skipped_too_deep = skip

@@ -146,6 +146,15 @@ vectors["checksum"] = [
     {"name": "configuration typos are rejected",
      "request": {"op": "checksum", "records": [], "config": {"stratgy": "merge"}},
      "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
+    {"name": "limits.reject_nul is true or false",
+     "request": {"op": "checksum", "records": [], "config": {"limits": {"reject_nul": "yes"}}},
+     "response": err("invalid_config", "checksum: config.limits: reject_nul: expected true or false", "/config/limits/reject_nul")},
+    {"name": "without limits.reject_nul a NUL is text like any other; with it the record is rejected at its path",
+     "request": {"op": "checksum", "records": [{"id": 1, "s": "a\u0000b"}, {"id": 2, "t": {"k\u0000": 1}}, {"id": 3, "s": "ok"}], "config": {"limits": {"reject_nul": True}}},
+     "response": ok("checksum", items=[
+         {"index": 0, "id": "1", "error": {"code": "unsupported_character", "message": "checksum: records[0]: local field /s: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)", "path": "/records/0/s"}},
+         {"index": 1, "id": "2", "error": {"code": "unsupported_character", "message": "checksum: records[1]: local field /t/k\u0000: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)", "path": "/records/1/t/k\u0000"}},
+         {"index": 2, "id": "3", "checksum": cs({"s": "ok"})}])},
 ]
 
 # ---------------------------------------------------------------- classify
@@ -345,6 +354,20 @@ V.append(classify_vector("mapping: a value whose type does not fit the field mak
     {"local": [{"id": "T3", "title": "12345"}], "remote": [{"id": 7, "customField1": "T3", "subject": 12345, "lockVersion": 1}], "config": tcfg}, [
     {"id": "T3", "decision": "invalid", "side": "local", "index": 0, "error": {"code": "mapping_failed", "message": 'classify: local[0]: id "T3" was rejected on the remote side: remote field /subject: expected a string, got number', "path": "/local/0"}},
     {"id": "T3", "decision": "invalid", "side": "remote", "index": 0, "error": {"code": "mapping_failed", "message": "classify: remote[0]: remote field /subject: expected a string, got number", "path": "/remote/0/subject"}},
+]))
+# With limits.reject_nul (a side kept in PostgreSQL) a string holding U+0000 makes the record
+# invalid, named at the field's path in its own side's shape; its partner with it. Without the
+# limit the same text is data like any other.
+ncfg = {**tcfg, "limits": {"reject_nul": True}}
+nul_msg = "remote field /subject: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)"
+V.append(classify_vector("limits.reject_nul: a NUL in a mapped text makes the record invalid at its own path",
+    {"local": [{"id": "T5", "title": "A"}, {"id": "T6", "title": "B"}],
+     "remote": [{"id": 9, "customField1": "T5", "subject": "A\u0000B", "lockVersion": 1}, {"id": 10, "customField1": "T6", "subject": "B", "lockVersion": 1}],
+     "config": ncfg}, [
+    {"id": "T5", "decision": "invalid", "side": "local", "index": 0, "error": {"code": "unsupported_character", "message": 'classify: local[0]: id "T5" was rejected on the remote side: ' + nul_msg, "path": "/local/0"}},
+    {"id": "T5", "decision": "invalid", "side": "remote", "index": 0, "error": {"code": "unsupported_character", "message": "classify: remote[0]: " + nul_msg, "path": "/remote/0/subject"}},
+    {"id": "T6", "decision": "unchanged", "local": side(1, cs({"title": "B", "due": None})), "remote": side(1, cs({"title": "B", "due": None}), version=1),
+     "target": target({"title": "B", "due": None})},
 ]))
 # A same-field conflict on a field the base holds empty is both_modified; the field that only
 # one side changed (the title) still syncs while the due date waits for a person.

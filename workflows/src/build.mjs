@@ -85,6 +85,9 @@ export const syncConfig = (statusHrefs) => ({
 		},
 		{ local: '/due_date', remote: '/dueDate', transform: 'date' },
 	],
+	// FLRTS is PostgreSQL: a text holding U+0000 cannot be stored there (nor staged as jsonb);
+	// such a record is invalid, with its reason, instead of failing its batch.
+	limits: { reject_nul: true },
 });
 export const SYNC_CONFIG = syncConfig({});
 /** Compare's own Field Mapping (what a builder sees in the node), made from syncConfig: the

@@ -39,4 +39,6 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 ( cd n8n-node && npm ci --no-audit --no-fund --loglevel=error )
 n8n_bin="$(bash scripts/install-n8n.sh)"
-echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, $(chromium --version 2>/dev/null | head -1), PostgreSQL $(psql --version | awk '{print $3}'), Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), n8n $("$n8n_bin" --version) ready"
+# The latest n8n 1.x as well: the end-to-end tests run the workflows on both versions.
+n8n1_bin="$(N8N_VERSION=1.123.81 bash scripts/install-n8n.sh)"
+echo "setup: rust $(rustc --version | cut -d' ' -f2), wasm targets, $(chromium --version 2>/dev/null | head -1), PostgreSQL $(psql --version | awk '{print $3}'), Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2), n8n $("$n8n_bin" --version) and $("$n8n1_bin" --version) ready"

@@ -136,9 +136,18 @@ export function stopPostgresAt(dir) {
 	}
 }
 
-/** The pinned n8n's executable (installs it on first use). */
-export function n8nBin() {
-	return execFileSync('bash', [path.join(root, 'scripts/install-n8n.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+/** The n8n version the end-to-end tests run: the pinned 2.8.4, or BATCH_SYNC_N8N_VERSION (the
+ * README's test command runs the workflow test on the latest 1.x too). */
+export const N8N_VERSION = process.env.BATCH_SYNC_N8N_VERSION || '2.8.4';
+const n8nMajor = Number(N8N_VERSION.split('.')[0]);
+
+/** The executable of n8n `version` (installs it on first use). */
+export function n8nBin(version = N8N_VERSION) {
+	return execFileSync('bash', [path.join(root, 'scripts/install-n8n.sh')], {
+		encoding: 'utf8',
+		stdio: ['ignore', 'pipe', 'inherit'],
+		env: { ...process.env, N8N_VERSION: version },
+	}).trim();
 }
 
 /** Packs n8n-node/ (npm pack, after its checks) and returns the tarball's path. */
@@ -364,7 +373,7 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 			return { child, kill, done };
 		},
 		/** Makes a workflow active (its webhooks answer once main starts). */
-		publish: (id) => run(['publish:workflow', `--id=${id}`]),
+		publish: (id) => run(n8nMajor === 1 ? ['update:workflow', `--id=${id}`, '--active=true'] : ['publish:workflow', `--id=${id}`]),
 		/** `n8n start`: the editor, the webhooks and (in queue mode) the queue's producer. */
 		async startMain() {
 			const server = serve(['start'], env, 'main');

@@ -418,3 +418,57 @@ export function nodeOutputs(result, nodeName) {
 	if (!runs) throw new Error(`node "${nodeName}" did not run; ran: ${Object.keys(result.data.resultData.runData).join(', ')}`);
 	return runs[0].data.main.map((items) => (items ?? []).map((i) => i.json));
 }
+
+/** A local SMTP server that keeps what it receives (the e-mail alerts' test sink): enough of
+ * RFC 5321 for nodemailer (EHLO without STARTTLS, MAIL, RCPT, DATA with dot-stuffing, QUIT).
+ * Each mail: {from, to: [...], data} with `data` the message as sent (headers and body). */
+export async function startSmtpSink() {
+	const mails = [];
+	const server = createServer((sock) => {
+		sock.setEncoding('utf8');
+		let buf = '';
+		let inData = false;
+		let mail = { from: null, to: [], data: '' };
+		const say = (line) => sock.write(`${line}\r\n`);
+		say('220 batch-sync-test-sink ESMTP');
+		sock.on('data', (chunk) => {
+			buf += chunk;
+			for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+				const line = buf.slice(0, i);
+				buf = buf.slice(i + 2);
+				if (inData) {
+					if (line === '.') {
+						inData = false;
+						mails.push(mail);
+						mail = { from: null, to: [], data: '' };
+						say('250 OK: queued');
+					} else {
+						mail.data += `${line.startsWith('..') ? line.slice(1) : line}\n`;
+					}
+					continue;
+				}
+				const verb = line.slice(0, 4).toUpperCase();
+				if (verb === 'EHLO' || verb === 'HELO') say('250 batch-sync-test-sink');
+				else if (verb === 'MAIL') (mail.from = line.replace(/^MAIL FROM:\s*/i, '')), say('250 OK');
+				else if (verb === 'RCPT') mail.to.push(line.replace(/^RCPT TO:\s*/i, '')), say('250 OK');
+				else if (verb === 'DATA') (inData = true), say('354 End data with <CR><LF>.<CR><LF>');
+				else if (verb === 'QUIT') say('221 Bye'), sock.end();
+				else if (verb === 'RSET' || verb === 'NOOP') say('250 OK');
+				else say('502 Command not implemented');
+			}
+		});
+		sock.on('error', () => {});
+	});
+	await new Promise((r) => server.listen(0, '127.0.0.1', r));
+	return { port: server.address().port, mails, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** A mail's body as text: quoted-printable soft breaks and =XX escapes undone (nodemailer's
+ * encoding of text with long lines), headers dropped. */
+export function mailText(mail) {
+	const body = mail.data.split('\n\n').slice(1).join('\n\n');
+	const qp = /content-transfer-encoding:\s*quoted-printable/i.test(mail.data);
+	if (!qp) return body;
+	const bytes = Buffer.from(body.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+	return bytes.toString('utf8');
+}

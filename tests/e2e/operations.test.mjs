@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { OPERATOR, operatorAuth, root, startSyncStack } from './harness.mjs';
+import { mailText, OPERATOR, operatorAuth, root, startSmtpSink, startSyncStack } from './harness.mjs';
 import { withSettings } from '../../workflows/src/build.mjs';
 
 const PAIRS = 200;
@@ -24,7 +24,9 @@ let main;
 let op;
 let opUrl;
 let sink;
+let smtp;
 const alerts = [];
+const SMTP = { id: 'batchSyncTestSmtp', name: 'Test SMTP' };
 const db = (sql) => pg.psql(sql, 'flrts').trim();
 const json = (sql) => JSON.parse(db(sql) || 'null');
 const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
@@ -41,6 +43,9 @@ before(async () => {
 		});
 	});
 	await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+	// The e-mail channel: n8n's Send Email node with an SMTP credential, to a local SMTP sink.
+	smtp = await startSmtpSink();
+	n8n.importCredentials([{ ...SMTP, type: 'smtp', data: { user: '', password: '', host: '127.0.0.1', port: smtp.port, secure: false, disableStartTls: true } }]);
 	const settings = {
 		RETRY_BASE_SECONDS: 1,
 		PAGE_SIZE: 100,
@@ -48,9 +53,17 @@ before(async () => {
 		// The schedule (every minute) starts nothing during the test: the interval is a day.
 		SYNC_INTERVAL_MINUTES: 1440,
 		ALERT_WEBHOOK_URL: `http://127.0.0.1:${sink.address().port}/alerts`,
+		ALERT_EMAIL_TO: 'ops@example.com, oncall@example.com',
+		ALERT_EMAIL_FROM: 'batch-sync@example.com',
 		PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
 	};
-	n8n.importWorkflow([withSettings(read('batch-sync-manager.json'), settings), read('batch-sync-page.json'), read('batch-sync-operations.json')]);
+	// The SMTP credential picked in the e-mail nodes, as a user does in the editor.
+	const withSmtp = (wf, name) => ({ ...wf, nodes: wf.nodes.map((n) => (n.name === name ? { ...n, credentials: { smtp: SMTP } } : n)) });
+	n8n.importWorkflow([
+		withSmtp(withSettings(read('batch-sync-manager.json'), settings), 'E-mail Alert'),
+		read('batch-sync-page.json'),
+		withSmtp(read('batch-sync-operations.json'), 'E-mail Failure Alert'),
+	]);
 	// The same manager with a bad setting: its runs must be refused with the key named.
 	const bad = withSettings(read('batch-sync-manager.json'), { ...settings, BATCH_SIZE: 0 });
 	bad.id = 'batchSyncManagerBadSettings';
@@ -65,6 +78,7 @@ after(async () => {
 	n8n?.stop();
 	await op?.close();
 	await new Promise((r) => (sink ? sink.close(r) : r()));
+	await smtp?.close();
 	pg?.stop();
 });
 
@@ -342,6 +356,7 @@ test('health is 200 with every check passing, the consistency sample included', 
 
 test('OpenProject failing every request: two failed runs turn health to 503 and alert; it recovers', async () => {
 	const before = alerts.length;
+	const mailsBefore = smtp.mails.length;
 	op.setFailureRates({ '*': { 500: 1 } });
 	for (let k = 0; k < 2; k++) {
 		const res = await call('POST', 'sync/run', { kind: 'incremental' });
@@ -362,6 +377,16 @@ test('OpenProject failing every request: two failed runs turn health to 503 and 
 	assert.match(sent[0].message, /Batch Sync Manager: execution \d+ failed at Run Failed/);
 	// A chat tool's incoming webhook (Slack's) takes the payload as it is: it has a text.
 	assert.match(alerts[before].text, /^batch-sync: Batch Sync Manager: execution \d+ failed at Run Failed/);
+	// And each went out by e-mail, to both addresses, from the one set.
+	await waitFor(() => smtp.mails.length >= mailsBefore + 2);
+	const mails = smtp.mails.slice(mailsBefore);
+	assert.equal(mails.length, 2);
+	for (const m of mails) {
+		assert.equal(m.from, '<batch-sync@example.com>');
+		assert.deepEqual(m.to.sort(), ['<oncall@example.com>', '<ops@example.com>']);
+		assert.match(m.data, /^Subject: batch-sync: run_failed$/m);
+		assert.match(mailText(m), /run_failed\nBatch Sync Manager: execution \d+ failed at Run Failed/);
+	}
 	op.setFailureRates({});
 	const { run } = await runKind({ kind: 'incremental' });
 	assert.equal(run.status, 'success');
@@ -371,8 +396,10 @@ test('OpenProject failing every request: two failed runs turn health to 503 and 
 
 test('dead letters raise an alert at the end of the run; a healthy run raises none', async () => {
 	const before = alerts.length;
+	const mailsBefore = smtp.mails.length;
 	await runKind({ kind: 'incremental' });
 	assert.deepEqual(alerts.slice(before), [], 'a healthy run sends no alert');
+	assert.equal(smtp.mails.length, mailsBefore, 'nor an e-mail');
 	// OpenProject refuses two writes (422): straight to the dead letter.
 	db("UPDATE tasks SET title = 'Refused ' || id WHERE id IN (50, 51)");
 	op.fail({ method: 'PATCH', id: 50, status: 422 });
@@ -384,6 +411,11 @@ test('dead letters raise an alert at the end of the run; a healthy run raises no
 	assert.deepEqual(kinds, ['dead_letters', 'run_partial']);
 	const dead = alerts.slice(before).flatMap((a) => a.alerts).find((a) => a.kind === 'dead_letters');
 	assert.equal(dead.detail.count, 2);
+	// The same alerts in one e-mail.
+	await waitFor(() => smtp.mails.length > mailsBefore);
+	const mail = smtp.mails.at(-1);
+	assert.match(mail.data, /^Subject: batch-sync: (dead_letters, run_partial|run_partial, dead_letters)$/m);
+	assert.match(mailText(mail), /dead_letters\n2 dead letters \(limit 0\)/);
 	assert.equal(Number(db('SELECT count(*) FROM sync_alerts')), alerts.flatMap((a) => a.alerts).length, 'every alert is kept');
 	const health = await call('GET', 'sync/health');
 	assert.equal(health.status, 503);

@@ -111,6 +111,11 @@ test('settings: defaults filled in, a bad key or value is an error that names it
 		assert.match(refused('{"MAX_ERROR_RATE": 1.5}'), /MAX_ERROR_RATE must be a number from 0 to 1/);
 		assert.match(refused('{"ALERT_WEBHOOK_URL": "slack"}'), /ALERT_WEBHOOK_URL must be empty or an http\(s\) URL/);
 		assert.match(refused('{"SYNC_INTERVAL_MINUTES": 0}'), /SYNC_INTERVAL_MINUTES must be a whole number from 1 to 1440/);
+		assert.match(refused('{"ALERT_EMAIL_TO": "ops at example.com"}'), /ALERT_EMAIL_TO must be empty or e-mail addresses separated by commas/);
+		assert.match(refused('{"ALERT_EMAIL_TO": "a@example.com; b@example.com"}'), /ALERT_EMAIL_TO/);
+		assert.equal(q(`SELECT batch_sync_settings('{"ALERT_EMAIL_TO": "a@example.com, b@example.org"}')->>'ALERT_EMAIL_TO'`), 'a@example.com, b@example.org');
+		assert.match(refused('{"ALERT_EMAIL_FROM": ""}'), /ALERT_EMAIL_FROM must be an e-mail address/);
+		assert.match(refused('{"ENDPOINT_RATE_PER_MINUTE": 2.5}'), /ENDPOINT_RATE_PER_MINUTE/);
 		// A run with bad settings does not take the lock.
 		assert.match(refused('{"X": 1}'), /unknown key/);
 		try {

@@ -57,7 +57,8 @@ DECLARE
     'MAX_BACKLOG', 1000, 'MAX_DEAD_LETTERS', 0, 'MAX_ERROR_RATE', 0.5, 'MAX_FAILED_RUNS_IN_A_ROW', 2,
     'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '',
     'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
-    'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60);
+    'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60,
+    'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost');
   out jsonb;
   k text;
   v jsonb;
@@ -116,6 +117,13 @@ BEGIN
   END IF;
   IF jsonb_typeof(out->'ALERT_WEBHOOK_URL') <> 'string' OR (out->>'ALERT_WEBHOOK_URL') !~ '^(https?://[^\s]+)?$' THEN
     RAISE EXCEPTION 'settings: ALERT_WEBHOOK_URL must be empty or an http(s) URL that receives alerts, got %', out->'ALERT_WEBHOOK_URL';
+  END IF;
+  IF jsonb_typeof(out->'ALERT_EMAIL_TO') <> 'string'
+     OR (out->>'ALERT_EMAIL_TO') !~ '^([^@\s,<>]+@[^@\s,<>]+(\s*,\s*[^@\s,<>]+@[^@\s,<>]+)*)?$' THEN
+    RAISE EXCEPTION 'settings: ALERT_EMAIL_TO must be empty or e-mail addresses separated by commas, got %', out->'ALERT_EMAIL_TO';
+  END IF;
+  IF jsonb_typeof(out->'ALERT_EMAIL_FROM') <> 'string' OR (out->>'ALERT_EMAIL_FROM') !~ '^[^@\s,<>]+@[^@\s,<>]+$' THEN
+    RAISE EXCEPTION 'settings: ALERT_EMAIL_FROM must be an e-mail address, got %', out->'ALERT_EMAIL_FROM';
   END IF;
   RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
 END $$;
@@ -1372,8 +1380,11 @@ BEGIN
 END $$;
 
 -- The threshold checks at the end of a run: the new alerts and where to send them.
+-- Returns the new alerts, whether to POST them to ALERT_WEBHOOK_URL (send) and whether to e-mail
+-- them to ALERT_EMAIL_TO (email).
+DROP FUNCTION IF EXISTS batch_sync_check_alerts(text);
 CREATE OR REPLACE FUNCTION batch_sync_check_alerts(p_run_id text)
-RETURNS TABLE (url text, alerts jsonb, send boolean) LANGUAGE plpgsql AS $$
+RETURNS TABLE (url text, alerts jsonb, send boolean, email_to text, email_from text, email boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   f jsonb := batch_sync_figures(10);
@@ -1413,14 +1424,17 @@ BEGIN
       found := found || jsonb_build_array(a);
     END IF;
   END LOOP;
-  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', found, jsonb_array_length(found) > 0 AND cfg->>'ALERT_WEBHOOK_URL' <> '';
+  RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', found, jsonb_array_length(found) > 0 AND cfg->>'ALERT_WEBHOOK_URL' <> '',
+                      cfg->>'ALERT_EMAIL_TO', cfg->>'ALERT_EMAIL_FROM',
+                      jsonb_array_length(found) > 0 AND coalesce(cfg->>'ALERT_EMAIL_TO', '') <> '';
 END $$;
 
 -- A failed execution (n8n's Error Trigger in Batch Sync Operations): the alert for it. A run
 -- refused for a bad request, or asked for while another runs, is the caller's to see in the
 -- answer (400, 409), not an alert.
+DROP FUNCTION IF EXISTS batch_sync_alert_failure(jsonb);
 CREATE OR REPLACE FUNCTION batch_sync_alert_failure(p_error jsonb)
-RETURNS TABLE (url text, alerts jsonb, send boolean) LANGUAGE plpgsql AS $$
+RETURNS TABLE (url text, alerts jsonb, send boolean, email_to text, email_from text, email boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   cfg jsonb := batch_sync_current_settings();
@@ -1446,7 +1460,9 @@ BEGIN
       CASE WHEN v_kind = 'run_failed' THEN interval '0' ELSE interval '1 hour' END);
   END IF;
   RETURN QUERY SELECT cfg->>'ALERT_WEBHOOK_URL', CASE WHEN a IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(a) END,
-                      a IS NOT NULL AND cfg->>'ALERT_WEBHOOK_URL' <> '';
+                      a IS NOT NULL AND cfg->>'ALERT_WEBHOOK_URL' <> '',
+                      cfg->>'ALERT_EMAIL_TO', coalesce(cfg->>'ALERT_EMAIL_FROM', 'batch-sync@localhost'),
+                      a IS NOT NULL AND coalesce(cfg->>'ALERT_EMAIL_TO', '') <> '';
 END $$;
 
 -- ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@
 //     -> Next Pages (pages to send; the run's progress)
 //     -> All Pages Done? true  -> Finish Run (metrics, cursors when every page is done, lock)
 //                                 -> Check Alerts -> Alerts to Send? -> Send Alert
+//                                                 -> E-mail Alerts? -> E-mail Alert
 //                        false -> Pages to Send -> Send Page (POST to the page webhook)
 //                                 Wait -> Next Pages
 //
@@ -138,6 +139,8 @@ export const SETTINGS = {
 	MAX_CONFLICT_AGE_HOURS: 24,
 	CONSISTENCY_SAMPLE: 5,
 	ALERT_WEBHOOK_URL: '',
+	ALERT_EMAIL_TO: '',
+	ALERT_EMAIL_FROM: 'batch-sync@localhost',
 	STATUS_MAPPING: { New: 'New', 'In progress': 'In progress', Closed: 'Closed', Rejected: 'Rejected' },
 	OPENPROJECT_TYPE: 'Task',
 	CACHE_MAX_AGE_MINUTES: 60,
@@ -320,6 +323,27 @@ const sendAlert = (name, position) =>
 		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000 },
 	);
 
+/** E-mails the alerts to ALERT_EMAIL_TO with n8n's Send Email node. It has no credential here:
+ * a user who wants e-mail picks their SMTP credential in it (the node runs only when
+ * ALERT_EMAIL_TO is set). */
+const emailAlert = (name, position) =>
+	node(
+		name,
+		'n8n-nodes-base.emailSend',
+		2.1,
+		position,
+		{
+			fromEmail: '={{ $json.email_from }}',
+			toEmail: '={{ $json.email_to }}',
+			subject: "={{ 'batch-sync: ' + $json.alerts.map((a) => a.kind).join(', ') }}",
+			emailFormat: 'text',
+			text: "={{ $json.alerts.map((a) => a.at + '  ' + a.kind + '\\n' + a.message + '\\n' + JSON.stringify(a.detail ?? {})).join('\\n\\n') }}",
+			options: { appendAttribution: false },
+		},
+		// A mail server that is down does not fail the run; the alert stays in sync_alerts.
+		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000 },
+	);
+
 /** Batch Sync Manager: starts a run, plans its pages, sends them, finishes it. */
 export function workflow() {
 	const start = "$('Start Run').first().json";
@@ -449,6 +473,8 @@ export function workflow() {
 		sql('Check Alerts', [3300, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
 		ifTrue('Alerts to Send?', [3520, 100], '$json.send'),
 		sendAlert('Send Alert', [3740, 0]),
+		ifTrue('E-mail Alerts?', [3740, 0], '$json.email'),
+		emailAlert('E-mail Alert', [3740, 0]),
 		sticky('1. Start', [-500, -40], [1480, 900], [
 			'**Run Now** (also `n8n execute`), **Every Minute** (a run when `SYNC_INTERVAL_MINUTES` have passed) or **Run Webhook** (`POST /webhook/sync/run {"kind": …}` with the operator\'s Basic Auth, answered 202 / 400 / 409, 429 past `ENDPOINT_RATE_PER_MINUTE`).',
 			'**Settings**: the one place to edit (the README lists each). **Start Run** checks them and the request, and takes the lock.',
@@ -460,7 +486,7 @@ export function workflow() {
 		].join('\n\n'), 4),
 		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in pages of `PAGE_SIZE`. OpenProject unreadable: **Fail Run**.', 6),
 		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. One round a second.', 3),
-		sticky('6. Finish and alerts', [3480, -300], [820, 360], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`.', 2),
+		sticky('6. Finish and alerts', [3480, -420], [820, 480], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`, and e-mailed to `ALERT_EMAIL_TO` (pick your SMTP credential in **E-mail Alert**).', 2),
 	];
 	const layout = {
 		'Every Minute': [0, 100], 'Run Now': [0, 300], 'Run Webhook': [-440, 500], 'Admit Run Call': [-220, 500],
@@ -472,6 +498,7 @@ export function workflow() {
 		'List Changed Work Packages': [2640, 300], 'Fail Run': [2640, 100], 'Run Failed': [2860, 100], 'Plan Pages': [2860, 300],
 		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], Wait: [3520, 700],
 		'Finish Run': [3520, -100], 'Check Alerts': [3740, -100], 'Alerts to Send?': [3960, -100], 'Send Alert': [4180, -100],
+		'E-mail Alerts?': [3960, -280], 'E-mail Alert': [4180, -280],
 	};
 	const connections = {
 		'Every Minute': { main: [[to('Settings')]] },
@@ -501,8 +528,9 @@ export function workflow() {
 		'Next Pages': { main: [[to('All Pages Done?')]] },
 		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
 		'Finish Run': { main: [[to('Check Alerts')]] },
-		'Check Alerts': { main: [[to('Alerts to Send?')]] },
+		'Check Alerts': { main: [[to('Alerts to Send?'), to('E-mail Alerts?')]] },
 		'Alerts to Send?': { main: [[to('Send Alert')], []] },
+		'E-mail Alerts?': { main: [[to('E-mail Alert')], []] },
 		'Pages to Send': { main: [[to('Send Page')]] },
 		Wait: { main: [[to('Next Pages')]] },
 	};
@@ -896,6 +924,8 @@ export function operationsWorkflow() {
 		sql('Record Failure Alert', [220, 1500], 'SELECT * FROM batch_sync_alert_failure($1::jsonb)', '$json'),
 		ifTrue('Failure Alert to Send?', [440, 1500], '$json.send'),
 		sendAlert('Send Failure Alert', [660, 1500]),
+		ifTrue('E-mail Failure Alert?', [440, 1700], '$json.email'),
+		emailAlert('E-mail Failure Alert', [660, 1700]),
 	];
 	const connections = {
 		...Object.fromEntries(endpoints.map(([n]) => [n, { main: [[to('Admit Request')]] }])),
@@ -920,7 +950,8 @@ export function operationsWorkflow() {
 		'Resolve Conflict': { main: [[to('Posted From the Dashboard?')], [to('Posted From the Dashboard?')]] },
 		'Posted From the Dashboard?': { main: [[to('Back to the Dashboard')], [to('Answer Resolve')]] },
 		'Execution Failed': { main: [[to('Record Failure Alert')]] },
-		'Record Failure Alert': { main: [[to('Failure Alert to Send?')]] },
+		'Record Failure Alert': { main: [[to('Failure Alert to Send?'), to('E-mail Failure Alert?')]] },
+		'E-mail Failure Alert?': { main: [[to('E-mail Failure Alert')], []] },
 		'Failure Alert to Send?': { main: [[to('Send Failure Alert')], []] },
 	};
 	return {

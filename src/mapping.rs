@@ -306,6 +306,14 @@ impl Mapping {
                     ))
                 }
                 (_, Side::Local, _) => v.clone(),
+                // An unset link, as OpenProject writes one ({"href": null}, no title), or as a
+                // merge patch that unset it leaves it ({}): no value.
+                (Transform::LinkTitle { .. }, Side::Remote, Value::Object(_))
+                    if matches!(v.get("href"), None | Some(Value::Null))
+                        && matches!(v.get("title"), None | Some(Value::Null)) =>
+                {
+                    Value::Null
+                }
                 (Transform::LinkTitle { .. }, Side::Remote, _) => {
                     let title = v
                         .get("title")
@@ -380,6 +388,12 @@ impl Mapping {
                 Side::Remote => &f.remote,
             };
             let sv = match (&f.transform, side, v) {
+                // No value for a link: OpenProject unsets a link with {"href": null}.
+                (
+                    Transform::LinkTitle { .. } | Transform::LinkId { .. },
+                    Side::Remote,
+                    Value::Null,
+                ) => Value::object([("href", Value::Null)]),
                 (_, _, Value::Null) => Value::Null,
                 (Transform::Identity | Transform::Date | Transform::Timestamp, _, _)
                 | (_, Side::Local, _) => v.clone(),

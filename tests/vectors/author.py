@@ -355,6 +355,33 @@ V.append(classify_vector("mapping: a value whose type does not fit the field mak
     {"id": "T3", "decision": "invalid", "side": "local", "index": 0, "error": {"code": "mapping_failed", "message": 'classify: local[0]: id "T3" was rejected on the remote side: remote field /subject: expected a string, got number', "path": "/local/0"}},
     {"id": "T3", "decision": "invalid", "side": "remote", "index": 0, "error": {"code": "mapping_failed", "message": "classify: remote[0]: remote field /subject: expected a string, got number", "path": "/remote/0/subject"}},
 ]))
+# An optional link (OpenProject's assignee): unset is {"href": null} with no title, which maps to
+# null (so is {}, what a merge patch that unset it leaves); a null to the remote side is written
+# {"href": null} (how OpenProject unsets a link), in the patch {"href": null, "title": null}.
+amap = [{"local": "/title", "remote": "/subject", "type": "string"},
+        {"local": "/assignee", "remote": "/_links/assignee", "transform": {"type": "link_title", "hrefs": {"Ana": "/api/v3/users/5"}}}]
+acfg = {"mapping": amap, "local_id_field": "id", "remote_id_field": "customField1"}
+ana = {"href": "/api/v3/users/5", "title": "Ana"}
+ra1 = {"id": 11, "customField1": "A1", "subject": "A", "_links": {"assignee": {"href": None}}, "lockVersion": 1}
+ra2 = {"id": 12, "customField1": "A2", "subject": "B", "_links": {"assignee": {"href": None}}, "lockVersion": 3}
+ra3 = {"id": 13, "customField1": "A3", "subject": "C", "_links": {"assignee": ana}, "lockVersion": 2}
+V.append(classify_vector("mapping: an unset HAL link is null; setting and unsetting one writes href or {href: null}",
+    {"local": [{"id": "A1", "title": "A", "assignee": None}, {"id": "A2", "title": "B", "assignee": "Ana"}, {"id": "A3", "title": "C", "assignee": None}],
+     "remote": [ra1, ra2, ra3],
+     "base": [{"id": "A2", "snapshot": {"title": "B", "assignee": None}, "version": 3}, {"id": "A3", "snapshot": {"title": "C", "assignee": "Ana"}, "version": 2}],
+     "config": acfg}, [
+    {"id": "A1", "decision": "unchanged", "local": side(0, cs({"title": "A", "assignee": None})), "remote": side(0, cs({"title": "A", "assignee": None}), version=1),
+     "target": target({"title": "A", "assignee": None})},
+    {"id": "A2", "decision": "update_remote", "local": side(1, cs({"title": "B", "assignee": "Ana"})),
+     "remote": side(1, cs({"title": "B", "assignee": None}), "update", 3, patch={"_links": {"assignee": ana}, "lockVersion": 3},
+                    record={**ra2, "_links": {"assignee": ana}}),
+     "base": {"index": 0, "checksum": cs({"title": "B", "assignee": None}), "version": 3}, "target": target({"title": "B", "assignee": "Ana"})},
+    {"id": "A3", "decision": "update_remote", "local": side(2, cs({"title": "C", "assignee": None})),
+     "remote": side(2, cs({"title": "C", "assignee": "Ana"}), "update", 2, patch={"_links": {"assignee": {"href": None, "title": None}}, "lockVersion": 2},
+                    # the record is the remote one with the merge patch applied: null removes both keys
+                    record={**ra3, "_links": {"assignee": {}}}),
+     "base": {"index": 1, "checksum": cs({"title": "C", "assignee": "Ana"}), "version": 2}, "target": target({"title": "C", "assignee": None})},
+]))
 # With limits.reject_nul (a side kept in PostgreSQL) a string holding U+0000 makes the record
 # invalid, named at the field's path in its own side's shape; its partner with it. Without the
 # limit the same text is data like any other.

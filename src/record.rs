@@ -296,6 +296,9 @@ pub fn view(
 }
 
 fn nul_error(side: Side, path: String) -> Error {
+    // A key holding the NUL is named with it written out as \u0000: the error itself must be
+    // storable where the record could not be.
+    let path = path.replace('\0', "\\u0000");
     Error::new(
         ErrorCode::UnsupportedCharacter,
         format!(

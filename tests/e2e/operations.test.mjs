@@ -58,7 +58,7 @@ before(async () => {
 		PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
 	};
 	// The SMTP credential picked in the e-mail nodes, as a user does in the editor.
-	const withSmtp = (wf, name) => ({ ...wf, nodes: wf.nodes.map((n) => (n.name === name ? { ...n, credentials: { smtp: SMTP } } : n)) });
+	const withSmtp = (wf, name) => ({ ...wf, nodes: wf.nodes.map((n) => (n.name === name ? { ...n, credentials: { smtp: SMTP }, disabled: false } : n)) });
 	n8n.importWorkflow([
 		withSmtp(withSettings(read('batch-sync-manager.json'), settings), 'E-mail Alert'),
 		read('batch-sync-page.json'),
@@ -465,6 +465,24 @@ test('every endpoint asks for the operator credential: 401 with a sign-in challe
 	assert.equal((await call('GET', 'sync/metrics')).status, 200);
 });
 
+test('a page elsewhere cannot act through a signed-in browser: a form or text body starts no run and makes no choice', async () => {
+	const [r0, a0] = [runs(), db("SELECT count(*) FROM sync_audit WHERE action = 'conflict.choice'")];
+	const post = (p, body, type) => fetch(`${main.url}/webhook/${p}`, { method: 'POST', headers: { ...operatorAuth, 'content-type': type }, body });
+	const form = await post('sync/run', 'kind=full_sync&by=mallory', 'application/x-www-form-urlencoded');
+	assert.equal(form.status, 400);
+	assert.match((await form.json()).error, /send the request as JSON \(Content-Type: application\/json\)/);
+	// A form shaped like the dashboard's, without the token of a page the dashboard served.
+	const forged = await post('sync/conflicts/resolve', `payload=${encodeURIComponent(JSON.stringify({ id: 1, by: 'mallory', fields: { '/title': { take: 'value', value: 'x' } } }))}&by=mallory&token=guess`, 'application/x-www-form-urlencoded');
+	assert.equal(forged.status, 200, 'the browser is sent back to the dashboard');
+	assert.match(decodeURIComponent(await forged.text()), /error=the page was too old or not this dashboard's/);
+	assert.equal(forged.headers.get('x-frame-options'), 'DENY');
+	// JSON sent as text/plain (what a form with enctype="text/plain" can make).
+	const text = await post('sync/conflicts/resolve', JSON.stringify({ id: 1, by: 'mallory', fields: {} }), 'text/plain');
+	assert.equal(text.status, 415);
+	assert.equal(runs(), r0);
+	assert.equal(db("SELECT count(*) FROM sync_audit WHERE action = 'conflict.choice'"), a0);
+});
+
 test('past ENDPOINT_RATE_PER_MINUTE calls of an endpoint in a minute: 429 with Retry-After; other endpoints go on', async () => {
 	// The settings in force are the latest run's: a run of the manager with a rate of 3.
 	const low = withSettings(read('batch-sync-manager.json'), { ...JSON.parse(db("SELECT settings FROM sync_runs ORDER BY started_at DESC LIMIT 1")), ENDPOINT_RATE_PER_MINUTE: 3 });
@@ -493,8 +511,7 @@ test('past ENDPOINT_RATE_PER_MINUTE calls of an endpoint in a minute: 429 with R
 		assert.equal(refused.json.retry_after, wait);
 		assert.match(refused.json.error, /at most 3 a minute \(ENDPOINT_RATE_PER_MINUTE\)/);
 	}
-	// Each endpoint has its own count: the conflicts list still answers.
-	if (before('conflicts') < 3) assert.equal((await call('GET', 'sync/conflicts')).status, 200);
-	// Nothing was started by the refused run calls.
-	assert.equal(db("SELECT count(*) FROM sync_runs WHERE status = 'running'"), '0');
+	// Each endpoint has its own count: the conflicts list answers while metrics and run refuse.
+	const conflictCalls = before('conflicts');
+	assert.equal((await call('GET', 'sync/conflicts')).status, conflictCalls < 3 ? 200 : 429);
 });

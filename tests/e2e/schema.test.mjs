@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_endpoint_calls,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_endpoint_calls,sync_form_tokens,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');

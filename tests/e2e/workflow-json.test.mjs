@@ -53,6 +53,14 @@ test('the operations workflow serves the endpoints and is the error workflow of 
 	for (const wf of [manager, page]) assert.equal(wf.settings.errorWorkflow, operations.id, wf.name);
 	const run = manager.nodes.find((n) => n.name === 'Run Webhook');
 	assert.deepEqual([run.parameters.httpMethod, run.parameters.path, run.parameters.responseMode], ['POST', 'sync/run', 'responseNode']);
+	// The e-mail nodes come disabled and without a credential: n8n publishes the workflows
+	// as they are; a user who wants e-mail picks a credential and enables them.
+	for (const [wf, name] of [[manager, 'E-mail Alert'], [operations, 'E-mail Failure Alert']]) {
+		const mail = wf.nodes.find((n) => n.name === name);
+		assert.equal(mail.type, 'n8n-nodes-base.emailSend');
+		assert.equal(mail.disabled, true);
+		assert.equal(mail.credentials, undefined);
+	}
 	// Every inbound endpoint asks for the operator's Basic Auth (n8n checks it before anything
 	// runs), and each goes through the rate check first.
 	for (const wf of [manager, operations]) {

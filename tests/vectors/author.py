@@ -149,11 +149,16 @@ vectors["checksum"] = [
     {"name": "limits.reject_nul is true or false",
      "request": {"op": "checksum", "records": [], "config": {"limits": {"reject_nul": "yes"}}},
      "response": err("invalid_config", "checksum: config.limits: reject_nul: expected true or false", "/config/limits/reject_nul")},
-    {"name": "without limits.reject_nul a NUL is text like any other; with it the record is rejected at its path",
+    {"name": "without limits.reject_nul a NUL is text like any other",
+     "request": {"op": "checksum", "records": [{"id": 1, "s": "a\u0000b"}]},
+     "response": ok("checksum", items=[{"index": 0, "id": "1", "checksum": cs({"s": "a\u0000b"})}])},
+    {"name": "with limits.reject_nul a record holding a NUL is rejected at its path",
      "request": {"op": "checksum", "records": [{"id": 1, "s": "a\u0000b"}, {"id": 2, "t": {"k\u0000": 1}}, {"id": 3, "s": "ok"}], "config": {"limits": {"reject_nul": True}}},
      "response": ok("checksum", items=[
          {"index": 0, "id": "1", "error": {"code": "unsupported_character", "message": "checksum: records[0]: local field /s: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)", "path": "/records/0/s"}},
-         {"index": 1, "id": "2", "error": {"code": "unsupported_character", "message": "checksum: records[1]: local field /t/k\u0000: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)", "path": "/records/1/t/k\u0000"}},
+         # a key holding the NUL is named with it written out (six characters), so that the
+         # error can be stored where the record could not
+         {"index": 1, "id": "2", "error": {"code": "unsupported_character", "message": "checksum: records[1]: local field /t/k\\u0000: the text holds U+0000 (NUL), which the other side cannot store (limits.reject_nul)", "path": "/records/1/t/k\\u0000"}},
          {"index": 2, "id": "3", "checksum": cs({"s": "ok"})}])},
 ]
 

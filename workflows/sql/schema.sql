@@ -284,3 +284,10 @@ END $$;
 DROP TRIGGER IF EXISTS sync_audit_attribute ON sync_audit;
 CREATE TRIGGER sync_audit_attribute BEFORE INSERT ON sync_audit
   FOR EACH ROW EXECUTE FUNCTION sync_audit_attribute();
+
+-- The dashboard's form tokens (batch_sync_dashboard makes one per page, a choice posted as a form
+-- uses it up): a choice can only come from a page this dashboard served.
+CREATE TABLE IF NOT EXISTS sync_form_tokens (
+  token       text PRIMARY KEY,
+  created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);

@@ -236,6 +236,12 @@ BEGIN
   IF jsonb_typeof(v_request) <> 'object' THEN
     RAISE EXCEPTION 'run: the request must be a JSON object like {"kind": "full_sync"}, got %', v_request;
   END IF;
+  -- Through the webhook only a JSON body (Content-Type: application/json): a browser sends that
+  -- cross-site only after a CORS preflight, which n8n does not grant with credentials, so a page
+  -- elsewhere cannot start runs with a signed-in operator's browser (a form could).
+  IF v_request ? 'json' AND NOT coalesce((v_request->>'json')::boolean, false) THEN
+    RAISE EXCEPTION 'run: send the request as JSON (Content-Type: application/json)';
+  END IF;
   IF v_kind IS NOT NULL AND v_kind NOT IN ('full_sync', 'incremental', 'delta_sync', 'reconciliation') THEN
     RAISE EXCEPTION 'run: kind must be one of full_sync, incremental, delta_sync, reconciliation, got "%"', v_kind;
   END IF;
@@ -1488,8 +1494,12 @@ $$;
 -- "openproject" | "value", "value": …}}}: the person's choice, checked and kept (and audited)
 -- for the next run. Answers a status code and a body.
 DROP FUNCTION IF EXISTS batch_sync_resolve_conflict(jsonb);
+DROP FUNCTION IF EXISTS batch_sync_resolve_conflict(jsonb, text, text);
+-- p_via: 'json' (an API caller's JSON body), 'form' (the dashboard's form, with p_token from the
+-- page), anything else is refused; NULL (SQL callers) takes the request as it is.
 CREATE OR REPLACE FUNCTION batch_sync_resolve_conflict(p_request jsonb, p_workflow_id text DEFAULT NULL,
-                                                       p_execution_id text DEFAULT NULL)
+                                                       p_execution_id text DEFAULT NULL,
+                                                       p_via text DEFAULT NULL, p_token text DEFAULT NULL)
 RETURNS TABLE (status_code integer, body jsonb) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -1498,6 +1508,17 @@ DECLARE
   f record;
   v_paths text[];
 BEGIN
+  IF p_via IS NOT NULL AND p_via NOT IN ('json', 'form') THEN
+    RETURN QUERY SELECT 415, jsonb_build_object('error', 'send the choice as JSON (Content-Type: application/json)');
+    RETURN;
+  END IF;
+  IF p_via = 'form' THEN
+    DELETE FROM sync_form_tokens t WHERE t.token = coalesce(p_token, '') AND t.created_at > clock_timestamp() - interval '1 hour';
+    IF NOT FOUND THEN
+      RETURN QUERY SELECT 403, jsonb_build_object('error', 'the page was too old or not this dashboard''s: reload it and choose again');
+      RETURN;
+    END IF;
+  END IF;
   IF coalesce(jsonb_typeof(p_request), '') <> 'object' OR coalesce(jsonb_typeof(p_request->'id'), '') <> 'number' THEN
     RETURN QUERY SELECT 400, jsonb_build_object('error', 'expected {"id": <conflict id>, "by": <your name>, "fields": {"/path": {"take": "flrts" | "openproject" | "value", "value": ...}}}');
     RETURN;
@@ -1664,8 +1685,16 @@ END $$;
 
 -- The figures of the dashboard page: the metrics of the last 50 runs (batch_sync_metrics' JSON)
 -- and the open conflicts.
+-- Each page carries a new form token (single use, an hour): a choice posted as a form is only
+-- taken with one, so a page elsewhere cannot post choices through a signed-in browser (CSRF).
+DROP FUNCTION IF EXISTS batch_sync_dashboard();
 CREATE OR REPLACE FUNCTION batch_sync_dashboard()
-RETURNS TABLE (metrics jsonb, conflicts jsonb) LANGUAGE sql STABLE AS $$
-  SELECT (SELECT m.body FROM batch_sync_metrics('json', 50) m)::jsonb,
-         (SELECT c.conflicts FROM batch_sync_open_conflicts() c)
-$$;
+RETURNS TABLE (metrics jsonb, conflicts jsonb, token text) LANGUAGE plpgsql AS $$
+DECLARE
+  v_token text := replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+BEGIN
+  DELETE FROM sync_form_tokens WHERE created_at < clock_timestamp() - interval '1 hour';
+  INSERT INTO sync_form_tokens (token) VALUES (v_token);
+  RETURN QUERY SELECT (SELECT m.body FROM batch_sync_metrics('json', 50) m)::jsonb,
+                      (SELECT c.conflicts FROM batch_sync_open_conflicts() c), v_token;
+END $$;

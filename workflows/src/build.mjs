@@ -224,15 +224,16 @@ const ifTrue = (name, position, expression) =>
 		options: {},
 	});
 /** A Respond to Webhook node: JSON (or text with a content type) and a status code. */
-const respond = (name, position, body, { code = 200, contentType = null, text = false } = {}) =>
-	node(name, 'n8n-nodes-base.respondToWebhook', 1.1, position, {
+const respond = (name, position, body, { code = 200, contentType = null, text = false, headers = {} } = {}) => {
+	const entries = [...(contentType ? [['Content-Type', contentType]] : []), ...Object.entries(headers)].map(([n, value]) => ({ name: n, value }));
+	return node(name, 'n8n-nodes-base.respondToWebhook', 1.1, position, {
 		respondWith: text ? 'text' : 'json',
 		responseBody: body,
-		options: {
-			responseCode: code,
-			...(contentType ? { responseHeaders: { entries: [{ name: 'Content-Type', value: contentType }] } } : {}),
-		},
+		options: { responseCode: code, ...(entries.length ? { responseHeaders: { entries } } : {}) },
 	});
+};
+// A page of ours is not shown inside another site's frame (clickjacking).
+const noFraming = { 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "frame-ancestors 'none'" };
 /** An inbound endpoint: n8n checks the caller's Basic Auth (the operator credential) before
  * anything runs; 401 with a sign-in challenge without it, 403 with wrong credentials. */
 const webhook = (name, position, method, path, webhookId) =>
@@ -299,7 +300,8 @@ const recoveryNodes = ({ names: [unfinished, find, record], at: [x, y], unfinish
 // due, from Run Now (or `n8n execute`) the kind stored by batch_sync_request_run, else incremental.
 const runRequest = `($('Run Webhook').isExecuted
 	? { kind: $('Run Webhook').first().json.body?.kind ?? null, since: $('Run Webhook').first().json.body?.since ?? null,
-	    by: String($('Run Webhook').first().json.body?.by ?? $('Run Webhook').first().json.headers?.['x-requested-by'] ?? 'webhook') }
+	    by: String($('Run Webhook').first().json.body?.by ?? $('Run Webhook').first().json.headers?.['x-requested-by'] ?? 'webhook'),
+	    json: String($('Run Webhook').first().json.headers?.['content-type'] ?? '').toLowerCase().startsWith('application/json') }
 	: { scheduled: $('Every Minute').isExecuted })`;
 
 /** POSTs {text, source, alerts} to ALERT_WEBHOOK_URL (a chat or incident tool's incoming
@@ -323,9 +325,9 @@ const sendAlert = (name, position) =>
 		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000 },
 	);
 
-/** E-mails the alerts to ALERT_EMAIL_TO with n8n's Send Email node. It has no credential here:
- * a user who wants e-mail picks their SMTP credential in it (the node runs only when
- * ALERT_EMAIL_TO is set). */
+/** E-mails the alerts to ALERT_EMAIL_TO with n8n's Send Email node. It has no credential here
+ * and comes disabled: a user who wants e-mail picks their SMTP credential in it and enables it
+ * (it runs only when ALERT_EMAIL_TO is set). */
 const emailAlert = (name, position) =>
 	node(
 		name,
@@ -341,7 +343,9 @@ const emailAlert = (name, position) =>
 			options: { appendAttribution: false },
 		},
 		// A mail server that is down does not fail the run; the alert stays in sync_alerts.
-		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000 },
+		// Disabled until a user picks an SMTP credential in it and enables it: n8n does not
+		// publish a workflow with an enabled node that lacks its credential.
+		{ onError: 'continueRegularOutput', retryOnFail: true, maxTries: 3, waitBetweenTries: 2000, disabled: true },
 	);
 
 /** Batch Sync Manager: starts a run, plans its pages, sends them, finishes it. */
@@ -486,7 +490,7 @@ export function workflow() {
 		].join('\n\n'), 4),
 		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in pages of `PAGE_SIZE`. OpenProject unreadable: **Fail Run**.', 6),
 		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. One round a second.', 3),
-		sticky('6. Finish and alerts', [3480, -420], [820, 480], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`, and e-mailed to `ALERT_EMAIL_TO` (pick your SMTP credential in **E-mail Alert**).', 2),
+		sticky('6. Finish and alerts', [3480, -420], [820, 480], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`, and e-mailed to `ALERT_EMAIL_TO` (pick your SMTP credential in **E-mail Alert** and enable it).', 2),
 	];
 	const layout = {
 		'Every Minute': [0, 100], 'Run Now': [0, 300], 'Run Webhook': [-440, 500], 'Admit Run Call': [-220, 500],
@@ -885,8 +889,8 @@ export function operationsWorkflow() {
 		respond(
 			'Answer Dashboard',
 			[2640, 400],
-			String.raw`={{ $json.html.replace('"__BATCH_SYNC_DATA__"', () => JSON.stringify({ metrics: $('Read Dashboard').first().json.metrics, conflicts: $('Read Dashboard').first().json.conflicts, health: $('For the Dashboard?').first().json.body }).replaceAll('<', '\\u003c')) }}`,
-			{ text: true, contentType: 'text/html; charset=utf-8' },
+			String.raw`={{ $json.html.replace('"__BATCH_SYNC_DATA__"', () => JSON.stringify({ metrics: $('Read Dashboard').first().json.metrics, conflicts: $('Read Dashboard').first().json.conflicts, health: $('For the Dashboard?').first().json.body, token: $('Read Dashboard').first().json.token }).replaceAll('<', '\\u003c')) }}`,
+			{ text: true, contentType: 'text/html; charset=utf-8', headers: noFraming },
 		),
 		// GET /webhook/sync/conflicts: the open conflicts, each field's base, FLRTS and OpenProject value.
 		webhook('Conflicts Webhook', [0, 900], 'GET', 'sync/conflicts', '8a4f6c2e-1d3b-4e5f-9a7b-2c4d6e8f0a14'),
@@ -899,8 +903,12 @@ export function operationsWorkflow() {
 		sql(
 			'Resolve Conflict',
 			[660, 1200],
-			"SELECT * FROM batch_sync_resolve_conflict(CASE WHEN jsonb_typeof($1::jsonb->'form') = 'string' THEN ($1::jsonb->>'form')::jsonb ELSE $1::jsonb->'body' END, $1::jsonb->>'workflow', $1::jsonb->>'execution')",
-			`{ form: $('Resolve Webhook').first().json.body?.payload ?? null, body: $('Resolve Webhook').first().json.body ?? null, ${audit} }`,
+			"SELECT * FROM batch_sync_resolve_conflict(CASE WHEN jsonb_typeof($1::jsonb->'form') = 'string' THEN ($1::jsonb->>'form')::jsonb ELSE $1::jsonb->'body' END, $1::jsonb->>'workflow', $1::jsonb->>'execution', $1::jsonb->>'via', $1::jsonb->>'token')",
+			// via: the dashboard's form (with the page's token), an API caller's JSON, or neither
+			// (refused: a form or text body from elsewhere is not taken).
+			`{ form: $('Resolve Webhook').first().json.body?.payload ?? null, body: $('Resolve Webhook').first().json.body ?? null,
+				via: ${fromForm} ? 'form' : String($('Resolve Webhook').first().json.headers?.['content-type'] ?? '').toLowerCase().startsWith('application/json') ? 'json' : 'other',
+				token: String($('Resolve Webhook').first().json.body?.token ?? ''), ${audit} }`,
 			onErrorOutput,
 		),
 		ifTrue('Posted From the Dashboard?', [880, 1200], fromForm),
@@ -911,7 +919,7 @@ export function operationsWorkflow() {
 			'Back to the Dashboard',
 			[1100, 1100],
 			`={{ '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=' + ('../dashboard?' + ($json.status_code === 200 ? 'saved=' + encodeURIComponent(String($json.body.id)) : 'error=' + encodeURIComponent(String($json.body?.error ?? ${errorMessage}))) + '&by=' + encodeURIComponent(String($('Resolve Webhook').first().json.body?.by ?? ''))) + '"><title>Batch Sync</title><p>Back to the dashboard…</p><script>location.replace(document.querySelector("meta[http-equiv]").content.split("url=")[1])</script>' }}`,
-			{ text: true, contentType: 'text/html; charset=utf-8' },
+			{ text: true, contentType: 'text/html; charset=utf-8', headers: noFraming },
 		),
 		respond(
 			'Answer Resolve',

@@ -311,18 +311,37 @@ test('metrics: the JSON and the Prometheus text agree with the tables', async ()
 	assert.equal(sample('batch_sync_last_run_duration_seconds'), rows.find((r) => r.status !== 'blocked').duration_ms / 1000);
 });
 
-test("OpenProject's statuses and types are read once and cached; a stale cache is read again; a name OpenProject lacks is refused", async () => {
-	// Every run so far (six) used one read of each collection: two requests in all, where
-	// reading them per run would have been two a run (BENCHMARKS.md).
+test("OpenProject's statuses, types and the project's assignees are read once and cached; a stale cache is read again; a name OpenProject lacks is refused", async () => {
+	// Every run so far (six) used one read of each collection: three requests in all, where
+	// reading them per run would have been three a run (BENCHMARKS.md).
 	assert.equal(Number(db("SELECT count(*) FROM sync_runs")), 6);
-	assert.equal(op.stats.reference, 2);
-	assert.deepEqual(json("SELECT jsonb_object_agg(kind, jsonb_array_length(items)) FROM sync_openproject_cache"), { statuses: 4, types: 3 });
+	assert.equal(op.stats.reference, 3);
+	assert.deepEqual(json("SELECT jsonb_object_agg(kind, jsonb_array_length(items)) FROM sync_openproject_cache"), { statuses: 4, types: 3, assignees: 3 });
+	assert.equal(db("SELECT project FROM sync_openproject_cache WHERE kind = 'assignees'"), '3');
 	// Older than CACHE_MAX_AGE_MINUTES (60): the next run reads them again.
 	db("UPDATE sync_openproject_cache SET fetched_at = now() - interval '61 minutes'");
 	await runKind({ kind: 'incremental' });
-	assert.equal(op.stats.reference, 4);
+	assert.equal(op.stats.reference, 6);
 	await runKind({ kind: 'incremental' });
-	assert.equal(op.stats.reference, 4, 'fresh again');
+	assert.equal(op.stats.reference, 6, 'fresh again');
+	// Assignees by name, both ways, with the links OpenProject gave: set in FLRTS, set in
+	// OpenProject, unset in FLRTS; a name OpenProject does not know makes that record invalid.
+	db("UPDATE tasks SET assignee = 'Ana Lima' WHERE id = 61");
+	db("UPDATE tasks SET assignee = 'Nobody Known' WHERE id = 63");
+	await edit(62, { assigneeId: 5 });
+	await runKind({ kind: 'incremental' });
+	const wp = (id) => op.workPackages().find((w) => w.id === id);
+	assert.deepEqual(wp(61)._links.assignee, { href: '/api/v3/users/4', title: 'Ana Lima' });
+	assert.equal(db('SELECT assignee FROM tasks WHERE id = 62'), 'Ben Ortiz');
+	assert.deepEqual(wp(63)._links.assignee, { href: null });
+	// (Reported on OpenProject's side: that is where the name has no link.)
+	const bad = json("SELECT detail FROM sync_audit WHERE action = 'invalid' AND external_id = '63' ORDER BY id DESC LIMIT 1");
+	assert.equal(bad?.error?.code, 'mapping_failed', JSON.stringify(bad));
+	assert.match(bad.error.message, /remote field \/_links\/assignee: no href known for title "Nobody Known"/);
+	db("UPDATE tasks SET assignee = NULL WHERE id IN (61, 63)");
+	await runKind({ kind: 'incremental' });
+	assert.deepEqual(wp(61)._links.assignee, { href: null });
+	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('retry', 'dead')"), '0');
 	// The links the page's Compare used are OpenProject's: a status change written as a link.
 	db("UPDATE tasks SET status = 'Closed' WHERE id = 60");
 	await runKind({ kind: 'incremental' });

@@ -236,7 +236,7 @@ test('a person aligns a conflicting pair (and the listing is throttled once): th
 
 test('an OpenProject edit outside the mapped fields refreshes the mirror lockVersion; the next local edit goes through', async () => {
 	const before = Number(db("SELECT lock_version FROM work_packages WHERE external_id = '300'"));
-	await fetch(`${opUrl}/__standin/work_packages/300`, { method: 'PATCH', body: JSON.stringify({ assigneeId: 4 }) });
+	await fetch(`${opUrl}/__standin/work_packages/300`, { method: 'PATCH', body: JSON.stringify({ percentageDone: 40 }) });
 	await run();
 	assert.equal(Number(db("SELECT lock_version FROM work_packages WHERE external_id = '300'")), before + 1);
 	// Later: OpenProject's side is outside the read window, so the PATCH takes its lockVersion

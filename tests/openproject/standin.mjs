@@ -16,6 +16,9 @@
 //     `UpdateConflict`; read-only properties give 422 `PropertyIsReadOnly`; an empty subject
 //     422 `PropertyConstraintViolation`; a write without JSON content type 406/415; a success
 //     returns the reloaded work package with the new lockVersion; `updatedAt` has whole seconds.
+//   - GET /api/v3/statuses, /api/v3/types and /api/v3/projects/:id/available_assignees (the
+//     users a work package of the project may be assigned; `_links.assignee` is `{href: null}`
+//     when unset, and a PATCH naming a user who is not one of them gives 422);
 //   - string custom fields `customField1` … (`--custom-fields=1,2`): top-level properties,
 //     writable in POST/PATCH, filterable as `customFieldN` with the string operators OpenProject
 //     documents (`=` exact and case-sensitive, `!`, `~` / `!~` case-insensitive substring, `*`,
@@ -40,6 +43,12 @@ export const STATUSES = [
 	{ id: 7, name: 'In progress', isClosed: false },
 	{ id: 12, name: 'Closed', isClosed: true },
 	{ id: 14, name: 'Rejected', isClosed: true },
+];
+// The users who may be assigned work packages of a project (GET /api/v3/projects/{id}/available_assignees).
+export const USERS = [
+	{ id: 4, name: 'Ana Lima' },
+	{ id: 5, name: 'Ben Ortiz' },
+	{ id: 9, name: 'Chen Wu' },
 ];
 export const TYPES = [
 	{ id: 1, name: 'Task' },
@@ -107,7 +116,7 @@ export function createStandin({
 			type: { href: '/api/v3/types/1', title: 'Task' },
 			status: statusLink(wp.statusId),
 			priority: { href: '/api/v3/priorities/8', title: 'Normal' },
-			assignee: wp.assigneeId ? { href: `/api/v3/users/${wp.assigneeId}`, title: `User ${wp.assigneeId}` } : { href: null },
+			assignee: wp.assigneeId ? { href: `/api/v3/users/${wp.assigneeId}`, title: USERS.find((u) => u.id === wp.assigneeId)?.name ?? `User ${wp.assigneeId}` } : { href: null },
 		},
 	});
 
@@ -167,7 +176,7 @@ export function createStandin({
 		if ('assignee' in links) {
 			const href = links.assignee?.href ?? null;
 			const m = href === null ? null : /\/api\/v3\/users\/(\d+)$/.exec(href);
-			if (href !== null && !m) return error(422, 'PropertyConstraintViolation', 'Assignee is invalid.', 'assignee');
+			if (href !== null && (!m || !USERS.some((u) => u.id === Number(m[1])))) return error(422, 'PropertyConstraintViolation', 'Assignee is invalid.', 'assignee');
 			wp.assigneeId = m ? Number(m[1]) : null;
 		}
 		return null;
@@ -319,6 +328,12 @@ export function createStandin({
 		// The instance's statuses and types (OpenProject: HAL collections, not paginated).
 		const reference = { statuses: STATUSES.map((x) => ({ _type: 'Status', id: x.id, name: x.name, isClosed: x.isClosed, _links: { self: { href: `/api/v3/statuses/${x.id}`, title: x.name } } })),
 			types: TYPES.map((x) => ({ _type: 'Type', id: x.id, name: x.name, _links: { self: { href: `/api/v3/types/${x.id}`, title: x.name } } })) };
+		const assignees = /^\/api\/v3\/projects\/([^/]+)\/available_assignees$/.exec(p);
+		if (assignees && req.method === 'GET') {
+			stats.reference = (stats.reference ?? 0) + 1;
+			const elements = USERS.map((u) => ({ _type: 'User', id: u.id, name: u.name, _links: { self: { href: `/api/v3/users/${u.id}`, title: u.name } } }));
+			return readFailure() ?? [200, { _type: 'Collection', total: elements.length, count: elements.length, _embedded: { elements } }];
+		}
 		const refMatch = /^\/api\/v3\/(statuses|types)$/.exec(p);
 		if (refMatch && req.method === 'GET') {
 			stats.reference = (stats.reference ?? 0) + 1;

@@ -99,6 +99,26 @@ test('PATCH needs the current lockVersion: missing or stale is 409 UpdateConflic
 	assert.equal((await api('PATCH', '/api/v3/work_packages/2', { subject: 'Again', lockVersion: wp.lockVersion })).status, 409);
 });
 
+test("the project's available assignees; an assignee is set by its user's link, unset with {href: null}, and must be one of them", async () => {
+	const list = await api('GET', '/api/v3/projects/3/available_assignees');
+	assert.equal(list.status, 200);
+	assert.deepEqual(list.body._embedded.elements.map((u) => [u._type, u.name, u._links.self.href]), [
+		['User', 'Ana Lima', '/api/v3/users/4'],
+		['User', 'Ben Ortiz', '/api/v3/users/5'],
+		['User', 'Chen Wu', '/api/v3/users/9'],
+	]);
+	const wp = (await api('GET', '/api/v3/work_packages/2')).body;
+	assert.deepEqual(wp._links.assignee, { href: null });
+	const set = await api('PATCH', '/api/v3/work_packages/2', { lockVersion: wp.lockVersion, _links: { assignee: { href: '/api/v3/users/5' } } });
+	assert.equal(set.status, 200);
+	assert.deepEqual(set.body._links.assignee, { href: '/api/v3/users/5', title: 'Ben Ortiz' });
+	const stranger = await api('PATCH', '/api/v3/work_packages/2', { lockVersion: set.body.lockVersion, _links: { assignee: { href: '/api/v3/users/77' } } });
+	assert.equal(stranger.status, 422);
+	const unset = await api('PATCH', '/api/v3/work_packages/2', { lockVersion: set.body.lockVersion, _links: { assignee: { href: null, title: null } } });
+	assert.equal(unset.status, 200);
+	assert.deepEqual(unset.body._links.assignee, { href: null });
+});
+
 test('read-only properties and constraint violations are 422; content type is required', async () => {
 	const wp = (await api('GET', '/api/v3/work_packages/3')).body;
 	const ro = await api('PATCH', '/api/v3/work_packages/3', { lockVersion: wp.lockVersion, createdAt: '2020-01-01T00:00:00Z' });

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   description  text NOT NULL DEFAULT '',
   status       text NOT NULL DEFAULT 'New',
   due_date     date,
+  assignee     text,                        -- the OpenProject user's name (one of the project's assignees)
   deleted_at   timestamptz,                 -- tombstone: a deleted task stays until synced
   updated_at   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
@@ -291,3 +292,10 @@ CREATE TABLE IF NOT EXISTS sync_form_tokens (
   token       text PRIMARY KEY,
   created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- Assignees: the task's assignee is the name of an OpenProject user the project's work packages
+-- may be assigned (GET /api/v3/projects/{id}/available_assignees, cached per project).
+ALTER TABLE tasks ADD COLUMN IF NOT EXISTS assignee text;
+ALTER TABLE sync_openproject_cache ADD COLUMN IF NOT EXISTS project text;
+ALTER TABLE sync_openproject_cache DROP CONSTRAINT IF EXISTS sync_openproject_cache_kind_check;
+ALTER TABLE sync_openproject_cache ADD CONSTRAINT sync_openproject_cache_kind_check CHECK (kind IN ('statuses', 'types', 'assignees'));

@@ -131,15 +131,20 @@ END $$;
 -- ---------------------------------------------------------------------------------------------
 -- OpenProject's reference data (statuses, types), cached.
 
--- Whether the cache is younger than CACHE_MAX_AGE_MINUTES (both collections).
+-- Whether the cache is younger than CACHE_MAX_AGE_MINUTES (the three collections; the
+-- assignees those of OPENPROJECT_PROJECT_ID).
 CREATE OR REPLACE FUNCTION batch_sync_cache_fresh(p_settings jsonb) RETURNS boolean LANGUAGE sql STABLE AS $$
-  SELECT count(*) = 2 FROM sync_openproject_cache
+  SELECT count(*) = 3 FROM sync_openproject_cache
    WHERE fetched_at > clock_timestamp() - make_interval(mins => (p_settings->>'CACHE_MAX_AGE_MINUTES')::integer)
+     AND (kind <> 'assignees' OR project IS NOT DISTINCT FROM (p_settings->>'OPENPROJECT_PROJECT_ID'))
 $$;
 
 -- The links the mapping needs, from the cache: STATUS_HREFS (each FLRTS status of STATUS_MAPPING
--- to the href of its OpenProject status) and TYPE_HREF (OPENPROJECT_TYPE's). p_strict: a name
--- OpenProject does not have is an error naming it (else it is left out).
+-- to the href of its OpenProject status), TYPE_HREF (OPENPROJECT_TYPE's) and ASSIGNEE_HREFS
+-- (the name of each user the project's work packages may be assigned to their href: a task's
+-- assignee is that name). p_strict: a status or type OpenProject does not have is an error
+-- naming it (else it is left out); an assignee OpenProject does not know makes that record
+-- invalid, with its name.
 CREATE OR REPLACE FUNCTION batch_sync_mapping_links(p_settings jsonb, p_strict boolean DEFAULT true)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -168,11 +173,14 @@ BEGIN
         coalesce((SELECT string_agg(x->>'name', ', ') FROM jsonb_array_elements(types) x), 'not read yet');
     END IF;
   END IF;
-  RETURN jsonb_build_object('STATUS_HREFS', hrefs, 'TYPE_HREF', coalesce(v_type, ''));
+  RETURN jsonb_build_object('STATUS_HREFS', hrefs, 'TYPE_HREF', coalesce(v_type, ''),
+    'ASSIGNEE_HREFS', (SELECT coalesce(jsonb_object_agg(x->>'name', x->>'href'), '{}')
+                         FROM sync_openproject_cache c, jsonb_array_elements(c.items) x
+                        WHERE c.kind = 'assignees' AND x->>'name' IS NOT NULL AND x->>'href' IS NOT NULL));
 END $$;
 
--- Read Reference Data's answer ({statuses, types}) stored; the run's mapping is checked
--- against it (a missing status or type fails the run with its name).
+-- Read Reference Data's answer ({statuses, types, assignees}) stored; the run's mapping is
+-- checked against it (a missing status or type fails the run with its name).
 CREATE OR REPLACE FUNCTION batch_sync_store_reference(p_run_id text, p_data jsonb)
 RETURNS TABLE (statuses integer, types integer) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -180,12 +188,14 @@ DECLARE
   k text;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
-  FOREACH k IN ARRAY ARRAY['statuses', 'types'] LOOP
-    IF jsonb_typeof(p_data->k) <> 'array' THEN
+  FOREACH k IN ARRAY ARRAY['statuses', 'types', 'assignees'] LOOP
+    IF coalesce(jsonb_typeof(p_data->k), '') <> 'array' THEN
       RAISE EXCEPTION 'reference data: % missing from OpenProject''s answer', k;
     END IF;
-    INSERT INTO sync_openproject_cache (kind, items, fetched_at) VALUES (k, p_data->k, clock_timestamp())
-    ON CONFLICT (kind) DO UPDATE SET items = EXCLUDED.items, fetched_at = EXCLUDED.fetched_at;
+    INSERT INTO sync_openproject_cache (kind, items, fetched_at, project)
+    VALUES (k, p_data->k, clock_timestamp(),
+            CASE WHEN k = 'assignees' THEN (SELECT r.settings->>'OPENPROJECT_PROJECT_ID' FROM sync_runs r WHERE r.run_id = p_run_id) END)
+    ON CONFLICT (kind) DO UPDATE SET items = EXCLUDED.items, fetched_at = EXCLUDED.fetched_at, project = EXCLUDED.project;
   END LOOP;
   PERFORM batch_sync_mapping_links((SELECT settings FROM sync_runs WHERE sync_runs.run_id = p_run_id), true);
   RETURN QUERY SELECT jsonb_array_length(p_data->'statuses'), jsonb_array_length(p_data->'types');
@@ -532,7 +542,7 @@ CREATE OR REPLACE FUNCTION batch_sync_page_tasks(p_keys jsonb)
 RETURNS TABLE (records jsonb, count integer) LANGUAGE sql STABLE AS $$
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'sync_id', coalesce(t.external_id, 'task-' || t.id), 'title', t.title, 'description', t.description,
-           'status', t.status, 'due_date', t.due_date, 'deleted_at', t.deleted_at,
+           'status', t.status, 'due_date', t.due_date, 'assignee', t.assignee, 'deleted_at', t.deleted_at,
            'updated_at', t.updated_at) ORDER BY t.id), '[]'),
          count(*)::integer
   FROM tasks t
@@ -852,15 +862,16 @@ BEGIN
       END IF;
     END IF;
     IF r.local_action = 'create' THEN
-      INSERT INTO tasks (external_id, title, description, status, due_date)
+      INSERT INTO tasks (external_id, title, description, status, due_date, assignee)
       VALUES (r.external_id, rec->>'title', coalesce(rec->>'description', ''),
-              coalesce(rec->>'status', 'New'), (rec->>'due_date')::date)
+              coalesce(rec->>'status', 'New'), (rec->>'due_date')::date, rec->>'assignee')
       ON CONFLICT (external_id) DO UPDATE
         SET title = EXCLUDED.title, description = EXCLUDED.description,
-            status = EXCLUDED.status, due_date = EXCLUDED.due_date, deleted_at = NULL;
+            status = EXCLUDED.status, due_date = EXCLUDED.due_date, assignee = EXCLUDED.assignee, deleted_at = NULL;
     ELSIF r.local_action = 'update' THEN
       UPDATE tasks t SET title = rec->>'title', description = coalesce(rec->>'description', ''),
-                         status = coalesce(rec->>'status', t.status), due_date = (rec->>'due_date')::date
+                         status = coalesce(rec->>'status', t.status), due_date = (rec->>'due_date')::date,
+                         assignee = rec->>'assignee'
       WHERE batch_sync_key(t) = r.external_id;
     ELSIF r.local_action = 'delete' THEN
       UPDATE tasks t SET deleted_at = coalesce(t.deleted_at, now()) WHERE batch_sync_key(t) = r.external_id;
@@ -1614,7 +1625,8 @@ BEGIN
     BEGIN
       -- The task as it is now, in the mapping's FLRTS fields: a field edited since the conflict
       -- was recorded makes the choice stale.
-      SELECT jsonb_build_object('title', t.title, 'description', t.description, 'status', t.status, 'due_date', t.due_date)
+      SELECT jsonb_build_object('title', t.title, 'description', t.description, 'status', t.status, 'due_date', t.due_date,
+                                'assignee', t.assignee)
         INTO v_now FROM tasks t WHERE batch_sync_key(t) = c.external_id;
       IF v_now IS NULL OR NOT EXISTS (SELECT 1 FROM work_packages w WHERE w.external_id = c.external_id) THEN
         RAISE EXCEPTION 'the task or its last synced record is gone';
@@ -1640,7 +1652,8 @@ BEGIN
       UPDATE tasks t SET title = CASE WHEN rec ? 'title' THEN coalesce(rec->>'title', t.title) ELSE t.title END,
                          description = CASE WHEN rec ? 'description' THEN coalesce(rec->>'description', '') ELSE t.description END,
                          status = CASE WHEN rec ? 'status' THEN coalesce(rec->>'status', t.status) ELSE t.status END,
-                         due_date = CASE WHEN rec ? 'due_date' THEN (rec->>'due_date')::date ELSE t.due_date END
+                         due_date = CASE WHEN rec ? 'due_date' THEN (rec->>'due_date')::date ELSE t.due_date END,
+                         assignee = CASE WHEN rec ? 'assignee' THEN rec->>'assignee' ELSE t.assignee END
        WHERE batch_sync_key(t) = c.external_id;
       UPDATE sync_conflicts SET resolution_applied_run = p_run_id WHERE id = c.id;
       INSERT INTO sync_audit (run_id, workflow_id, execution_id, actor, external_id, action, detail)

@@ -72,7 +72,7 @@ export const CREDENTIALS = {
 // The status links are not written here: they come from OpenProject's own list of statuses
 // (read by the manager, cached, named by the STATUS_MAPPING setting); syncConfig(hrefs) puts
 // them in. SYNC_CONFIG (no links) is enough to compare.
-export const syncConfig = (statusHrefs) => ({
+export const syncConfig = (statusHrefs, assigneeHrefs = statusHrefs === null ? null : {}) => ({
 	local_version_field: null,
 	local_updated_at_field: '/updated_at',
 	local_deleted_field: '/deleted_at',
@@ -85,12 +85,17 @@ export const syncConfig = (statusHrefs) => ({
 			transform: { type: 'link_title', hrefs: statusHrefs },
 		},
 		{ local: '/due_date', remote: '/dueDate', transform: 'date' },
+		// The assignee: the name of one of the project's assignees (read and cached like the
+		// statuses); unassigned is null ({"href": null} in OpenProject).
+		{ local: '/assignee', remote: '/_links/assignee', transform: { type: 'link_title', hrefs: assigneeHrefs } },
 	],
 	// FLRTS is PostgreSQL: a text holding U+0000 cannot be stored there (nor staged as jsonb);
 	// such a record is invalid, with its reason, instead of failing its batch.
 	limits: { reject_nul: true },
 });
 export const SYNC_CONFIG = syncConfig({});
+// The settings entry (from batch_sync_mapping_links) with the links of each link field.
+const LINK_HREFS = { '/status': 'STATUS_HREFS', '/assignee': 'ASSIGNEE_HREFS' };
 /** Compare's own Field Mapping (what a builder sees in the node), made from syncConfig: the
  * status links from the settings at hand (`settings`: an expression for them). */
 const compareMapping = (settings) => ({
@@ -101,7 +106,7 @@ const compareMapping = (settings) => ({
 			remote: m.remote.slice(1).replace(/\//g, '.'),
 			transform: t.type,
 			...(t.type === 'formattable' ? { format: t.format ?? '' } : {}),
-			...(t.type === 'link_title' ? { hrefs: `={{ JSON.stringify(${settings}.STATUS_HREFS) }}` } : {}),
+			...(t.type === 'link_title' ? { hrefs: `={{ JSON.stringify(${settings}.${LINK_HREFS[m.local]} ?? {}) }}` } : {}),
 			valueType: m.type ?? 'any',
 		};
 	}),
@@ -392,7 +397,7 @@ export function workflow() {
 			'n8n-nodes-batch-sync.openProjectSync',
 			1,
 			[1540, 400],
-			{ operation: 'getReference', collections: ['statuses', 'types'], io: ioOf(settings) },
+			{ operation: 'getReference', collections: ['statuses', 'types', 'assignees'], projectId: `={{ ${settings}.OPENPROJECT_PROJECT_ID }}`, io: ioOf(settings) },
 			{ ...opCredentials, executeOnce: true, retryOnFail: true, maxTries: 3, waitBetweenTries: 5000, ...onErrorOutput },
 		),
 		sql(

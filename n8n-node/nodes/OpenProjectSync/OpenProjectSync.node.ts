@@ -97,8 +97,10 @@ export class OpenProjectSync implements INodeType {
 				options: [
 					{ name: 'Statuses', value: 'statuses' },
 					{ name: 'Types', value: 'types' },
+					{ name: 'Assignees of the Project', value: 'assignees' },
 				],
-				description: 'Which of the instance-wide collections to read (GET /api/v3/statuses, /api/v3/types)',
+				description:
+					'Which collections to read (GET /api/v3/statuses, /api/v3/types, and /api/v3/projects/{Project ID}/available_assignees: the users a work package of the project may be assigned)',
 				displayOptions: { show: { operation: ['getReference'] } },
 			},
 			{
@@ -483,19 +485,35 @@ async function getChanged(ctx: IExecuteFunctions, request: Request, io: Io): Pro
 	return records.map((json) => ({ json, pairedItem: { item: 0 } }));
 }
 
-/** Statuses and types of the instance: one item {statuses: [{id, name, href}], types: [...]}. */
+/** Statuses and types of the instance, the assignees of the project: one item
+ * {statuses: [{id, name, href}], types: [...], assignees: [...]}. */
 async function getReference(ctx: IExecuteFunctions, request: Request): Promise<INodeExecutionData[]> {
 	const wanted = ctx.getNodeParameter('collections', 0, ['statuses', 'types']) as string[];
 	const out: IDataObject = {};
 	for (const name of wanted) {
-		if (name !== 'statuses' && name !== 'types') throw new NodeOperationError(ctx.getNode(), `Unknown collection ${name}`);
-		const res = await request({ method: 'GET', url: `/api/v3/${name}` });
-		if (res.statusCode !== 200) throw apiError(ctx, `Reading ${name} failed`, res);
-		const elements = (res.body as Page)._embedded?.elements ?? [];
+		let path: string;
+		let kind = name;
+		if (name === 'statuses' || name === 'types') path = `/api/v3/${name}`;
+		else if (name === 'assignees') {
+			const projectId = (ctx.getNodeParameter('projectId', 0, '') as string).trim();
+			if (projectId === '') throw new NodeOperationError(ctx.getNode(), 'Reading the assignees needs the Project ID');
+			path = `/api/v3/projects/${encodeURIComponent(projectId)}/available_assignees`;
+			kind = 'users';
+		} else throw new NodeOperationError(ctx.getNode(), `Unknown collection ${name}`);
+		// A collection may come in pages (the assignees of a large project): read them all.
+		const elements: IDataObject[] = [];
+		for (let offset = 1; ; offset++) {
+			const res = await request({ method: 'GET', url: path, qs: { pageSize: 1000, offset } });
+			if (res.statusCode !== 200) throw apiError(ctx, `Reading ${name} failed`, res);
+			const page = res.body as Page & { total?: number };
+			const got = page._embedded?.elements ?? [];
+			elements.push(...got);
+			if (got.length === 0 || page.total === undefined || elements.length >= page.total) break;
+		}
 		out[name] = elements.map((e) => ({
 			id: e.id,
 			name: e.name,
-			href: ((e._links as IDataObject | undefined)?.self as IDataObject | undefined)?.href ?? `/api/v3/${name}/${String(e.id)}`,
+			href: ((e._links as IDataObject | undefined)?.self as IDataObject | undefined)?.href ?? `/api/v3/${kind}/${String(e.id)}`,
 		}));
 	}
 	return [{ json: out, pairedItem: { item: 0 } }];

@@ -76,9 +76,9 @@ export class OpenProjectSync implements INodeType {
 					{
 						name: 'Get Reference Data',
 						value: 'getReference',
-						action: 'Get statuses and types',
+						action: 'Get reference data',
 						description:
-							"The instance's statuses and work package types (ID, name, href): what a mapping of names to links needs, read once and cached by the workflow",
+							"The instance's statuses and work package types, the project's assignees (ID, name, href): what a mapping of names to links needs, read once and cached by the workflow",
 					},
 					{
 						name: 'Write',

@@ -250,11 +250,7 @@ impl Mapping {
                 Side::Local => &f.local,
                 Side::Remote => &f.remote,
             };
-            let tail: String = rest
-                .iter()
-                .map(|t| format!("/{}", crate::pointer::escape_token(t)))
-                .collect();
-            Some(format!("{p}{tail}"))
+            Some(format!("{p}{}", crate::pointer::render(rest)))
         })
     }
 

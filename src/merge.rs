@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::config::{Side, Strategies, Strategy};
-use crate::pointer::{escape_token, Pointer};
+use crate::pointer::{render, Pointer};
 use crate::value::{Map, Value};
 
 /// How a conflict was resolved.
@@ -340,11 +340,7 @@ impl<'a> Ctx<'a> {
             Strategy::Manual | Strategy::Merge => Resolution::Unresolved,
         };
         self.conflicts.push(FieldConflict {
-            path: self
-                .tokens
-                .iter()
-                .map(|t| format!("/{}", escape_token(t)))
-                .collect(),
+            path: render(&self.tokens),
             base: b.cloned(),
             local: l.cloned(),
             remote: r.cloned(),

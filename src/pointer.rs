@@ -192,11 +192,16 @@ fn array_index(t: &str) -> Option<usize> {
     }
 }
 
+/// The JSON Pointer text of unescaped reference tokens (`["a/b", "0"]` → `/a~1b/0`).
+pub fn render(tokens: &[String]) -> String {
+    tokens
+        .iter()
+        .map(|t| format!("/{}", escape_token(t)))
+        .collect()
+}
+
 impl fmt::Display for Pointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for t in &self.tokens {
-            write!(f, "/{}", escape_token(t))?;
-        }
-        Ok(())
+        f.write_str(&render(&self.tokens))
     }
 }

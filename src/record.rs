@@ -284,11 +284,7 @@ pub fn view(
                 Some(m) => m.side_path(side, &at),
                 None => None,
             }
-            .unwrap_or_else(|| {
-                at.iter()
-                    .map(|t| format!("/{}", crate::pointer::escape_token(t)))
-                    .collect()
-            });
+            .unwrap_or_else(|| crate::pointer::render(&at));
             return Err(nul_error(side, path));
         }
     }

@@ -464,11 +464,8 @@ test('conflict choices: checked when made, applied against the base, set aside w
 });
 
 test('endpoint admission: ENDPOINT_RATE_PER_MINUTE calls of each endpoint a minute, then refused with the wait; 0 is no limit', async () => {
-	const pg = await startPostgres();
+	const { pg, q } = await database();
 	try {
-		pg.createDatabase('flrts');
-		for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
-		const q = (sql) => pg.psql(sql, 'flrts').trim();
 		const admit = (e) => JSON.parse(q(`SELECT to_jsonb(a) FROM batch_sync_admit('${e}') a`));
 		// No run yet: the default (60).
 		assert.equal(admit('health').rate, 60);

@@ -101,6 +101,18 @@ fn classify(c: &mut Criterion) {
                 .len()
         })
     });
+    // The same with limits.reject_nul (the bundled workflow's setting): every view walked for
+    // U+0000, and the streaming checksum path left for the view path.
+    let nul_cfg =
+        SyncConfig::from_value(&Value::parse(br#"{"limits":{"reject_nul":true}}"#).unwrap())
+            .unwrap();
+    g.bench_function("classify parsed triples, limits.reject_nul", |b| {
+        b.iter(|| {
+            batch_sync::classify::classify(&nul_cfg, &local, &remote, Some(&base))
+                .decisions()
+                .len()
+        })
+    });
     g.bench_function(
         "contract::call end to end (parse, classify, serialize)",
         |b| b.iter(|| batch_sync::contract::call(req.as_bytes()).len()),

@@ -493,3 +493,68 @@ test('endpoint admission: ENDPOINT_RATE_PER_MINUTE calls of each endpoint a minu
 		pg.stop();
 	}
 });
+
+test('STAGING_TABLE_PREFIX: a run makes <prefix>work_packages, moves the open rows into it and stages there; the rows done stay as history', async () => {
+	const { pg, q } = await database();
+	const row = (key, id) => ({
+		external_id: id, operation: 'update', data: { title: key }, checksum: 'c'.repeat(64), decision: 'update_remote',
+		local_action: 'none', remote: { op: 'patch', body: { subject: key }, lock_version: 1 }, idempotency_key: key, retry_delays_ms: [1000],
+	});
+	const stage = (run, rows) => pg.psqlVars("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", 'flrts', { run, rows: JSON.stringify(rows) });
+	const start = (settings) => q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'ex')`);
+	const release = () => q("UPDATE sync_state SET running_run_id = NULL WHERE direction = 'local'");
+	const statuses = (table) => q(`SELECT coalesce(string_agg(idempotency_key || ':' || status, ' ' ORDER BY idempotency_key), '') FROM ${table}`);
+	try {
+		assert.equal(q('SELECT batch_sync_staging_table()'), 'sync_staging_work_packages', 'the default prefix uses the schema\'s table');
+		const first = start({});
+		stage(first, [row('done', '1'), row('waiting', '2'), row('dead', '3'), row('pending', '4')]);
+		q("UPDATE sync_staging_work_packages SET status = CASE idempotency_key WHEN 'done' THEN 'processed' WHEN 'waiting' THEN 'retry' WHEN 'dead' THEN 'dead' ELSE status END, next_attempt_at = now() + interval '1 hour'");
+		release();
+
+		const second = start({ STAGING_TABLE_PREFIX: 'acme_sync_' });
+		assert.equal(q('SELECT batch_sync_staging_table()'), 'acme_sync_work_packages');
+		assert.equal(statuses('acme_sync_work_packages'), 'dead:dead pending:pending waiting:retry', 'the open rows moved, with their state');
+		assert.equal(statuses('sync_staging_work_packages'), 'done:processed', 'the rows done stay where they were');
+		assert.equal(q("SELECT next_attempt_at > now() + interval '50 minutes' FROM acme_sync_work_packages WHERE idempotency_key = 'waiting'"), 't', 'a retry keeps its time');
+		assert.equal(q('SELECT external_id FROM sync_dead_letters'), '3', 'the dead letters are those of the table in use');
+		assert.equal(q("SELECT detail->>'open_rows_moved' FROM sync_audit WHERE action = 'staging_table' AND run_id = :'run'", { run: second }), '3');
+		// The table has the template's constraints and indexes: the same key staged again is one row.
+		stage(second, [row('new', '5'), row('new', '5')]);
+		assert.equal(q("SELECT count(*) FROM acme_sync_work_packages WHERE idempotency_key = 'new'"), '1');
+		assert.equal(q("SELECT count(*) FROM sync_staging_work_packages WHERE idempotency_key = 'new'"), '0');
+		assert.throws(() => q("UPDATE acme_sync_work_packages SET status = 'lost' WHERE idempotency_key = 'new'"), /check constraint/);
+		// The run's retry keys come from the table in use.
+		release();
+		const third = JSON.parse(q(`SELECT to_jsonb(s) FROM batch_sync_start(false, '${JSON.stringify({ STAGING_TABLE_PREFIX: 'acme_sync_' })}', 'wf', 'ex') s`));
+		assert.deepEqual([...third.retry_keys].sort(), ['2', '4', '5']);
+		assert.equal(q("SELECT count(*) FROM sync_audit WHERE action = 'staging_table'"), '1', 'the same prefix again switches nothing');
+		release();
+
+		// Back to the default: the open rows come back, the old rows done stay in both.
+		start({});
+		assert.equal(statuses('sync_staging_work_packages'), 'dead:dead done:processed new:pending pending:pending waiting:retry');
+		assert.equal(statuses('acme_sync_work_packages'), '');
+		release();
+
+		// A table that is not a staging table is never taken; a bad prefix names the key.
+		q('CREATE TABLE mine_work_packages (id integer)');
+		assert.throws(() => start({ STAGING_TABLE_PREFIX: 'mine_' }), /STAGING_TABLE_PREFIX "mine_" names the table mine_work_packages, which is not a batch-sync staging table/);
+		for (const bad of ['Acme_', '1x_', 'a b', 'x"; DROP TABLE tasks; --', 'a'.repeat(51)]) {
+			assert.throws(() => q(`SELECT batch_sync_settings(:'s'::jsonb)`, { s: JSON.stringify({ STAGING_TABLE_PREFIX: bad }) }), /STAGING_TABLE_PREFIX must be lower-case letters/, bad);
+		}
+		assert.equal(q('SELECT batch_sync_staging_table()'), 'sync_staging_work_packages');
+		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't', 'a refused prefix takes no lock');
+		assert.equal(q("SELECT count(*) FROM pg_tables WHERE tablename = 'tasks'"), '1');
+
+		// Applying the schema again keeps the table in use, and gives a prefixed table the template's new columns.
+		start({ STAGING_TABLE_PREFIX: 'acme_sync_' });
+		release();
+		q('ALTER TABLE sync_staging_work_packages ADD COLUMN note text');
+		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
+		assert.equal(q('SELECT batch_sync_staging_table()'), 'acme_sync_work_packages');
+		assert.equal(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_sync_work_packages' AND column_name = 'note'"), '1');
+		assert.equal(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'sync_staging' AND column_name = 'note'"), '1');
+	} finally {
+		pg.stop();
+	}
+});

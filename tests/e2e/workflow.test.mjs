@@ -308,3 +308,36 @@ test('OpenProject answering 422 (a blank subject) sends the row to the dead lett
 	assert.match(row.last_error.errorIdentifier, /:PropertyConstraintViolation$/);
 	assert.equal(wp(191).subject, 'Task 191');
 });
+
+test('STAGING_TABLE_PREFIX set in the Settings node: the next runs stage in <prefix>work_packages, the dead letter moves along', async () => {
+	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+	const prefixed = withSettings(read('batch-sync-manager.json'), {
+		...json("SELECT settings FROM sync_runs ORDER BY started_at DESC LIMIT 1"),
+		STAGING_TABLE_PREFIX: 'flrts_sync_',
+	});
+	prefixed.id = 'batchSyncManagerPrefixed';
+	prefixed.name = 'Batch Sync Manager (prefixed staging)';
+	n8n.importWorkflow([prefixed]);
+	const one = (sql) => db(sql).trim();
+	const deadBefore = one("SELECT string_agg(external_id, ',' ORDER BY external_id) FROM sync_dead_letters");
+	assert.match(deadBefore, /191/, 'the test before left a dead letter');
+	db("UPDATE tasks SET title = 'Task 192, renamed with a prefix' WHERE external_id = '192'");
+	await adminEdit(193, { subject: 'Work package 193, renamed in OpenProject' });
+	const result = await n8n.execute(prefixed.id);
+	assert.equal(result.status, 'success', JSON.stringify(result.data?.resultData?.error ?? {}).slice(0, 2000));
+	const run = one("SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 1");
+	assert.equal(one(`SELECT settings->>'STAGING_TABLE_PREFIX' FROM sync_runs WHERE run_id = '${run}'`), 'flrts_sync_');
+	// Both edits went through, staged in the new table only.
+	assert.equal(wp(192).subject, 'Task 192, renamed with a prefix');
+	assert.equal(one("SELECT title FROM tasks WHERE external_id = '193'"), 'Work package 193, renamed in OpenProject');
+	assert.equal(one(`SELECT string_agg(external_id || ':' || status, ',' ORDER BY external_id) FROM flrts_sync_work_packages WHERE run_id = '${run}'`), '192:processed,193:processed');
+	assert.equal(one(`SELECT count(*) FROM sync_staging_work_packages WHERE run_id = '${run}'`), '0');
+	// The dead letter is in the table in use, still shown, still dead.
+	assert.equal(one("SELECT string_agg(external_id, ',' ORDER BY external_id) FROM sync_dead_letters"), deadBefore);
+	assert.equal(one("SELECT count(*) FROM flrts_sync_work_packages WHERE external_id = '191' AND status = 'dead'"), '1');
+	assert.equal(one("SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('pending', 'retry', 'dead')"), '0');
+	// The run after writes nothing.
+	const writes = op.stats.patches + op.stats.posts;
+	assert.equal((await n8n.execute(prefixed.id)).status, 'success');
+	assert.equal(op.stats.patches + op.stats.posts, writes);
+});

@@ -200,14 +200,6 @@ CREATE OR REPLACE VIEW sync_hourly_report AS
          count(*) FILTER (WHERE status = 'blocked') AS blocked_runs
   FROM sync_metrics GROUP BY 1 ORDER BY 1 DESC;
 
--- The dead letter: rows that failed MAX_RETRIES times, or that OpenProject refused (422), with
--- the last error. They stay until a person re-queues them (batch_sync_requeue).
-CREATE OR REPLACE VIEW sync_dead_letters AS
-  SELECT external_id, decision, operation, remote_op, attempts, last_error,
-         last_error->>'status' AS http_status, coalesce(last_error->>'message', last_error->>'code') AS message,
-         run_id, created_at, id AS staging_id
-  FROM sync_staging_work_packages WHERE status = 'dead';
-
 -- Upgrades: a database made by an earlier version gets the columns added since, and the checks
 -- as they are now (each statement does nothing when already so).
 ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS full_requested boolean NOT NULL DEFAULT false;
@@ -299,3 +291,52 @@ ALTER TABLE tasks ADD COLUMN IF NOT EXISTS assignee text;
 ALTER TABLE sync_openproject_cache ADD COLUMN IF NOT EXISTS project text;
 ALTER TABLE sync_openproject_cache DROP CONSTRAINT IF EXISTS sync_openproject_cache_kind_check;
 ALTER TABLE sync_openproject_cache ADD CONSTRAINT sync_openproject_cache_kind_check CHECK (kind IN ('statuses', 'types', 'assignees'));
+
+-- Staging tables and STAGING_TABLE_PREFIX: the staging rows of a run live in the table
+-- <STAGING_TABLE_PREFIX>work_packages (sync_staging_work_packages with the default prefix). A
+-- table for another prefix is made like this one (LIKE ... INCLUDING ALL) by the first run that
+-- uses it (batch_sync_use_staging in sync.sql), marked by this comment.
+COMMENT ON TABLE sync_staging_work_packages IS 'batch-sync staging table';
+-- Upgrades of staging tables made for another prefix: the columns added to the template since.
+DO $$
+DECLARE
+  t regclass;
+  c record;
+BEGIN
+  FOR t IN SELECT c2.oid::regclass FROM pg_class c2
+            WHERE c2.relkind = 'r' AND c2.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'sync_staging_work_packages'::regclass)
+              AND obj_description(c2.oid, 'pg_class') = 'batch-sync staging table' AND c2.oid <> 'sync_staging_work_packages'::regclass
+  LOOP
+    FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type,
+                    (SELECT ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS dflt
+              FROM pg_attribute a
+              WHERE a.attrelid = 'sync_staging_work_packages'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = t AND b.attname = a.attname AND NOT b.attisdropped)
+              ORDER BY a.attnum
+    LOOP
+      EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', t, c.attname, c.type, coalesce(c.dflt, ''));
+    END LOOP;
+  END LOOP;
+END $$;
+
+-- The staging table in use, as every function reaches it: the view sync_staging points at it
+-- (batch_sync_use_staging switches it when STAGING_TABLE_PREFIX changes). Made again here, on
+-- the same table, so that it shows the columns added above.
+CREATE OR REPLACE FUNCTION batch_sync_staging_table() RETURNS regclass LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT d.refobjid::regclass
+  FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+  WHERE r.ev_class = to_regclass('sync_staging') AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+$$;
+DO $$
+BEGIN
+  EXECUTE format('CREATE OR REPLACE VIEW sync_staging AS SELECT * FROM %s',
+                 coalesce(batch_sync_staging_table(), 'sync_staging_work_packages'::regclass));
+END $$;
+
+-- The dead letter: rows that failed MAX_RETRIES times, or that OpenProject refused (422), with
+-- the last error. They stay until a person re-queues them (batch_sync_requeue).
+CREATE OR REPLACE VIEW sync_dead_letters AS
+  SELECT external_id, decision, operation, remote_op, attempts, last_error,
+         last_error->>'status' AS http_status, coalesce(last_error->>'message', last_error->>'code') AS message,
+         run_id, created_at, id AS staging_id
+  FROM sync_staging WHERE status = 'dead';

@@ -1,6 +1,6 @@
 -- batch-sync: the statements the Batch Sync Manager workflow runs, as functions (idempotent:
 -- CREATE OR REPLACE). The workflow calls each with bind parameters only; nothing here is built
--- from strings. Apply after schema.sql.
+-- from strings but the staging table's name (batch_sync_use_staging), quoted. Apply after schema.sql.
 --
 -- Keys: a task linked to OpenProject is keyed by its work package id (tasks.external_id); a task
 -- not yet created in OpenProject by 'task-<id>'. The mirror (work_packages) and the staging rows
@@ -58,7 +58,7 @@ DECLARE
     'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '',
     'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
     'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60,
-    'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost');
+    'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost', 'STAGING_TABLE_PREFIX', 'sync_staging_');
   out jsonb;
   k text;
   v jsonb;
@@ -125,7 +125,53 @@ BEGIN
   IF jsonb_typeof(out->'ALERT_EMAIL_FROM') <> 'string' OR (out->>'ALERT_EMAIL_FROM') !~ '^[^@\s,<>]+@[^@\s,<>]+$' THEN
     RAISE EXCEPTION 'settings: ALERT_EMAIL_FROM must be an e-mail address, got %', out->'ALERT_EMAIL_FROM';
   END IF;
+  -- The staging table's name is the prefix and 'work_packages': a lower-case SQL name of at most
+  -- 63 bytes, as PostgreSQL keeps it.
+  IF jsonb_typeof(out->'STAGING_TABLE_PREFIX') <> 'string' OR (out->>'STAGING_TABLE_PREFIX') !~ '^[a-z_][a-z0-9_]{0,49}$' THEN
+    RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX must be lower-case letters, digits and _ (not first a digit, at most 50), like "sync_staging_", got %', out->'STAGING_TABLE_PREFIX';
+  END IF;
   RETURN out || jsonb_build_object('OPENPROJECT_PROJECT_ID', out->>'OPENPROJECT_PROJECT_ID');
+END $$;
+
+-- The staging table of STAGING_TABLE_PREFIX in use (under the run lock, at a run's start): when
+-- the prefix changed, its table is made like the template (if missing), the rows still open in
+-- the table used until now (pending, waiting for a retry, dead letters) move to it, and the view
+-- sync_staging, through which every function here reaches staging, points at it. The rows done
+-- stay where they were, as history. Returns the table in use.
+CREATE OR REPLACE FUNCTION batch_sync_use_staging(p_prefix text, p_run_id text DEFAULT '-') RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+  v_name text := p_prefix || 'work_packages';
+  v_old regclass := batch_sync_staging_table();
+  v_new regclass;
+  v_moved integer;
+BEGIN
+  IF p_prefix IS NULL OR p_prefix !~ '^[a-z_][a-z0-9_]{0,49}$' THEN
+    RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX must be lower-case letters, digits and _ (not first a digit, at most 50), got %', p_prefix;
+  END IF;
+  v_new := to_regclass(quote_ident(v_name));
+  IF v_new IS NOT NULL AND v_new = v_old THEN
+    RETURN v_new;
+  END IF;
+  IF v_new IS NULL THEN
+    EXECUTE format('CREATE TABLE %I (LIKE sync_staging_work_packages INCLUDING ALL)', v_name);
+    EXECUTE format('COMMENT ON TABLE %I IS %L', v_name, 'batch-sync staging table');
+    v_new := to_regclass(quote_ident(v_name));
+  ELSIF coalesce(obj_description(v_new, 'pg_class'), '') <> 'batch-sync staging table' THEN
+    RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX "%" names the table %, which is not a batch-sync staging table (choose another prefix)', p_prefix, v_new;
+  END IF;
+  -- Whoever still reads or writes staging (a page of a run that died, the metrics) finishes first.
+  LOCK TABLE sync_staging IN ACCESS EXCLUSIVE MODE;
+  EXECUTE format($q$WITH moved AS (DELETE FROM %s WHERE status IN ('pending', 'retry', 'dead') RETURNING *)
+                    INSERT INTO %s SELECT * FROM moved ON CONFLICT (idempotency_key) DO NOTHING$q$, v_old, v_new);
+  GET DIAGNOSTICS v_moved = ROW_COUNT;
+  BEGIN
+    EXECUTE format('CREATE OR REPLACE VIEW sync_staging AS SELECT * FROM %s', v_new);
+  EXCEPTION WHEN others THEN
+    RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX "%": the table % does not have the staging columns in order (%)', p_prefix, v_new, SQLERRM;
+  END;
+  INSERT INTO sync_audit (run_id, external_id, action, detail)
+  VALUES (p_run_id, '-', 'staging_table', jsonb_build_object('from', v_old::text, 'to', v_new::text, 'open_rows_moved', v_moved));
+  RETURN v_new;
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -321,10 +367,11 @@ BEGIN
            count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status <> 'processed'), 0, 0,
            (extract(epoch FROM coalesce(st.heartbeat_at, st.running_since) - st.running_since) * 1000)::integer,
            'abandoned', format('no heartbeat since %s; taken over by run %s', coalesce(st.heartbeat_at, st.running_since), v_run)
-    FROM sync_staging_work_packages s RIGHT JOIN (SELECT 1) one ON s.run_id = st.running_run_id
+    FROM sync_staging s RIGHT JOIN (SELECT 1) one ON s.run_id = st.running_run_id
     ON CONFLICT (run_id) DO NOTHING;
     UPDATE sync_runs SET status = 'abandoned', finished_at = v_now WHERE sync_runs.run_id = st.running_run_id;
   END IF;
+  PERFORM batch_sync_use_staging(v_settings->>'STAGING_TABLE_PREFIX', v_run);
   -- A stored request is taken by this run (a run that fails is not started again by itself).
   UPDATE sync_state SET running_run_id = v_run, running_since = v_now, heartbeat_at = v_now,
                         running_execution_id = p_execution_id,
@@ -345,7 +392,7 @@ BEGIN
   ), waiting AS (
     -- Rows waiting for a retry (or left pending by a run that died) and conflicts waiting for a
     -- person: both sides of them are read again whatever the cursors say (batch_sync_plan_pages).
-    SELECT w.external_id FROM sync_staging_work_packages w WHERE w.status IN ('pending', 'retry')
+    SELECT w.external_id FROM sync_staging w WHERE w.status IN ('pending', 'retry')
     UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
   ), r AS (
     SELECT coalesce(jsonb_agg(DISTINCT external_id), '[]') AS keys,
@@ -441,7 +488,7 @@ BEGIN
     SELECT coalesce(t.external_id, 'task-' || t.id) AS key FROM tasks t
      WHERE run.full_sync OR t.updated_at >= run.local_since - interval '5 minutes'
     UNION SELECT jsonb_array_elements_text(coalesce(p_remote->'ids', '[]'))
-    UNION SELECT s.external_id FROM sync_staging_work_packages s WHERE s.status IN ('pending', 'retry')
+    UNION SELECT s.external_id FROM sync_staging s WHERE s.status IN ('pending', 'retry')
     UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
     UNION SELECT w.external_id FROM work_packages w WHERE run.full_sync
   ), ordered AS (
@@ -563,7 +610,7 @@ BEGIN
   -- waiting that this run did not plan again (the pair needs no such write any more: it is in
   -- sync, in conflict or invalid now) is superseded.
   IF v_done AND batch_sync_run_kind(p_run_id) <> 'reconciliation' THEN
-    UPDATE sync_staging_work_packages s SET status = 'superseded'
+    UPDATE sync_staging s SET status = 'superseded'
      WHERE s.external_id IN (SELECT jsonb_array_elements_text(p.keys) FROM sync_run_pages p
                               WHERE p.run_id = p_run_id AND p.page_no = p_page_no)
        AND s.status IN ('pending', 'retry') AND s.run_id <> p_run_id AND s.seen_run_id IS DISTINCT FROM p_run_id;
@@ -590,7 +637,7 @@ DROP FUNCTION IF EXISTS batch_sync_unfinished_creates();
 CREATE OR REPLACE FUNCTION batch_sync_unfinished_creates(p_keys jsonb DEFAULT NULL)
 RETURNS TABLE (keys jsonb) LANGUAGE sql STABLE AS $$
   SELECT coalesce(jsonb_agg(DISTINCT s.external_id), '[]')
-  FROM sync_staging_work_packages s
+  FROM sync_staging s
   JOIN tasks t ON 'task-' || t.id = s.external_id AND t.external_id IS NULL
   WHERE s.remote_op = 'create' AND s.status IN ('pending', 'retry', 'dead')
     AND (p_keys IS NULL OR s.external_id IN (SELECT jsonb_array_elements_text(p_keys)))
@@ -604,7 +651,7 @@ CREATE OR REPLACE FUNCTION batch_sync_recover_creates(p_run_id text, p_found jso
 RETURNS TABLE (recovered integer) LANGUAGE plpgsql AS $$
 DECLARE
   f jsonb;
-  r sync_staging_work_packages;
+  r sync_staging;
   n integer := 0;
 BEGIN
   PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
@@ -613,11 +660,11 @@ BEGIN
     RETURN;
   END IF;
   FOR f IN SELECT * FROM jsonb_array_elements(coalesce(p_found, '[]')) LOOP
-    SELECT * INTO r FROM sync_staging_work_packages
+    SELECT * INTO r FROM sync_staging
      WHERE external_id = f->>'key' AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead')
      ORDER BY id DESC LIMIT 1;
     CONTINUE WHEN NOT FOUND;
-    UPDATE sync_staging_work_packages SET status = 'superseded'
+    UPDATE sync_staging SET status = 'superseded'
      WHERE external_id = r.external_id AND remote_op = 'create' AND status IN ('pending', 'retry', 'dead') AND id <> r.id;
     PERFORM batch_sync_record_remote(p_run_id,
       jsonb_build_array(jsonb_build_object('idempotency_key', r.idempotency_key,
@@ -642,7 +689,7 @@ DECLARE
   n integer;
 BEGIN
   WITH up AS (
-    UPDATE sync_staging_work_packages
+    UPDATE sync_staging
        SET attempts = attempts + 1,
            last_error = jsonb_build_object('code', 'batch_failed', 'message', p_error->>'message', 'error', p_error),
            status = CASE WHEN attempts + 1 > jsonb_array_length(coalesce(retry_delays_ms, '[]')) THEN 'dead' ELSE 'retry' END,
@@ -683,7 +730,7 @@ DECLARE
   n integer;
 BEGIN
   WITH up AS (
-    UPDATE sync_staging_work_packages SET status = 'retry', attempts = 0, next_attempt_at = now()
+    UPDATE sync_staging SET status = 'retry', attempts = 0, next_attempt_at = now()
      WHERE external_id = p_key AND status = 'dead' RETURNING 1)
   SELECT count(*)::integer INTO n FROM up;
   IF n > 0 THEN
@@ -729,7 +776,7 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT batch_sync_heartbeat(p_run_id);
   -- A row waiting for its retry that this run plans again: noted, so that the page's end does
   -- not take it for a plan nobody makes any more (batch_sync_complete_page).
-  UPDATE sync_staging_work_packages SET seen_run_id = p_run_id
+  UPDATE sync_staging SET seen_run_id = p_run_id
    WHERE status = 'retry' AND next_attempt_at > now()
      AND idempotency_key IN (SELECT r->>'idempotency_key' FROM jsonb_array_elements(p_rows) r);
   WITH input AS (
@@ -740,7 +787,7 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
       idempotency_key text, retry_delays_ms jsonb)
     ORDER BY r.idempotency_key
   ), up AS (
-    INSERT INTO sync_staging_work_packages AS s
+    INSERT INTO sync_staging AS s
       (run_id, external_id, operation, data, checksum, decision, local_action, local_record,
        remote_op, remote_body, remote_lock_version, remote_version, conflict, idempotency_key, retry_delays_ms)
     SELECT p_run_id, external_id, operation, nullif(data, 'null'), checksum, decision, local_action,
@@ -761,7 +808,7 @@ RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   ), superseded AS (
     -- An older plan for the same key (e.g. a row left for a retry whose record has changed
     -- since) is replaced by this one.
-    UPDATE sync_staging_work_packages s SET status = 'superseded'
+    UPDATE sync_staging s SET status = 'superseded'
     WHERE s.external_id IN (SELECT external_id FROM input) AND s.status IN ('pending', 'retry')
       AND s.idempotency_key NOT IN (SELECT idempotency_key FROM input)
     RETURNING 1
@@ -826,7 +873,7 @@ END $$;
 CREATE OR REPLACE FUNCTION batch_sync_process(p_run_id text, p_keys jsonb, p_workflow_id text, p_execution_id text)
 RETURNS TABLE (ops jsonb, processed integer) LANGUAGE plpgsql AS $$
 DECLARE
-  r sync_staging_work_packages;
+  r sync_staging;
   rec jsonb;
   before_sum text;
   n integer := 0;
@@ -840,7 +887,7 @@ BEGIN
    WHERE run_id = p_run_id AND claimed_by = p_execution_id AND status = 'claimed' AND write_started_at IS NULL;
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
   v_started := coalesce(v_started, now());
-  FOR r IN SELECT * FROM sync_staging_work_packages
+  FOR r IN SELECT * FROM sync_staging
            WHERE run_id = p_run_id AND status = 'pending'
              AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
            ORDER BY id FOR UPDATE
@@ -854,7 +901,7 @@ BEGIN
       SELECT t.updated_at INTO v_now_at FROM tasks t WHERE batch_sync_key(t) = r.external_id FOR UPDATE;
       v_read := coalesce((r.local_record->>'updated_at')::timestamptz, v_started);
       IF v_now_at IS NOT NULL AND v_now_at > v_read THEN
-        UPDATE sync_staging_work_packages
+        UPDATE sync_staging
           SET status = 'retry', attempts = attempts + 1,
               last_error = jsonb_build_object('code', 'local_changed', 'message', 'the task changed after it was read')
           WHERE id = r.id;
@@ -889,7 +936,7 @@ BEGIN
         PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, r.external_id, 'base.' || r.operation,
                                  before_sum, r.checksum, jsonb_build_object('decision', r.decision));
       END IF;
-      UPDATE sync_staging_work_packages SET status = 'processed', processed_at = now(), attempts = attempts + 1
+      UPDATE sync_staging SET status = 'processed', processed_at = now(), attempts = attempts + 1
       WHERE id = r.id;
       PERFORM batch_sync_close_conflict(p_run_id, r.external_id, r.decision, r.conflict, p_workflow_id, p_execution_id);
     END IF;
@@ -898,7 +945,7 @@ BEGIN
   RETURN QUERY
     SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
              'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]'), n
-    FROM sync_staging_work_packages s
+    FROM sync_staging s
     WHERE s.run_id = p_run_id AND s.status = 'pending' AND s.remote_op IS NOT NULL
       AND s.idempotency_key IN (SELECT jsonb_array_elements_text(p_keys));
 END $$;
@@ -912,7 +959,7 @@ CREATE OR REPLACE FUNCTION batch_sync_record_remote(p_run_id text, p_results jso
 RETURNS TABLE (succeeded integer, failed integer) LANGUAGE plpgsql AS $$
 DECLARE
   x jsonb;
-  r sync_staging_work_packages;
+  r sync_staging;
   res jsonb;
   new_key text;
   ok_n integer := 0;
@@ -921,7 +968,7 @@ DECLARE
 BEGIN
   PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
   FOR x IN SELECT * FROM jsonb_array_elements(p_results) LOOP
-    SELECT * INTO r FROM sync_staging_work_packages WHERE idempotency_key = x->>'idempotency_key' FOR UPDATE;
+    SELECT * INTO r FROM sync_staging WHERE idempotency_key = x->>'idempotency_key' FOR UPDATE;
     CONTINUE WHEN NOT FOUND;
     res := x->'result';
     IF (res->>'ok')::boolean THEN
@@ -940,7 +987,7 @@ BEGIN
         UPDATE work_packages SET lock_version = (res->>'lockVersion')::integer, synced_at = now()
           WHERE external_id = new_key;
       END IF;
-      UPDATE sync_staging_work_packages
+      UPDATE sync_staging
         SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL,
             external_id = new_key
         WHERE id = r.id;
@@ -952,7 +999,7 @@ BEGIN
       ok_n := ok_n + 1;
     ELSE
       delays := coalesce(r.retry_delays_ms, '[]');
-      UPDATE sync_staging_work_packages
+      UPDATE sync_staging
         SET attempts = attempts + 1, last_error = res,
             status = CASE WHEN (res->>'status') = '422' OR attempts + 1 > jsonb_array_length(delays) THEN 'dead'
                           ELSE 'retry' END,
@@ -1119,7 +1166,7 @@ BEGIN
     FROM sync_run_pages p WHERE p.run_id = p_run_id AND p.status = 'done' AND p.read_at IS NOT NULL;
   SELECT count(*) FILTER (WHERE s.status = 'processed'), count(*) FILTER (WHERE s.status IN ('retry', 'dead', 'pending'))
     INTO v_processed, v_failed
-    FROM sync_staging_work_packages s WHERE s.run_id = p_run_id;
+    FROM sync_staging s WHERE s.run_id = p_run_id;
   SELECT count(*) INTO v_batches FROM sync_audit a WHERE a.run_id = p_run_id AND a.action = 'batch.failed';
   v_status := CASE WHEN v_failed > 0 OR v_batches > 0 OR v_pages_failed > 0 THEN 'partial' ELSE 'success' END;
   v_reason := CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed, %s of %s pages failed',
@@ -1195,8 +1242,8 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
         'failed_items', (SELECT coalesce(sum(failed_items), 0) FROM sync_metrics)),
     'conflicts_open', (SELECT count(*) FROM sync_conflicts WHERE status = 'open'),
     'oldest_open_conflict_at', (SELECT min(created_at) FROM sync_conflicts WHERE status = 'open'),
-    'retry_backlog', (SELECT count(*) FROM sync_staging_work_packages WHERE status IN ('pending', 'retry')),
-    'dead_letters', (SELECT count(*) FROM sync_staging_work_packages WHERE status = 'dead'),
+    'retry_backlog', (SELECT count(*) FROM sync_staging WHERE status IN ('pending', 'retry')),
+    'dead_letters', (SELECT count(*) FROM sync_staging WHERE status = 'dead'),
     'last_success_at', (SELECT started_at FROM last_success),
     'last_run', (SELECT jsonb_build_object('run_id', run_id, 'status', status, 'started_at', started_at,
                                            'duration_ms', duration_ms, 'items', total_items,
@@ -1290,7 +1337,7 @@ RETURNS TABLE (keys jsonb, remote_ids jsonb, since timestamptz, settings jsonb) 
   ), pick AS (
     SELECT t.external_id FROM tasks t JOIN work_packages w ON w.external_id = t.external_id, s
      WHERE t.updated_at < s.since AND w.synced_at <= s.until AND t.deleted_at IS NULL
-       AND NOT EXISTS (SELECT 1 FROM sync_staging_work_packages x WHERE x.external_id = t.external_id AND x.status IN ('pending', 'retry', 'dead'))
+       AND NOT EXISTS (SELECT 1 FROM sync_staging x WHERE x.external_id = t.external_id AND x.status IN ('pending', 'retry', 'dead'))
        AND NOT EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.external_id = t.external_id AND c.status = 'open')
      ORDER BY md5(t.external_id || to_char(clock_timestamp(), 'YYYYMMDDHH24MI'))  -- a different sample each minute
      LIMIT (batch_sync_current_settings()->>'CONSISTENCY_SAMPLE')::integer

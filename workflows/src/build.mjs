@@ -146,6 +146,7 @@ export const SETTINGS = {
 	ALERT_WEBHOOK_URL: '',
 	ALERT_EMAIL_TO: '',
 	ALERT_EMAIL_FROM: 'batch-sync@localhost',
+	STAGING_TABLE_PREFIX: 'sync_staging_',
 	STATUS_MAPPING: { New: 'New', 'In progress': 'In progress', Closed: 'Closed', Rejected: 'Rejected' },
 	OPENPROJECT_TYPE: 'Task',
 	CACHE_MAX_AGE_MINUTES: 60,

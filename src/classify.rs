@@ -652,10 +652,12 @@ impl<'a> Ctx<'a> {
     fn build(&self, d: &Draft<'a, '_>, outcome: Outcome) -> Result<Decision, BuildError> {
         let reconcile = self.cfg.mode() == Mode::Reconciliation;
         // Views are built only where something may be written or reported.
-        let quiet = matches!(
-            outcome,
-            Outcome::Kind(Kind::Unchanged | Kind::DeleteLocal | Kind::DeleteRemote)
-        ) && d.b.is_some();
+        // (Unchanged pairs without a base are quiet too when no base is seeded from them.)
+        let quiet = match outcome {
+            Outcome::Kind(Kind::Unchanged) => d.b.is_some() || !self.cfg.seed_base(),
+            Outcome::Kind(Kind::DeleteLocal | Kind::DeleteRemote) => d.b.is_some(),
+            _ => false,
+        };
         let need = reconcile || !quiet;
         let lview =
             d.l.filter(|(_, x)| need && !x.deleted())

@@ -213,6 +213,7 @@ pub struct SyncConfig {
     mapping: Option<Mapping>,
     mode: Mode,
     delete_missing: bool,
+    seed_base: bool,
     strategies: Strategies,
     zone: Zone,
     arrays: Vec<(Pointer, String)>,
@@ -236,6 +237,7 @@ impl Default for SyncConfig {
             mapping: None,
             mode: Mode::Incremental,
             delete_missing: false,
+            seed_base: true,
             strategies: Strategies::new(Strategy::Merge),
             zone: Zone::Utc,
             arrays: Vec::new(),
@@ -264,6 +266,7 @@ const KEYS: &[&str] = &[
     "mapping",
     "mode",
     "delete_missing",
+    "seed_base",
     "strategy",
     "time_zone",
     "arrays",
@@ -359,6 +362,11 @@ impl SyncConfig {
             None => {}
             Some(Value::Bool(b)) => cfg.delete_missing = *b,
             Some(_) => return Err(bad("delete_missing", "expected a boolean")),
+        }
+        match m.get("seed_base") {
+            None => {}
+            Some(Value::Bool(b)) => cfg.seed_base = *b,
+            Some(_) => return Err(bad("seed_base", "expected a boolean")),
         }
         if cfg.delete_missing && cfg.mode != Mode::Full {
             return Err(bad("delete_missing", "only allowed with mode \"full\""));
@@ -465,6 +473,12 @@ impl SyncConfig {
     pub fn delete_missing(&self) -> bool {
         self.delete_missing
     }
+    /// Whether an unchanged pair without a base carries its target record (the base to store,
+    /// "seeding" it); without, such a pair is only named unchanged, and no view of it is built.
+    pub fn seed_base(&self) -> bool {
+        self.seed_base
+    }
+
     /// Conflict strategies.
     pub fn strategies(&self) -> &Strategies {
         &self.strategies

@@ -241,13 +241,16 @@ test('Compare with the Base input unconnected: no base, new pairs to Unchanged o
 	const ctx = (seedBase) => context({ inputs: [items(local), items(remote)], params: { ...compareParams, seedBase } });
 	const [changes, conflicts, unchanged] = await run(ctx(false));
 	assert.deepEqual(unchanged.map((o) => o.json.id), ['1']);
-	assert.equal(unchanged[0].json.target.action, 'upsert');
+	// Not seeding: no target record is built for it (the lean unchanged decision).
+	assert.deepEqual(unchanged[0].json.target, { action: 'none' });
 	assert.equal(changes.length, 0);
 	// No base and nothing to tell the sides apart (no local version or timestamp): a conflict the
 	// merge strategy cannot resolve without a base.
 	assert.deepEqual(conflicts.map((o) => [o.json.id, o.json.conflict.type]), [['2', 'concurrent_modification']]);
 	const [changes2, conflicts2, unchanged2] = await run(ctx(true));
 	assert.deepEqual(changes2.map((o) => [o.json.id, o.json.decision]), [['1', 'unchanged']]);
+	assert.equal(changes2[0].json.target.action, 'upsert');
+	assert.equal(changes2[0].json.target.record.title, 'A');
 	assert.deepEqual(conflicts2.map((o) => o.json.id), ['2']);
 	assert.equal(unchanged2.length, 0);
 });

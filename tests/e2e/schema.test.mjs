@@ -348,7 +348,7 @@ test('run kinds: asked for by the webhook or the CLI, delta_sync needs since, th
 		const runs = q('SELECT count(*) FROM sync_runs');
 		s = start({ scheduled: true });
 		assert.equal(s.due, false);
-		assert.match(s.reason, /^not due: the last run started at .*, SYNC_INTERVAL_MINUTES is 15$/);
+		assert.match(s.reason, /^not due: the last run started at .*, the interval is 15 minutes \(nothing changed: SYNC_INTERVAL_MINUTES\)$/);
 		assert.equal(q('SELECT count(*) FROM sync_runs'), runs);
 		assert.equal(q("SELECT running_run_id IS NULL FROM sync_state WHERE direction = 'local'"), 't');
 		// Due once the interval has passed (the last run moved back an hour).
@@ -554,6 +554,96 @@ test('STAGING_TABLE_PREFIX: a run makes <prefix>work_packages, moves the open ro
 		assert.equal(q('SELECT batch_sync_staging_table()'), 'acme_sync_work_packages');
 		assert.equal(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'acme_sync_work_packages' AND column_name = 'note'"), '1');
 		assert.equal(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'sync_staging' AND column_name = 'note'"), '1');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('adaptive interval: idle runs lengthen it up to the maximum, edits bring it back, a burst or a backlog shortens it to the minimum; the schedule and health follow it', async () => {
+	const { q, json, pg } = await database();
+	try {
+		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
+		const remote = JSON.stringify({ ids: ['1'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
+		let n = 0;
+		/** One run whose single page found `summary` (the page's Compare summary). */
+		const runWith = (summary, settings = {}, during = () => {}) => {
+			const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
+			q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
+			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
+			const exec = `x${n++}`;
+			assert.equal(json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`).claimed, true);
+			during(run);
+			q(`SELECT * FROM batch_sync_complete_page('${run}', 0, :'s', '${exec}')`, { s: JSON.stringify(summary) });
+			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			return json(`SELECT jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) FROM sync_metrics WHERE run_id = '${run}'`);
+		};
+		const idle = { total: 1, unchanged: 1 };
+		const seq = [];
+		const step = (summary, settings, during) => {
+			const i = runWith(summary, settings, during);
+			seq.push(i.minutes);
+			return i.reason;
+		};
+		assert.equal(step(idle), 'nothing changed: SYNC_INTERVAL_MINUTES');
+		assert.equal(step(idle), 'nothing changed, two runs in a row: later');
+		step(idle);
+		step(idle);
+		assert.deepEqual(seq, [15, 30, 60, 60], 'idle runs double it, up to SYNC_INTERVAL_MAX_MINUTES');
+		assert.equal(step({ total: 1, update_remote: 1 }), '1 changes: SYNC_INTERVAL_MINUTES');
+		assert.match(step({ total: 120, update_local: 70, create_remote: 50 }), /^burst: 120 changes \(at least BATCH_SIZE, 50\): sooner$/);
+		step({ total: 60, update_local: 60 });
+		step({ total: 60, update_local: 60 });
+		step({ total: 60, update_local: 60 });
+		step({ total: 60, update_local: 60 });
+		assert.deepEqual(seq.slice(4), [15, 7.5, 3.8, 1.9, 1, 1], 'a burst halves it, down to SYNC_INTERVAL_MIN_MINUTES');
+		// The schedule: due after the chosen interval, not after SYNC_INTERVAL_MINUTES.
+		q("UPDATE sync_runs SET started_at = started_at - interval '2 minutes'");
+		const tick = (settings = {}) => json(`SELECT to_jsonb(s) FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'tick', '{"scheduled": true}') s`);
+		let t = tick();
+		assert.equal(t.due, true, 'due after 2 minutes with an interval of 1');
+		q(`SELECT * FROM batch_sync_fail_run('${t.run_id}', 'test', '{"message": "stop"}', 'wf', 'tick')`);
+		// Quiet again: back to SYNC_INTERVAL_MINUTES, then longer.
+		assert.equal(step(idle), 'nothing changed: SYNC_INTERVAL_MINUTES');
+		step(idle);
+		assert.deepEqual(seq.slice(-2), [15, 30]);
+		q("UPDATE sync_runs SET started_at = started_at - interval '20 minutes'");
+		t = tick();
+		assert.equal(t.due, false);
+		assert.match(t.reason, /the interval is 30 minutes \(nothing changed, two runs in a row: later\)$/);
+		// Switched off, the setting is the interval; another SYNC_INTERVAL_MINUTES starts over from it.
+		const stop = (r) => {
+			q(`SELECT * FROM batch_sync_fail_run('${r.run_id}', 'test', '{"message": "stop"}', 'wf', 'tick')`);
+			q("UPDATE sync_runs SET started_at = started_at - interval '20 minutes'");
+		};
+		t = tick({ ADAPTIVE_INTERVAL: false });
+		assert.equal(t.due, true);
+		stop(t);
+		t = tick({ SYNC_INTERVAL_MINUTES: 10 });
+		assert.equal(t.due, true);
+		stop(t);
+		// A backlog (a row whose retry is due) shortens it whatever the run found.
+		const failedWrite = (run) => {
+			q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify([{ external_id: '1', operation: 'update', decision: 'update_remote', local_action: 'none', idempotency_key: 'wait-1', retry_delays_ms: [120000] }]) });
+			q("UPDATE sync_staging_work_packages SET status = 'retry', attempts = 1, next_attempt_at = now() + interval '2 minutes' WHERE idempotency_key = 'wait-1'");
+		};
+		assert.equal(step({ total: 1, update_remote: 1 }, {}, failedWrite), 'backlog: 1 rows waiting, 0 pages failed: sooner');
+		assert.equal(seq.at(-1), 7.5);
+		// A retry due only after the interval is no reason to come sooner.
+		assert.equal(step({ total: 1, update_remote: 1 }, {}, (run) => {
+			failedWrite(run);
+			q("UPDATE sync_staging_work_packages SET next_attempt_at = now() + interval '2 hours' WHERE idempotency_key = 'wait-1'");
+		}), '1 changes: SYNC_INTERVAL_MINUTES');
+		q("UPDATE sync_staging_work_packages SET status = 'processed' WHERE idempotency_key = 'wait-1'");
+		assert.equal(step(idle), 'nothing changed: SYNC_INTERVAL_MINUTES');
+		// Health and metrics show it; the last-success limit follows a longer interval.
+		step(idle);
+		const health = json("SELECT body FROM batch_sync_health('{}')");
+		const last = health.checks.find((c) => c.name === 'last_success');
+		assert.deepEqual([last.interval_minutes, last.interval_reason, last.limit_minutes], [30, 'nothing changed, two runs in a row: later', 60]);
+		assert.match(q("SELECT body FROM batch_sync_metrics('prometheus')"), /^batch_sync_interval_minutes 30$/m);
+		// Bounds are checked with the interval.
+		assert.throws(() => q(`SELECT batch_sync_settings('{"SYNC_INTERVAL_MIN_MINUTES": 20}')`), /SYNC_INTERVAL_MIN_MINUTES \(20\) <= SYNC_INTERVAL_MINUTES \(15\) <= SYNC_INTERVAL_MAX_MINUTES \(60\) must hold/);
+		assert.throws(() => q(`SELECT batch_sync_settings('{"ADAPTIVE_INTERVAL": "yes"}')`), /ADAPTIVE_INTERVAL must be true or false/);
 	} finally {
 		pg.stop();
 	}

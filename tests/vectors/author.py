@@ -145,7 +145,10 @@ vectors["checksum"] = [
          {"index": 1, "id": "2", "checksum": cs({"x": 1})}])},
     {"name": "configuration typos are rejected",
      "request": {"op": "checksum", "records": [], "config": {"stratgy": "merge"}},
-     "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
+     "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, seed_base, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
+    {"name": "seed_base is true or false",
+     "request": {"op": "classify", "local": [], "remote": [], "config": {"seed_base": 1}},
+     "response": err("invalid_config", "classify: config.seed_base: expected a boolean", "/config/seed_base")},
     {"name": "limits.reject_nul is true or false",
      "request": {"op": "checksum", "records": [], "config": {"limits": {"reject_nul": "yes"}}},
      "response": err("invalid_config", "checksum: config.limits: reject_nul: expected true or false", "/config/limits/reject_nul")},
@@ -173,6 +176,11 @@ L = [{"id": 1, "subject": "A", "lockVersion": 1}, {"id": 2, "subject": "only loc
 R = [{"id": 1, "subject": "A", "lockVersion": 1}, {"id": 3, "subject": "only remote", "lockVersion": 1}]
 V.append(classify_vector("no base: unchanged seeds the base, creates go both ways", {"local": L, "remote": R}, [
     {"id": "1", "decision": "unchanged", "local": side(0, cs({"subject": "A"}), version=1), "remote": side(0, cs({"subject": "A"}), version=1), "target": target({"subject": "A"})},
+    {"id": "2", "decision": "create_remote", "local": side(1, cs({"subject": "only local"})), "remote": side(action="create", record={"id": 2, "subject": "only local"}), "target": target({"subject": "only local"})},
+    {"id": "3", "decision": "create_local", "local": side(action="create", record={"id": 3, "subject": "only remote"}), "remote": side(1, cs({"subject": "only remote"}), version=1), "target": target({"subject": "only remote"})},
+]))
+V.append(classify_vector("no base, seed_base false: an unchanged pair carries no target record; creates still do", {"local": L, "remote": R, "config": {"seed_base": False}}, [
+    {"id": "1", "decision": "unchanged", "local": side(0, cs({"subject": "A"}), version=1), "remote": side(0, cs({"subject": "A"}), version=1), "target": target()},
     {"id": "2", "decision": "create_remote", "local": side(1, cs({"subject": "only local"})), "remote": side(action="create", record={"id": 2, "subject": "only local"}), "target": target({"subject": "only local"})},
     {"id": "3", "decision": "create_local", "local": side(action="create", record={"id": 3, "subject": "only remote"}), "remote": side(1, cs({"subject": "only remote"}), version=1), "target": target({"subject": "only remote"})},
 ]))

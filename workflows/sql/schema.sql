@@ -292,6 +292,12 @@ ALTER TABLE sync_openproject_cache ADD COLUMN IF NOT EXISTS project text;
 ALTER TABLE sync_openproject_cache DROP CONSTRAINT IF EXISTS sync_openproject_cache_kind_check;
 ALTER TABLE sync_openproject_cache ADD CONSTRAINT sync_openproject_cache_kind_check CHECK (kind IN ('statuses', 'types', 'assignees'));
 
+-- The adaptive schedule: the interval each run chose for the next (batch_sync_choose_interval),
+-- why, and the SYNC_INTERVAL_MINUTES it started from.
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_minutes numeric;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_reason text;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_base integer;
+
 -- Staging tables and STAGING_TABLE_PREFIX: the staging rows of a run live in the table
 -- <STAGING_TABLE_PREFIX>work_packages (sync_staging_work_packages with the default prefix). A
 -- table for another prefix is made like this one (LIKE ... INCLUDING ALL) by the first run that

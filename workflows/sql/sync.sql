@@ -58,11 +58,12 @@ DECLARE
     'MAX_CONFLICT_AGE_HOURS', 24, 'CONSISTENCY_SAMPLE', 5, 'ALERT_WEBHOOK_URL', '',
     'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
     'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60,
-    'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost', 'STAGING_TABLE_PREFIX', 'sync_staging_');
+    'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost', 'STAGING_TABLE_PREFIX', 'sync_staging_',
+    'ADAPTIVE_INTERVAL', true, 'SYNC_INTERVAL_MIN_MINUTES', 1, 'SYNC_INTERVAL_MAX_MINUTES', 60);
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000],"SYNC_INTERVAL_MIN_MINUTES":[1,1440],"SYNC_INTERVAL_MAX_MINUTES":[1,1440]}';
   strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
@@ -124,6 +125,14 @@ BEGIN
   END IF;
   IF jsonb_typeof(out->'ALERT_EMAIL_FROM') <> 'string' OR (out->>'ALERT_EMAIL_FROM') !~ '^[^@\s,<>]+@[^@\s,<>]+$' THEN
     RAISE EXCEPTION 'settings: ALERT_EMAIL_FROM must be an e-mail address, got %', out->'ALERT_EMAIL_FROM';
+  END IF;
+  IF jsonb_typeof(out->'ADAPTIVE_INTERVAL') <> 'boolean' THEN
+    RAISE EXCEPTION 'settings: ADAPTIVE_INTERVAL must be true or false, got %', out->'ADAPTIVE_INTERVAL';
+  END IF;
+  IF NOT ((out->>'SYNC_INTERVAL_MIN_MINUTES')::integer <= (out->>'SYNC_INTERVAL_MINUTES')::integer
+          AND (out->>'SYNC_INTERVAL_MINUTES')::integer <= (out->>'SYNC_INTERVAL_MAX_MINUTES')::integer) THEN
+    RAISE EXCEPTION 'settings: SYNC_INTERVAL_MIN_MINUTES (%) <= SYNC_INTERVAL_MINUTES (%) <= SYNC_INTERVAL_MAX_MINUTES (%) must hold',
+      out->'SYNC_INTERVAL_MIN_MINUTES', out->'SYNC_INTERVAL_MINUTES', out->'SYNC_INTERVAL_MAX_MINUTES';
   END IF;
   -- The staging table's name is the prefix and 'work_packages': a lower-case SQL name of at most
   -- 63 bytes, as PostgreSQL keeps it.
@@ -256,7 +265,8 @@ END $$;
 -- The kind comes from p_request ({kind, since, by}: the run webhook), else from a request
 -- stored by batch_sync_request_run (the CLI), else full_requested, else incremental.
 -- p_request.scheduled: started by the schedule, which fires every minute; the run starts only
--- when SYNC_INTERVAL_MINUTES have passed since the last one started, or a run was requested
+-- when the interval (SYNC_INTERVAL_MINUTES, or with ADAPTIVE_INTERVAL the one the last run
+-- chose: batch_sync_interval) has passed since the last one started, or a run was requested
 -- (due = false otherwise, and nothing is written).
 -- One run at a time: the lock is held by a run whose heartbeat (each batch) is younger than
 -- LOCK_TIMEOUT_MINUTES. A run whose process died stops beating: the next start takes over at
@@ -288,6 +298,8 @@ DECLARE
   v_reason text;
   v_fresh boolean;
   v_from_request boolean := false;
+  v_interval numeric;
+  v_interval_reason text;
 BEGIN
   IF jsonb_typeof(v_request) <> 'object' THEN
     RAISE EXCEPTION 'run: the request must be a JSON object like {"kind": "full_sync"}, got %', v_request;
@@ -333,9 +345,10 @@ BEGIN
   -- for. (A run still going when the next is due blocks it: a 'blocked' row says so.)
   IF coalesce((v_request->>'scheduled')::boolean, false) AND st.requested_kind IS NULL THEN
     SELECT max(r.started_at) INTO v_last_start FROM sync_runs r;
-    IF v_last_start > v_now - make_interval(mins => (v_settings->>'SYNC_INTERVAL_MINUTES')::integer) + interval '5 seconds' THEN
+    SELECT i.minutes, i.reason INTO v_interval, v_interval_reason FROM batch_sync_interval(v_settings) i;
+    IF v_last_start > v_now - make_interval(secs => v_interval * 60) + interval '5 seconds' THEN
       RETURN QUERY SELECT v_run, false, v_now, NULL::timestamptz, NULL::text, '[]'::jsonb, '[]'::jsonb, v_settings, false,
-        format('not due: the last run started at %s, SYNC_INTERVAL_MINUTES is %s', v_last_start, v_settings->>'SYNC_INTERVAL_MINUTES'),
+        format('not due: the last run started at %s, the interval is %s minutes (%s)', v_last_start, v_interval, v_interval_reason),
         v_kind, v_by, false, true;
       RETURN;
     END IF;
@@ -1126,6 +1139,80 @@ END $$;
 -- released. The cursors advance only when every page is done; a run with a failed page is read
 -- again from the same cursors. A run that lost the lock (taken over) ends with an error.
 DROP FUNCTION IF EXISTS batch_sync_finish(text, boolean, timestamptz, text, jsonb, text, text);
+-- The interval in force for the schedule: SYNC_INTERVAL_MINUTES, or with ADAPTIVE_INTERVAL the
+-- one the latest run chose (within the bounds of p_settings; a choice made from another
+-- SYNC_INTERVAL_MINUTES starts over from the setting).
+CREATE OR REPLACE FUNCTION batch_sync_interval(p_settings jsonb)
+RETURNS TABLE (minutes numeric, reason text) LANGUAGE sql STABLE AS $$
+  WITH last AS (
+    SELECT m.interval_minutes, m.interval_reason, m.interval_base FROM sync_metrics m
+     WHERE m.interval_minutes IS NOT NULL ORDER BY m.started_at DESC, m.id DESC LIMIT 1
+  )
+  SELECT CASE WHEN adaptive AND l.interval_base = base
+              THEN least(greatest(l.interval_minutes, (p_settings->>'SYNC_INTERVAL_MIN_MINUTES')::numeric),
+                         (p_settings->>'SYNC_INTERVAL_MAX_MINUTES')::numeric)
+              ELSE base END,
+         CASE WHEN NOT adaptive THEN 'fixed: ADAPTIVE_INTERVAL is off'
+              WHEN l.interval_base = base THEN l.interval_reason
+              WHEN l.interval_base IS NOT NULL THEN 'SYNC_INTERVAL_MINUTES changed: starting from it'
+              ELSE 'no run yet: SYNC_INTERVAL_MINUTES' END
+  FROM (SELECT (p_settings->>'SYNC_INTERVAL_MINUTES')::numeric AS base,
+               coalesce((p_settings->>'ADAPTIVE_INTERVAL')::boolean, false) AS adaptive) x
+  LEFT JOIN last l ON true
+$$;
+
+-- The adaptive schedule (ADAPTIVE_INTERVAL): at the end of each run, the interval to the next,
+-- within [SYNC_INTERVAL_MIN_MINUTES, SYNC_INTERVAL_MAX_MINUTES], from what the run found:
+--   a backlog (rows waiting whose retry is due within SYNC_INTERVAL_MINUTES, pages that failed)
+--   or a burst of changes (at least BATCH_SIZE): half the interval before, at most SYNC_INTERVAL_MINUTES;
+--   some changes: back to SYNC_INTERVAL_MINUTES;
+--   nothing, and the run before found nothing either: twice the interval before (at least
+--   SYNC_INTERVAL_MINUTES); nothing once: SYNC_INTERVAL_MINUTES.
+-- Returns the minutes and the reason (kept in sync_metrics, shown by the health endpoint and
+-- the dashboard).
+CREATE OR REPLACE FUNCTION batch_sync_choose_interval(p_run_id text, p_summary jsonb, p_pages_failed integer)
+RETURNS TABLE (minutes numeric, reason text) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s jsonb := (SELECT r.settings FROM sync_runs r WHERE r.run_id = p_run_id);
+  v_base numeric := (s->>'SYNC_INTERVAL_MINUTES')::numeric;
+  v_lo numeric := (s->>'SYNC_INTERVAL_MIN_MINUTES')::numeric;
+  v_hi numeric := (s->>'SYNC_INTERVAL_MAX_MINUTES')::numeric;
+  v_prev numeric;
+  v_changes integer;
+  v_waiting integer;
+  v_idle_before boolean;
+BEGIN
+  IF NOT coalesce((s->>'ADAPTIVE_INTERVAL')::boolean, false) THEN
+    RETURN QUERY SELECT v_base, 'fixed: ADAPTIVE_INTERVAL is off'::text;
+    RETURN;
+  END IF;
+  SELECT i.minutes INTO v_prev FROM batch_sync_interval(s) i;
+  SELECT coalesce(sum((e.value #>> '{}')::numeric), 0)::integer INTO v_changes
+    FROM jsonb_each(coalesce(p_summary, '{}')) e
+   WHERE e.key IN ('create_remote', 'create_local', 'update_remote', 'update_local', 'converged',
+                   'delete_remote', 'delete_local', 'conflict') AND jsonb_typeof(e.value) = 'number';
+  SELECT count(*) INTO v_waiting FROM sync_staging w
+   WHERE w.status IN ('pending', 'retry') AND w.next_attempt_at < clock_timestamp() + make_interval(mins => v_base::integer);
+  IF v_waiting > 0 OR p_pages_failed > 0 THEN
+    RETURN QUERY SELECT greatest(v_lo, round(least(v_prev, v_base) / 2, 1)),
+      format('backlog: %s rows waiting, %s pages failed: sooner', v_waiting, p_pages_failed);
+  ELSIF v_changes >= (s->>'BATCH_SIZE')::integer THEN
+    RETURN QUERY SELECT greatest(v_lo, round(least(v_prev, v_base) / 2, 1)),
+      format('burst: %s changes (at least BATCH_SIZE, %s): sooner', v_changes, s->>'BATCH_SIZE');
+  ELSIF v_changes > 0 THEN
+    RETURN QUERY SELECT v_base, format('%s changes: SYNC_INTERVAL_MINUTES', v_changes);
+  ELSE
+    SELECT coalesce(m.interval_reason LIKE 'nothing%', false) INTO v_idle_before
+      FROM sync_metrics m WHERE m.interval_minutes IS NOT NULL AND m.run_id <> p_run_id
+     ORDER BY m.started_at DESC, m.id DESC LIMIT 1;
+    IF coalesce(v_idle_before, false) THEN
+      RETURN QUERY SELECT least(v_hi, greatest(v_prev, v_base) * 2), 'nothing changed, two runs in a row: later'::text;
+    ELSE
+      RETURN QUERY SELECT v_base, 'nothing changed: SYNC_INTERVAL_MINUTES'::text;
+    END IF;
+  END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION batch_sync_finish(p_run_id text, p_workflow_id text, p_execution_id text)
 RETURNS TABLE (run_id text, total integer, processed integer, failed integer, conflicts integer, duration_ms integer,
                status text, pages integer, pages_failed integer)
@@ -1144,6 +1231,8 @@ DECLARE
   v_reason text;
   v_duration integer;
   v_stages jsonb;
+  v_interval numeric;
+  v_interval_reason text;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
@@ -1171,13 +1260,15 @@ BEGIN
   v_status := CASE WHEN v_failed > 0 OR v_batches > 0 OR v_pages_failed > 0 THEN 'partial' ELSE 'success' END;
   v_reason := CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed, %s of %s pages failed',
                                                          v_failed, v_batches, v_pages_failed, v_pages) END;
+  SELECT i.minutes, i.reason INTO v_interval, v_interval_reason FROM batch_sync_choose_interval(p_run_id, v_summary, v_pages_failed) i;
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
-                            status, reason, stage_ms)
+                            status, reason, stage_ms, interval_minutes, interval_reason, interval_base)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
-          v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages);
+          v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages,
+          v_interval, v_interval_reason, (run.settings->>'SYNC_INTERVAL_MINUTES')::integer);
   UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
@@ -1245,6 +1336,8 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
     'retry_backlog', (SELECT count(*) FROM sync_staging WHERE status IN ('pending', 'retry')),
     'dead_letters', (SELECT count(*) FROM sync_staging WHERE status = 'dead'),
     'last_success_at', (SELECT started_at FROM last_success),
+    'interval', (SELECT jsonb_build_object('minutes', i.minutes, 'reason', i.reason)
+                   FROM batch_sync_interval(batch_sync_current_settings()) i),
     'last_run', (SELECT jsonb_build_object('run_id', run_id, 'status', status, 'started_at', started_at,
                                            'duration_ms', duration_ms, 'items', total_items,
                                            'items_per_second', CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END)
@@ -1319,7 +1412,10 @@ BEGIN
               coalesce(round(floor(extract(epoch FROM (f->>'last_success_at')::timestamptz) * 1000) / 1000, 3), 0))
     || '# HELP batch_sync_run_in_progress 1 while a run holds the lock.'::text
     || '# TYPE batch_sync_run_in_progress gauge'::text
-    || format('batch_sync_run_in_progress %s', CASE WHEN jsonb_typeof(f->'running') = 'object' THEN 1 ELSE 0 END);
+    || format('batch_sync_run_in_progress %s', CASE WHEN jsonb_typeof(f->'running') = 'object' THEN 1 ELSE 0 END)
+    || '# HELP batch_sync_interval_minutes Minutes from the start of one scheduled run to the next (SYNC_INTERVAL_MINUTES, or the adaptive interval).'::text
+    || '# TYPE batch_sync_interval_minutes gauge'::text
+    || format('batch_sync_interval_minutes %s', coalesce(f->'interval'->>'minutes', '0'));
   RETURN QUERY SELECT 'text/plain; version=0.0.4; charset=utf-8', array_to_string(lines, E'\n') || E'\n';
 END $$;
 
@@ -1366,11 +1462,15 @@ DECLARE
   v_differ integer;
   v_unexplained jsonb;
   v_conflict_age numeric;
+  v_limit numeric;
 BEGIN
-  -- 1. The last successful run is younger than 2 x SYNC_INTERVAL_MINUTES.
+  -- 1. The last successful run is younger than twice the interval (SYNC_INTERVAL_MINUTES, or the
+  -- adaptive one when it is longer), which is shown with its reason.
+  v_limit := 2 * greatest((cfg->>'SYNC_INTERVAL_MINUTES')::numeric, (f->'interval'->>'minutes')::numeric);
   v_age := round(extract(epoch FROM clock_timestamp() - (f->>'last_success_at')::timestamptz) / 60, 1);
-  checks := checks || jsonb_build_object('name', 'last_success', 'ok', coalesce(v_age <= 2 * (cfg->>'SYNC_INTERVAL_MINUTES')::numeric, false),
-    'value', f->'last_success_at', 'age_minutes', v_age, 'limit_minutes', 2 * (cfg->>'SYNC_INTERVAL_MINUTES')::integer);
+  checks := checks || jsonb_build_object('name', 'last_success', 'ok', coalesce(v_age <= v_limit, false),
+    'value', f->'last_success_at', 'age_minutes', v_age, 'limit_minutes', v_limit,
+    'interval_minutes', f->'interval'->'minutes', 'interval_reason', f->'interval'->'reason');
   -- 2. Backlog and dead letters under their limits.
   checks := checks || jsonb_build_object('name', 'retry_backlog', 'ok', (f->>'retry_backlog')::integer <= (cfg->>'MAX_BACKLOG')::integer,
     'value', f->'retry_backlog', 'limit', cfg->'MAX_BACKLOG');

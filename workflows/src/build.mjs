@@ -123,6 +123,9 @@ const compareConfig = (settings, { strategy = true } = {}) => {
 // in sync.sql, which names a bad key). Every other node reads them from Start Run.
 export const SETTINGS = {
 	SYNC_INTERVAL_MINUTES: 15,
+	ADAPTIVE_INTERVAL: true,
+	SYNC_INTERVAL_MIN_MINUTES: 1,
+	SYNC_INTERVAL_MAX_MINUTES: 60,
 	BATCH_SIZE: 50,
 	MAX_RETRIES: 3,
 	RETRY_BASE_SECONDS: 60,

@@ -64,6 +64,8 @@ export function buildConfig(ctx: IExecuteFunctions, operation: string): JsonObje
 		const mode = ctx.getNodeParameter('mode', 0, 'incremental') as string;
 		config.mode = mode;
 		if (mode === 'full') config.delete_missing = ctx.getNodeParameter('deleteMissing', 0, false);
+		// Only when new pairs' bases are stored does the core build their target records.
+		config.seed_base = ctx.getNodeParameter('seedBase', 0, false) as boolean;
 		config.time_zone = ctx.getNodeParameter('timeZone', 0, 'UTC');
 		const mapping = (ctx.getNodeParameter('mapping.values', 0, []) as IDataObject[]).map((m) => {
 			const entry: JsonObject = {

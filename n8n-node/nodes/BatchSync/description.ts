@@ -234,7 +234,7 @@ export const properties: INodeProperties[] = [
 		type: 'boolean',
 		default: false,
 		description:
-			'Whether an unchanged pair that has no base yet goes to Changes instead of Unchanged, so that the workflow stores its base (target.record) for the next three-way comparison',
+			'Whether an unchanged pair that has no base yet goes to Changes instead of Unchanged, with its target record (the base to store for the next three-way comparison). Off: such a pair goes to Unchanged without a target record, which is faster and leaner.',
 		...show(['compare']),
 	},
 	...strategyParameters,

@@ -180,11 +180,14 @@ test('Write: 429 and 503 are sent again (Retry-After honoured); what stays throt
 	const [out] = await run(context({ params: { operation: 'write' }, items: [{ json: { op: 'patch', id: 41, body: { subject: 'After throttling', lockVersion: wp.lockVersion } } }] }));
 	assert.equal(out[0].json.result.ok, true);
 	assert.equal(started.length, 3);
+	// The result says it took three sends, and the time with the waits.
+	assert.equal(out[0].json.result.tries, 3);
+	assert.ok(out[0].json.result.ms >= 950, `ms ${out[0].json.result.ms}`);
 	assert.ok(started[1] - started[0] >= 950, `Retry-After: 1 waited ${started[1] - started[0]} ms`);
 	standin.fail({ method: 'PATCH', id: 42, status: 429, times: 3 });
 	const w42 = standin.workPackages().find((w) => w.id === 42);
 	const [stuck] = await run(context({ params: { operation: 'write', io: { maxTries: 3 } }, items: [{ json: { op: 'patch', id: 42, body: { subject: 'x', lockVersion: w42.lockVersion } } }] }));
-	assert.deepEqual([stuck[0].json.result.ok, stuck[0].json.result.status], [false, 429]);
+	assert.deepEqual([stuck[0].json.result.ok, stuck[0].json.result.status, stuck[0].json.result.tries], [false, 429, 3]);
 	assert.equal(standin.workPackages().find((w) => w.id === 42).subject, 'WP 42', 'nothing written');
 });
 

@@ -17,7 +17,7 @@ test('the schema applies to an empty database and again without changes', async 
 		pg.psqlFile(schema, 'flrts');
 		assert.equal(dump(), first);
 		const tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", 'flrts').trim();
-		assert.equal(tables, 'sync_alerts,sync_audit,sync_conflicts,sync_endpoint_calls,sync_form_tokens,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
+		assert.equal(tables, 'sync_alerts,sync_audit,sync_batches,sync_conflicts,sync_endpoint_calls,sync_form_tokens,sync_metrics,sync_openproject_cache,sync_reconciliation,sync_run_pages,sync_runs,sync_staging_work_packages,sync_state,tasks,work_packages');
 		assert.equal(pg.psql('SELECT count(*) FROM sync_state', 'flrts').trim(), '2');
 		// The trigger keeps updated_at current on a real change only.
 		pg.psql("INSERT INTO tasks (title) VALUES ('a')", 'flrts');
@@ -642,8 +642,77 @@ test('adaptive interval: idle runs lengthen it up to the maximum, edits bring it
 		assert.deepEqual([last.interval_minutes, last.interval_reason, last.limit_minutes], [30, 'nothing changed, two runs in a row: later', 60]);
 		assert.match(q("SELECT body FROM batch_sync_metrics('prometheus')"), /^batch_sync_interval_minutes 30$/m);
 		// Bounds are checked with the interval.
-		assert.throws(() => q(`SELECT batch_sync_settings('{"SYNC_INTERVAL_MIN_MINUTES": 20}')`), /SYNC_INTERVAL_MIN_MINUTES \(20\) <= SYNC_INTERVAL_MINUTES \(15\) <= SYNC_INTERVAL_MAX_MINUTES \(60\) must hold/);
+		assert.throws(() => q(`SELECT batch_sync_settings('{"SYNC_INTERVAL_MIN_MINUTES": 70}')`), /SYNC_INTERVAL_MIN_MINUTES \(70\) must not be above SYNC_INTERVAL_MAX_MINUTES \(60\)/);
 		assert.throws(() => q(`SELECT batch_sync_settings('{"ADAPTIVE_INTERVAL": "yes"}')`), /ADAPTIVE_INTERVAL must be true or false/);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('adaptive batch size: searched from measured batches within its bounds, halved when OpenProject throttles and tried upwards again later, smaller when requests slow down', async () => {
+	const { q, json, pg } = await database();
+	try {
+		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
+		const remote = JSON.stringify({ ids: ['1'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
+		let n = 0;
+		/** One run of one page: its execution staged `rows` plan rows in one batch that took
+		 * rows/rate seconds, with `thr` throttled answers and a mean request time of `lat` ms. */
+		const runAt = ({ rate, thr = 0, lat = 50, rows = 100 }, settings = {}) => {
+			const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
+			q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
+			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
+			const exec = `x${n++}`;
+			const claim = json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`);
+			// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
+			q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
+			q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
+			const results = Array.from({ length: 4 }, (_, k) => ({ idempotency_key: `none-${k}`, result: { ok: true, status: 200, tries: k < thr ? 2 : 1, ms: lat } }));
+			q("SELECT * FROM batch_sync_record_remote(:'run', :'results'::jsonb, 'wf', :'exec');", { run, exec, results: JSON.stringify(results) });
+			// The batch's figures as if it held `rows` rows for rows/rate seconds.
+			q(`UPDATE sync_batches SET rows = ${rows}, started_at = finished_at - make_interval(secs => ${rows / rate}) WHERE run_id = '${run}'`);
+			q(`SELECT * FROM batch_sync_complete_page('${run}', 0, '{"total": 1, "update_remote": 1}', '${exec}')`);
+			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			const m = json(`SELECT jsonb_build_object('used', batch_size, 'next', batch_size_next, 'reason', batch_size_reason, 'thr', batch_throttled, 'lat', batch_latency_ms, 'rate', batch_rows_per_second) FROM sync_metrics WHERE run_id = '${run}'`);
+			assert.equal(claim.settings.BATCH_SIZE, m.used, 'the page plans with the size in use');
+			return m;
+		};
+		const used = [];
+		const step = (figures, settings) => {
+			const m = runAt(figures, settings);
+			used.push(m.used);
+			return m;
+		};
+		let m = step({ rate: 100 });
+		assert.deepEqual([m.used, m.next, m.reason, m.rate, m.lat, m.thr], [50, 100, '100.0 rows/s at 50, the best so far: trying 100', 100, 50, 0]);
+		step({ rate: 150 });
+		step({ rate: 160 });
+		m = step({ rate: 120 });
+		assert.equal(m.reason, '120.0 rows/s at 400, 160.0 at 200: back to 200');
+		// OpenProject throttles at 200: half; sizes from 200 up are not tried while that run is among the last six.
+		m = step({ rate: 158, thr: 3 });
+		assert.deepEqual([m.used, m.thr, m.next, m.reason], [200, 3, 100, 'OpenProject throttled 3 answers (429/5xx) at 200: smaller']);
+		m = step({ rate: 140 });
+		assert.equal(m.reason, '140.0 rows/s at 100, the best of the sizes measured below 200 (throttled): kept');
+		for (const rate of [140, 100, 140, 140, 140]) step({ rate: rate });
+		m = step({ rate: 165 });
+		step({ rate: 170 });
+		assert.deepEqual(used, [50, 100, 200, 400, 200, 100, 100, 50, 100, 100, 100, 200, 400], 'up, back, down when throttled, up again');
+		// Requests slowing down (50 -> 200 ms): a quarter off.
+		m = step({ rate: 170, lat: 200 });
+		assert.deepEqual([m.used, m.next, m.reason], [800, 600, 'OpenProject answered in 200.0 ms, 50.0 ms the run before: smaller']);
+		// The bounds hold; switched off, BATCH_SIZE is the size.
+		m = step({ rate: 170 }, { BATCH_SIZE_MAX: 200 });
+		assert.equal(m.used, 200);
+		m = step({ rate: 170 }, { ADAPTIVE_BATCH_SIZE: false });
+		assert.deepEqual([m.used, m.next, m.reason], [50, 50, 'fixed: ADAPTIVE_BATCH_SIZE is off']);
+		// A run that wrote nothing keeps it.
+		const quiet = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'coord')`);
+		json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run: quiet });
+		assert.equal(q(`SELECT batch_size_reason FROM sync_metrics WHERE run_id = '${quiet}'`), 'nothing written: kept');
+		assert.throws(() => q(`SELECT batch_sync_settings('{"BATCH_SIZE_MIN": 1001}')`), /BATCH_SIZE_MIN \(1001\) must not be above BATCH_SIZE_MAX \(1000\)/);
+		// The metrics show each run's choice.
+		const figures = json('SELECT batch_sync_figures(3)');
+		assert.equal(figures.runs[1].batch.reason, 'fixed: ADAPTIVE_BATCH_SIZE is off');
 	} finally {
 		pg.stop();
 	}

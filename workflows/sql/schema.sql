@@ -298,6 +298,32 @@ ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_minutes numeric;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_reason text;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS interval_base integer;
 
+-- The adaptive batch size: each batch of a page (Stage Batch -> Record OpenProject Results),
+-- timed, with its OpenProject requests, the throttled answers among them (429, 502, 503, 504,
+-- sent again or failed) and their mean time; the size each run used and the one it chose for
+-- the next (batch_sync_choose_batch_size), why, and the BATCH_SIZE it started from.
+CREATE TABLE IF NOT EXISTS sync_batches (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  execution_id  text,
+  rows          integer NOT NULL,
+  started_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  processed_at  timestamptz,
+  finished_at   timestamptz,
+  writes        integer,
+  throttled     integer,
+  latency_ms    numeric
+);
+CREATE INDEX IF NOT EXISTS sync_batches_run ON sync_batches (run_id, execution_id, id);
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS batch_size integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_rows_per_second numeric;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_latency_ms numeric;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_throttled integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_next integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_reason text;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_base integer;
+
 -- Staging tables and STAGING_TABLE_PREFIX: the staging rows of a run live in the table
 -- <STAGING_TABLE_PREFIX>work_packages (sync_staging_work_packages with the default prefix). A
 -- table for another prefix is made like this one (LIKE ... INCLUDING ALL) by the first run that

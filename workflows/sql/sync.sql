@@ -8,6 +8,7 @@
 
 -- Signatures that changed (CREATE OR REPLACE cannot change them): the old ones go.
 DROP FUNCTION IF EXISTS batch_sync_close_conflict(text, text, text, text, text);
+DROP FUNCTION IF EXISTS batch_sync_stage(text, jsonb);
 
 CREATE OR REPLACE FUNCTION batch_sync_key(t tasks) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(t.external_id, 'task-' || t.id)
@@ -59,11 +60,12 @@ DECLARE
     'STATUS_MAPPING', jsonb_build_object('New', 'New', 'In progress', 'In progress', 'Closed', 'Closed', 'Rejected', 'Rejected'),
     'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60,
     'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost', 'STAGING_TABLE_PREFIX', 'sync_staging_',
-    'ADAPTIVE_INTERVAL', true, 'SYNC_INTERVAL_MIN_MINUTES', 1, 'SYNC_INTERVAL_MAX_MINUTES', 60);
+    'ADAPTIVE_INTERVAL', true, 'SYNC_INTERVAL_MIN_MINUTES', 1, 'SYNC_INTERVAL_MAX_MINUTES', 60,
+    'ADAPTIVE_BATCH_SIZE', true, 'BATCH_SIZE_MIN', 10, 'BATCH_SIZE_MAX', 1000);
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000],"SYNC_INTERVAL_MIN_MINUTES":[1,1440],"SYNC_INTERVAL_MAX_MINUTES":[1,1440]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000],"SYNC_INTERVAL_MIN_MINUTES":[1,1440],"SYNC_INTERVAL_MAX_MINUTES":[1,1440],"BATCH_SIZE_MIN":[1,10000],"BATCH_SIZE_MAX":[1,10000]}';
   strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
@@ -129,10 +131,17 @@ BEGIN
   IF jsonb_typeof(out->'ADAPTIVE_INTERVAL') <> 'boolean' THEN
     RAISE EXCEPTION 'settings: ADAPTIVE_INTERVAL must be true or false, got %', out->'ADAPTIVE_INTERVAL';
   END IF;
-  IF NOT ((out->>'SYNC_INTERVAL_MIN_MINUTES')::integer <= (out->>'SYNC_INTERVAL_MINUTES')::integer
-          AND (out->>'SYNC_INTERVAL_MINUTES')::integer <= (out->>'SYNC_INTERVAL_MAX_MINUTES')::integer) THEN
-    RAISE EXCEPTION 'settings: SYNC_INTERVAL_MIN_MINUTES (%) <= SYNC_INTERVAL_MINUTES (%) <= SYNC_INTERVAL_MAX_MINUTES (%) must hold',
-      out->'SYNC_INTERVAL_MIN_MINUTES', out->'SYNC_INTERVAL_MINUTES', out->'SYNC_INTERVAL_MAX_MINUTES';
+  -- (The bounds of the adaptive interval and batch size widen to take in SYNC_INTERVAL_MINUTES
+  -- and BATCH_SIZE.)
+  IF (out->>'SYNC_INTERVAL_MIN_MINUTES')::integer > (out->>'SYNC_INTERVAL_MAX_MINUTES')::integer THEN
+    RAISE EXCEPTION 'settings: SYNC_INTERVAL_MIN_MINUTES (%) must not be above SYNC_INTERVAL_MAX_MINUTES (%)',
+      out->'SYNC_INTERVAL_MIN_MINUTES', out->'SYNC_INTERVAL_MAX_MINUTES';
+  END IF;
+  IF jsonb_typeof(out->'ADAPTIVE_BATCH_SIZE') <> 'boolean' THEN
+    RAISE EXCEPTION 'settings: ADAPTIVE_BATCH_SIZE must be true or false, got %', out->'ADAPTIVE_BATCH_SIZE';
+  END IF;
+  IF (out->>'BATCH_SIZE_MIN')::integer > (out->>'BATCH_SIZE_MAX')::integer THEN
+    RAISE EXCEPTION 'settings: BATCH_SIZE_MIN (%) must not be above BATCH_SIZE_MAX (%)', out->'BATCH_SIZE_MIN', out->'BATCH_SIZE_MAX';
   END IF;
   -- The staging table's name is the prefix and 'work_packages': a lower-case SQL name of at most
   -- 63 bytes, as PostgreSQL keeps it.
@@ -392,10 +401,11 @@ BEGIN
                         requested_since = CASE WHEN v_from_request THEN NULL ELSE requested_since END,
                         requested_by = CASE WHEN v_from_request THEN NULL ELSE requested_by END
    WHERE direction = 'local';
-  INSERT INTO sync_runs (run_id, full_sync, kind, since, requested_by, settings, started_at, local_since, workflow_id, execution_id)
+  INSERT INTO sync_runs (run_id, full_sync, kind, since, requested_by, settings, started_at, local_since, workflow_id, execution_id,
+                         batch_size)
   SELECT v_run, v_kind IN ('full_sync', 'reconciliation'), v_kind, v_since, v_by, v_settings, v_now,
          CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE max(cursor_at) FILTER (WHERE direction = 'local') END,
-         p_workflow_id, p_execution_id
+         p_workflow_id, p_execution_id, batch_sync_batch_size(v_settings)
   FROM sync_state;
   RETURN QUERY
   WITH s AS (
@@ -593,7 +603,9 @@ BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   RETURN QUERY SELECT true, p_run_id, p_page_no, v_keys,
     coalesce((SELECT jsonb_agg(k) FROM jsonb_array_elements_text(v_keys) k WHERE k ~ '^[0-9]+$'), '[]'),
-    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync, 'KIND', run.kind) || batch_sync_mapping_links(run.settings, false),
+    run.settings || jsonb_build_object('FULL_SYNC', run.full_sync, 'KIND', run.kind,
+                                       'BATCH_SIZE', coalesce(run.batch_size, (run.settings->>'BATCH_SIZE')::integer))
+      || batch_sync_mapping_links(run.settings, false),
     NULL::text;
 END $$;
 
@@ -784,9 +796,11 @@ END $$;
 -- wrote them (each row already holds its OpenProject request; the columns are the plan row's
 -- fields, checked against the core's schema by tests/schema.rs). A key seen again (a retry) is
 -- staged again.
-CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb)
+CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb, p_execution_id text DEFAULT NULL)
 RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT batch_sync_heartbeat(p_run_id);
+  -- A batch begins (timed for the adaptive batch size: sync_batches).
+  INSERT INTO sync_batches (run_id, execution_id, rows) VALUES (p_run_id, p_execution_id, jsonb_array_length(p_rows));
   -- A row waiting for its retry that this run plans again: noted, so that the page's end does
   -- not take it for a plan nobody makes any more (batch_sync_complete_page).
   UPDATE sync_staging SET seen_run_id = p_run_id
@@ -955,6 +969,8 @@ BEGIN
     END IF;
     n := n + 1;
   END LOOP;
+  UPDATE sync_batches SET processed_at = clock_timestamp()
+   WHERE id = (SELECT max(b.id) FROM sync_batches b WHERE b.run_id = p_run_id AND b.execution_id = p_execution_id);
   RETURN QUERY
     SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
              'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]'), n
@@ -1023,6 +1039,16 @@ BEGIN
       fail_n := fail_n + 1;
     END IF;
   END LOOP;
+  -- The batch ends: its OpenProject requests, the throttled answers (each send again, and a
+  -- request that stayed throttled) and their mean time (for the adaptive batch size).
+  UPDATE sync_batches b SET finished_at = clock_timestamp(), writes = x.writes, throttled = x.throttled, latency_ms = x.latency
+    FROM (SELECT count(*)::integer AS writes,
+                 coalesce(sum(greatest(coalesce((e->'result'->>'tries')::integer, 1) - 1, 0)
+                              + CASE WHEN NOT coalesce((e->'result'->>'ok')::boolean, false)
+                                          AND (e->'result'->>'status') IN ('429', '502', '503', '504') THEN 1 ELSE 0 END), 0)::integer AS throttled,
+                 round(avg((e->'result'->>'ms')::numeric), 1) AS latency
+            FROM jsonb_array_elements(p_results) e) x
+   WHERE b.id = (SELECT max(y.id) FROM sync_batches y WHERE y.run_id = p_run_id AND y.execution_id = p_execution_id);
   RETURN QUERY SELECT ok_n, fail_n;
 END $$;
 
@@ -1139,6 +1165,120 @@ END $$;
 -- released. The cursors advance only when every page is done; a run with a failed page is read
 -- again from the same cursors. A run that lost the lock (taken over) ends with an error.
 DROP FUNCTION IF EXISTS batch_sync_finish(text, boolean, timestamptz, text, jsonb, text, text);
+-- The batch size a run uses (BATCH_SIZE, or with ADAPTIVE_BATCH_SIZE the one the latest run
+-- chose, within the bounds of p_settings; a choice made from another BATCH_SIZE starts over).
+CREATE OR REPLACE FUNCTION batch_sync_batch_size(p_settings jsonb) RETURNS integer LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN coalesce((p_settings->>'ADAPTIVE_BATCH_SIZE')::boolean, false) AND l.batch_size_base = (p_settings->>'BATCH_SIZE')::integer
+              THEN least(greatest(l.batch_size_next, least((p_settings->>'BATCH_SIZE_MIN')::integer, l.batch_size_base)),
+                         greatest((p_settings->>'BATCH_SIZE_MAX')::integer, l.batch_size_base))
+              ELSE (p_settings->>'BATCH_SIZE')::integer END
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (SELECT m.batch_size_next, m.batch_size_base FROM sync_metrics m
+                      WHERE m.batch_size_next IS NOT NULL ORDER BY m.started_at DESC, m.id DESC LIMIT 1) l ON true
+$$;
+
+-- The adaptive batch size (ADAPTIVE_BATCH_SIZE): at the end of each run, the size for the next,
+-- within [BATCH_SIZE_MIN, BATCH_SIZE_MAX], from the run's batches (sync_batches: rows a second
+-- through Stage -> Record, OpenProject's throttled answers, the mean request time) and those of
+-- the 5 runs before (same BATCH_SIZE):
+--   throttled answers (429, 502, 503, 504): half, and no size from the smallest throttled one up
+--   is tried while it is among those runs;
+--   requests slower by half than in the run before (and by 20 ms at least): three quarters;
+--   else the size with the most rows a second (its latest figure) when it is not this one; at
+--   the best size, twice or half when not measured among those runs (the search); else kept.
+-- A run that wrote nothing keeps the size. Returns the size used, its rows a second, mean request
+-- time, throttled answers, and the size chosen with the reason (kept in sync_metrics).
+CREATE OR REPLACE FUNCTION batch_sync_choose_batch_size(p_run_id text)
+RETURNS TABLE (used integer, rows_per_second numeric, latency_ms numeric, throttled integer, next integer, reason text)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+  run sync_runs;
+  s jsonb;
+  v_base integer;
+  v_lo integer;
+  v_hi integer;
+  v_used integer;
+  v_rows integer;
+  v_secs numeric;
+  v_rate numeric;
+  v_lat numeric;
+  v_thr integer;
+  v_last_lat numeric;
+  v_ceiling integer;
+  v_best integer;
+  v_best_rate numeric;
+  v_measured integer[];
+  v_recent jsonb;
+  v_up integer;
+  v_down integer;
+BEGIN
+  SELECT * INTO run FROM sync_runs r WHERE r.run_id = p_run_id;
+  s := run.settings;
+  v_base := (s->>'BATCH_SIZE')::integer;
+  v_lo := least((s->>'BATCH_SIZE_MIN')::integer, v_base);
+  v_hi := greatest((s->>'BATCH_SIZE_MAX')::integer, v_base);
+  v_used := coalesce(run.batch_size, v_base);
+  SELECT sum(b.rows)::integer, sum(extract(epoch FROM coalesce(b.finished_at, b.processed_at) - b.started_at)),
+         round(sum(b.latency_ms * b.writes) FILTER (WHERE b.latency_ms IS NOT NULL) / nullif(sum(b.writes) FILTER (WHERE b.latency_ms IS NOT NULL), 0), 1),
+         coalesce(sum(b.throttled), 0)::integer
+    INTO v_rows, v_secs, v_lat, v_thr
+    FROM sync_batches b WHERE b.run_id = p_run_id AND coalesce(b.finished_at, b.processed_at) IS NOT NULL;
+  v_rate := CASE WHEN v_secs > 0 THEN round(v_rows / v_secs, 1) END;
+  v_thr := coalesce(v_thr, 0);
+  IF NOT coalesce((s->>'ADAPTIVE_BATCH_SIZE')::boolean, false) THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_base, 'fixed: ADAPTIVE_BATCH_SIZE is off'::text;
+    RETURN;
+  END IF;
+  IF coalesce(v_rows, 0) = 0 OR v_rate IS NULL THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used, 'nothing written: kept'::text;
+    RETURN;
+  END IF;
+  IF v_thr > 0 THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, v_used / 2),
+      format('OpenProject throttled %s answers (429/5xx) at %s: smaller', v_thr, v_used);
+    RETURN;
+  END IF;
+  SELECT m.batch_latency_ms INTO v_last_lat FROM sync_metrics m
+   WHERE m.run_id <> p_run_id AND m.batch_size_base = v_base AND m.batch_rows_per_second IS NOT NULL
+   ORDER BY m.started_at DESC, m.id DESC LIMIT 1;
+  IF v_last_lat IS NOT NULL AND v_lat > v_last_lat * 1.5 AND v_lat > v_last_lat + 20 THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, (v_used * 3) / 4),
+      format('OpenProject answered in %s ms, %s ms the run before: smaller', v_lat, v_last_lat);
+    RETURN;
+  END IF;
+  -- This run and the 5 before: the smallest throttled size caps the search; each size's latest
+  -- figure among the others.
+  v_recent := coalesce((SELECT jsonb_agg(jsonb_build_object('size', x.batch_size, 'rate', x.batch_rows_per_second,
+                                                             'thr', coalesce(x.batch_throttled, 0), 'k', x.k))
+                           FROM (SELECT m.batch_size, m.batch_rows_per_second, m.batch_throttled,
+                                        row_number() OVER (ORDER BY m.started_at DESC, m.id DESC) AS k
+                                   FROM sync_metrics m
+                                  WHERE m.run_id <> p_run_id AND m.batch_size_base = v_base AND m.batch_rows_per_second IS NOT NULL
+                                  ORDER BY m.started_at DESC, m.id DESC LIMIT 5) x), '[]')
+              || jsonb_build_array(jsonb_build_object('size', v_used, 'rate', v_rate, 'thr', 0, 'k', 0));
+  SELECT min(r.size) INTO v_ceiling FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer) WHERE r.thr > 0;
+  SELECT x.size, x.rate INTO v_best, v_best_rate FROM (
+    SELECT DISTINCT ON (r.size) r.size, r.rate FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer)
+     WHERE r.thr = 0 AND (v_ceiling IS NULL OR r.size < v_ceiling) ORDER BY r.size, r.k) x
+   ORDER BY x.rate DESC, x.size DESC LIMIT 1;
+  SELECT array_agg(DISTINCT r.size) INTO v_measured FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer);
+  v_up := least(v_hi, v_used * 2);
+  v_down := greatest(v_lo, v_used / 2);
+  IF v_best IS NOT NULL AND v_best <> v_used THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, least(v_hi, greatest(v_lo, v_best)),
+      format('%s rows/s at %s, %s at %s: back to %s', v_rate, v_used, v_best_rate, v_best, v_best);
+  ELSIF v_up > v_used AND (v_ceiling IS NULL OR v_up < v_ceiling) AND NOT v_up = ANY (v_measured) THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_up, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_up);
+  ELSIF v_down < v_used AND NOT v_down = ANY (v_measured) THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_down, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_down);
+  ELSE
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used,
+      format('%s rows/s at %s, the best of the sizes measured%s: kept', v_rate, v_used,
+             CASE WHEN v_ceiling IS NOT NULL THEN format(' below %s (throttled)', v_ceiling) ELSE '' END);
+  END IF;
+END $$;
+
 -- The interval in force for the schedule: SYNC_INTERVAL_MINUTES, or with ADAPTIVE_INTERVAL the
 -- one the latest run chose (within the bounds of p_settings; a choice made from another
 -- SYNC_INTERVAL_MINUTES starts over from the setting).
@@ -1149,8 +1289,8 @@ RETURNS TABLE (minutes numeric, reason text) LANGUAGE sql STABLE AS $$
      WHERE m.interval_minutes IS NOT NULL ORDER BY m.started_at DESC, m.id DESC LIMIT 1
   )
   SELECT CASE WHEN adaptive AND l.interval_base = base
-              THEN least(greatest(l.interval_minutes, (p_settings->>'SYNC_INTERVAL_MIN_MINUTES')::numeric),
-                         (p_settings->>'SYNC_INTERVAL_MAX_MINUTES')::numeric)
+              THEN least(greatest(l.interval_minutes, least((p_settings->>'SYNC_INTERVAL_MIN_MINUTES')::numeric, base)),
+                         greatest((p_settings->>'SYNC_INTERVAL_MAX_MINUTES')::numeric, base))
               ELSE base END,
          CASE WHEN NOT adaptive THEN 'fixed: ADAPTIVE_INTERVAL is off'
               WHEN l.interval_base = base THEN l.interval_reason
@@ -1175,8 +1315,8 @@ RETURNS TABLE (minutes numeric, reason text) LANGUAGE plpgsql STABLE AS $$
 DECLARE
   s jsonb := (SELECT r.settings FROM sync_runs r WHERE r.run_id = p_run_id);
   v_base numeric := (s->>'SYNC_INTERVAL_MINUTES')::numeric;
-  v_lo numeric := (s->>'SYNC_INTERVAL_MIN_MINUTES')::numeric;
-  v_hi numeric := (s->>'SYNC_INTERVAL_MAX_MINUTES')::numeric;
+  v_lo numeric := least((s->>'SYNC_INTERVAL_MIN_MINUTES')::numeric, v_base);
+  v_hi numeric := greatest((s->>'SYNC_INTERVAL_MAX_MINUTES')::numeric, v_base);
   v_prev numeric;
   v_changes integer;
   v_waiting integer;
@@ -1233,6 +1373,7 @@ DECLARE
   v_stages jsonb;
   v_interval numeric;
   v_interval_reason text;
+  v_batch record;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
@@ -1261,14 +1402,19 @@ BEGIN
   v_reason := CASE WHEN v_status = 'partial' THEN format('%s rows failed, %s batches failed, %s of %s pages failed',
                                                          v_failed, v_batches, v_pages_failed, v_pages) END;
   SELECT i.minutes, i.reason INTO v_interval, v_interval_reason FROM batch_sync_choose_interval(p_run_id, v_summary, v_pages_failed) i;
+  SELECT * INTO v_batch FROM batch_sync_choose_batch_size(p_run_id);
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
-                            status, reason, stage_ms, interval_minutes, interval_reason, interval_base)
+                            status, reason, stage_ms, interval_minutes, interval_reason, interval_base,
+                            batch_size, batch_rows_per_second, batch_latency_ms, batch_throttled, batch_size_next,
+                            batch_size_reason, batch_size_base)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
           v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages,
-          v_interval, v_interval_reason, (run.settings->>'SYNC_INTERVAL_MINUTES')::integer);
+          v_interval, v_interval_reason, (run.settings->>'SYNC_INTERVAL_MINUTES')::integer,
+          v_batch.used, v_batch.rows_per_second, v_batch.latency_ms, v_batch.throttled, v_batch.next, v_batch.reason,
+          (run.settings->>'BATCH_SIZE')::integer);
   UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
@@ -1323,7 +1469,11 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
         'duration_ms', duration_ms, 'items', total_items, 'processed', processed_items, 'failed', failed_items,
         'conflicts', conflicts_detected, 'items_per_second',
         CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END,
-        'decisions', per_decision - 'total', 'stage_ms', stage_ms, 'requested_by', requested_by, 'execution_id', execution_id)
+        'decisions', per_decision - 'total', 'stage_ms', stage_ms, 'requested_by', requested_by, 'execution_id', execution_id,
+        'batch', CASE WHEN batch_size_next IS NOT NULL THEN jsonb_build_object(
+          'size', batch_size, 'rows_per_second', batch_rows_per_second, 'latency_ms', batch_latency_ms,
+          'throttled', batch_throttled, 'next', batch_size_next, 'reason', batch_size_reason) END,
+        'interval', CASE WHEN interval_minutes IS NOT NULL THEN jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) END)
         ORDER BY started_at DESC, id DESC) FROM recent), '[]'),
     'totals', jsonb_build_object(
         'runs', (SELECT count(*) FROM sync_metrics),
@@ -1338,6 +1488,9 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
     'last_success_at', (SELECT started_at FROM last_success),
     'interval', (SELECT jsonb_build_object('minutes', i.minutes, 'reason', i.reason)
                    FROM batch_sync_interval(batch_sync_current_settings()) i),
+    'batch_size', (SELECT jsonb_build_object('next', batch_sync_batch_size(batch_sync_current_settings()),
+                     'reason', (SELECT m.batch_size_reason FROM sync_metrics m WHERE m.batch_size_next IS NOT NULL
+                                 ORDER BY m.started_at DESC, m.id DESC LIMIT 1))),
     'last_run', (SELECT jsonb_build_object('run_id', run_id, 'status', status, 'started_at', started_at,
                                            'duration_ms', duration_ms, 'items', total_items,
                                            'items_per_second', CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END)

@@ -127,6 +127,9 @@ export const SETTINGS = {
 	SYNC_INTERVAL_MIN_MINUTES: 1,
 	SYNC_INTERVAL_MAX_MINUTES: 60,
 	BATCH_SIZE: 50,
+	ADAPTIVE_BATCH_SIZE: true,
+	BATCH_SIZE_MIN: 10,
+	BATCH_SIZE_MAX: 1000,
 	MAX_RETRIES: 3,
 	RETRY_BASE_SECONDS: 60,
 	CONFLICT_STRATEGY: 'merge',
@@ -657,7 +660,7 @@ export function pageWorkflow() {
 			retry: { base_ms: `={{ ${settings}.RETRY_BASE_SECONDS * 1000 }}`, cap_ms: '={{ 60 * 60 * 1000 }}', max_retries: `={{ ${settings}.MAX_RETRIES }}` },
 		}),
 		node('Loop Over Items', 'n8n-nodes-base.splitInBatches', 3, [2640, 0], { batchSize: 1, options: {} }),
-		sql('Stage Batch', [2860, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows')", `{ run: ${claim}.run_id, rows: $json.rows }`, onErrorOutput),
+		sql('Stage Batch', [2860, 100], "SELECT * FROM batch_sync_stage($1::jsonb->>'run', $1::jsonb->'rows', $1::jsonb->>'execution')", `{ run: ${claim}.run_id, rows: $json.rows, execution: $execution.id }`, onErrorOutput),
 		sql(
 			'Process Batch',
 			[3080, 100],

@@ -301,10 +301,13 @@ export class OpenProjectSync implements INodeType {
 				ignoreHttpStatusErrors: true,
 			})) as FullResponse;
 		};
+		// Each answer says how many times it was sent (throttled answers sent again) and how long it
+		// took with the waits: what the adaptive batch size reads from a write's results.
 		const request: Request = async (options) => {
+			const t0 = Date.now();
 			for (let attempt = 1; ; attempt++) {
 				const res = await send(options);
-				if (!THROTTLED.has(res.statusCode) || attempt >= io.maxTries) return res;
+				if (!THROTTLED.has(res.statusCode) || attempt >= io.maxTries) return Object.assign(res, { tries: attempt, ms: Date.now() - t0 });
 				await sleep(retryDelayMs(res, attempt, io.random));
 			}
 		};
@@ -328,7 +331,7 @@ export class OpenProjectSync implements INodeType {
 	}
 }
 
-type Request = (options: IHttpRequestOptions) => Promise<FullResponse>;
+type Request = (options: IHttpRequestOptions) => Promise<FullResponse & { tries?: number; ms?: number }>;
 
 /** The wait before sending a throttled request again: the server's word (Retry-After in
  * seconds or as a date, else OpenProject's RateLimit-Reset epoch second), or else full jitter
@@ -666,6 +669,8 @@ async function writeOne(
 			id: ok && resBody.id !== undefined ? resBody.id : (id ?? null),
 			lockVersion: ok ? (resBody.lockVersion ?? null) : null,
 			updatedAt: ok ? (resBody.updatedAt ?? null) : null,
+			tries: res.tries ?? 1,
+			ms: res.ms ?? null,
 		};
 	} catch (error) {
 		// No HTTP answer (connection refused, timeout): the row stays for a retry.

@@ -97,6 +97,12 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	// The runs table and the tiles agree with the tables.
 	assert.equal(await page.locator('#runs tbody tr').count(), runs);
 	assert.equal(await page.locator('#tile-conflicts .v').textContent(), '2');
+	// The schedule's interval and the batch size in use, with why, as the last run chose them.
+	const last = JSON.parse(db("SELECT jsonb_build_object('i', interval_minutes, 'ir', interval_reason, 'b', batch_size_next, 'br', batch_size_reason) FROM sync_metrics WHERE interval_minutes IS NOT NULL ORDER BY started_at DESC LIMIT 1"));
+	assert.equal(await page.locator('#tile-interval .v').textContent(), `${last.i} min`);
+	assert.equal(await page.locator('#tile-interval .k').textContent(), `interval: ${last.ir}`);
+	assert.equal(await page.locator('#tile-batch .v').textContent(), String(last.b));
+	assert.equal(await page.locator('#tile-batch .k').textContent(), `batch size: ${last.br}`);
 	assert.equal(await page.locator('#health tbody tr').count(), 8);
 	assert.match(await page.locator('#health-badge').textContent(), /^(healthy|unhealthy)$/);
 	// Each conflict with its field's base, FLRTS and OpenProject values.

@@ -641,6 +641,12 @@ test('adaptive interval: idle runs lengthen it up to the maximum, edits bring it
 		const last = health.checks.find((c) => c.name === 'last_success');
 		assert.deepEqual([last.interval_minutes, last.interval_reason, last.limit_minutes], [30, 'nothing changed, two runs in a row: later', 60]);
 		assert.match(q("SELECT body FROM batch_sync_metrics('prometheus')"), /^batch_sync_interval_minutes 30$/m);
+		// A conflict still waiting for a person, found again, is no edit; one the run opens is.
+		assert.equal(step({ total: 1, conflict: 1, conflicts_unresolved: 1 }), 'nothing changed, two runs in a row: later');
+		assert.equal(seq.at(-1), 60);
+		assert.equal(step({ total: 1, conflict: 1, conflicts_unresolved: 1 }, {}, (run) => {
+			q(`INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts) VALUES ('${run}', '1', 'concurrent_modification', 'manual', '[]')`);
+		}), '1 changes: SYNC_INTERVAL_MINUTES');
 		// Bounds are checked with the interval.
 		assert.throws(() => q(`SELECT batch_sync_settings('{"SYNC_INTERVAL_MIN_MINUTES": 70}')`), /SYNC_INTERVAL_MIN_MINUTES \(70\) must not be above SYNC_INTERVAL_MAX_MINUTES \(60\)/);
 		assert.throws(() => q(`SELECT batch_sync_settings('{"ADAPTIVE_INTERVAL": "yes"}')`), /ADAPTIVE_INTERVAL must be true or false/);

@@ -1304,7 +1304,8 @@ $$;
 -- The adaptive schedule (ADAPTIVE_INTERVAL): at the end of each run, the interval to the next,
 -- within [SYNC_INTERVAL_MIN_MINUTES, SYNC_INTERVAL_MAX_MINUTES], from what the run found:
 --   a backlog (rows waiting whose retry is due within SYNC_INTERVAL_MINUTES, pages that failed)
---   or a burst of changes (at least BATCH_SIZE): half the interval before, at most SYNC_INTERVAL_MINUTES;
+--   or a burst of changes (at least BATCH_SIZE writes found, conflicts resolved or opened): half
+--   the interval before, at most SYNC_INTERVAL_MINUTES;
 --   some changes: back to SYNC_INTERVAL_MINUTES;
 --   nothing, and the run before found nothing either: twice the interval before (at least
 --   SYNC_INTERVAL_MINUTES); nothing once: SYNC_INTERVAL_MINUTES.
@@ -1327,10 +1328,13 @@ BEGIN
     RETURN;
   END IF;
   SELECT i.minutes INTO v_prev FROM batch_sync_interval(s) i;
+  -- Changes: the writes the run found, the conflicts its strategy resolved and those it opened (a
+  -- conflict still waiting for a person from an earlier run is no new edit).
   SELECT coalesce(sum((e.value #>> '{}')::numeric), 0)::integer INTO v_changes
     FROM jsonb_each(coalesce(p_summary, '{}')) e
    WHERE e.key IN ('create_remote', 'create_local', 'update_remote', 'update_local', 'converged',
-                   'delete_remote', 'delete_local', 'conflict') AND jsonb_typeof(e.value) = 'number';
+                   'delete_remote', 'delete_local', 'conflicts_resolved') AND jsonb_typeof(e.value) = 'number';
+  v_changes := v_changes + (SELECT count(*) FROM sync_conflicts c WHERE c.run_id = p_run_id)::integer;
   SELECT count(*) INTO v_waiting FROM sync_staging w
    WHERE w.status IN ('pending', 'retry') AND w.next_attempt_at < clock_timestamp() + make_interval(mins => v_base::integer);
   IF v_waiting > 0 OR p_pages_failed > 0 THEN

@@ -663,12 +663,13 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		let n = 0;
 		/** One run of one page: its execution staged `rows` plan rows in one batch that took
 		 * rows/rate seconds, with `thr` throttled answers and a mean request time of `lat` ms. */
-		const runAt = ({ rate, thr = 0, lat = 50, rows = 100 }, settings = {}) => {
+		const runAt = ({ rate, thr = 0, lat = 50, rows }, settings = {}) => {
 			const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
 			q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
 			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
 			const exec = `x${n++}`;
 			const claim = json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`);
+			rows ??= 2 * claim.settings.BATCH_SIZE;
 			// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
 			q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
 			q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
@@ -711,6 +712,9 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		assert.equal(m.used, 200);
 		m = step({ rate: 170 }, { ADAPTIVE_BATCH_SIZE: false });
 		assert.deepEqual([m.used, m.next, m.reason], [50, 50, 'fixed: ADAPTIVE_BATCH_SIZE is off']);
+		// A run with less than one full batch measures nothing: kept, no figure.
+		m = step({ rate: 170, rows: 20 });
+		assert.deepEqual([m.used, m.next, m.rate, m.reason], [50, 50, null, '20 rows, less than a batch of 50: kept']);
 		// A run that wrote nothing keeps it.
 		const quiet = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'coord')`);
 		json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run: quiet });
@@ -718,7 +722,7 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		assert.throws(() => q(`SELECT batch_sync_settings('{"BATCH_SIZE_MIN": 1001}')`), /BATCH_SIZE_MIN \(1001\) must not be above BATCH_SIZE_MAX \(1000\)/);
 		// The metrics show each run's choice.
 		const figures = json('SELECT batch_sync_figures(3)');
-		assert.equal(figures.runs[1].batch.reason, 'fixed: ADAPTIVE_BATCH_SIZE is off');
+		assert.deepEqual(figures.runs.map((r) => r.batch.reason), ['nothing written: kept', '20 rows, less than a batch of 50: kept', 'fixed: ADAPTIVE_BATCH_SIZE is off']);
 	} finally {
 		pg.stop();
 	}

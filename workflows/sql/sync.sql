@@ -1186,7 +1186,7 @@ $$;
 --   requests slower by half than in the run before (and by 20 ms at least): three quarters;
 --   else the size with the most rows a second (its latest figure) when it is not this one; at
 --   the best size, twice or half when not measured among those runs (the search); else kept.
--- A run that wrote nothing keeps the size. Returns the size used, its rows a second, mean request
+-- A run that wrote nothing, or less than one full batch, keeps the size. Returns the size used, its rows a second, mean request
 -- time, throttled answers, and the size chosen with the reason (kept in sync_metrics).
 CREATE OR REPLACE FUNCTION batch_sync_choose_batch_size(p_run_id text)
 RETURNS TABLE (used integer, rows_per_second numeric, latency_ms numeric, throttled integer, next integer, reason text)
@@ -1232,6 +1232,13 @@ BEGIN
   END IF;
   IF coalesce(v_rows, 0) = 0 OR v_rate IS NULL THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used, 'nothing written: kept'::text;
+    RETURN;
+  END IF;
+  -- Fewer rows than one full batch measure the run's fixed costs, not the size: no figure kept
+  -- (throttling still counts).
+  IF v_rows < v_used AND v_thr = 0 THEN
+    RETURN QUERY SELECT v_used, NULL::numeric, v_lat, v_thr, v_used,
+      format('%s rows, less than a batch of %s: kept', v_rows, v_used);
     RETURN;
   END IF;
   IF v_thr > 0 THEN

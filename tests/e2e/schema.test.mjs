@@ -712,9 +712,13 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		assert.equal(m.used, 200);
 		m = step({ rate: 170 }, { ADAPTIVE_BATCH_SIZE: false });
 		assert.deepEqual([m.used, m.next, m.reason], [50, 50, 'fixed: ADAPTIVE_BATCH_SIZE is off']);
+		// Batch timings older than a week go at a run's end; the runs' figures stay.
+		q("UPDATE sync_batches SET started_at = started_at - interval '8 days' WHERE id = (SELECT min(id) FROM sync_batches)");
+		const before = Number(q('SELECT count(*) FROM sync_batches'));
 		// A run with less than one full batch measures nothing: kept, no figure.
 		m = step({ rate: 170, rows: 20 });
 		assert.deepEqual([m.used, m.next, m.rate, m.reason], [50, 50, null, '20 rows, less than a batch of 50: kept']);
+		assert.equal(Number(q('SELECT count(*) FROM sync_batches')), before, 'one old batch gone, this run\'s one added');
 		// A run that wrote nothing keeps it.
 		const quiet = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'coord')`);
 		json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run: quiet });

@@ -1414,6 +1414,8 @@ BEGIN
                                                          v_failed, v_batches, v_pages_failed, v_pages) END;
   SELECT i.minutes, i.reason INTO v_interval, v_interval_reason FROM batch_sync_choose_interval(p_run_id, v_summary, v_pages_failed) i;
   SELECT * INTO v_batch FROM batch_sync_choose_batch_size(p_run_id);
+  -- Batch timings are read by their own run's end only (the runs' figures stay in sync_metrics).
+  DELETE FROM sync_batches b WHERE b.started_at < clock_timestamp() - interval '7 days';
   INSERT INTO sync_metrics (run_id, workflow_id, execution_id, mode, kind, started_at, total_items, processed_items,
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
                             status, reason, stage_ms, interval_minutes, interval_reason, interval_base,

@@ -530,9 +530,13 @@ test('STAGING_TABLE_PREFIX: a run makes <prefix>work_packages, moves the open ro
 		assert.equal(q("SELECT count(*) FROM sync_audit WHERE action = 'staging_table'"), '1', 'the same prefix again switches nothing');
 		release();
 
-		// Back to the default: the open rows come back, the old rows done stay in both.
+		// Back to the default: the open rows come back, the old rows done stay in both. A key done
+		// in the default table and open again here (the same plan, failed this time) comes back
+		// open: the open row wins, nothing is skipped.
+		q(`INSERT INTO acme_sync_work_packages (run_id, external_id, operation, decision, idempotency_key, status)
+		   VALUES ('again', '1', 'update', 'update_remote', 'done', 'retry')`);
 		start({});
-		assert.equal(statuses('sync_staging_work_packages'), 'dead:dead done:processed new:pending pending:pending waiting:retry');
+		assert.equal(statuses('sync_staging_work_packages'), 'dead:dead done:retry new:pending pending:pending waiting:retry');
 		assert.equal(statuses('acme_sync_work_packages'), '');
 		release();
 
@@ -717,16 +721,30 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		const before = Number(q('SELECT count(*) FROM sync_batches'));
 		// A run with less than one full batch measures nothing: kept, no figure.
 		m = step({ rate: 170, rows: 20 });
-		assert.deepEqual([m.used, m.next, m.rate, m.reason], [50, 50, null, '20 rows, less than a batch of 50: kept']);
+		assert.deepEqual([m.used, m.next, m.rate, m.reason], [50, 50, null, '20 rows, no batch full (50): kept']);
 		assert.equal(Number(q('SELECT count(*) FROM sync_batches')), before, 'one old batch gone, this run\'s one added');
 		// A run that wrote nothing keeps it.
 		const quiet = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'coord')`);
 		json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run: quiet });
 		assert.equal(q(`SELECT batch_size_reason FROM sync_metrics WHERE run_id = '${quiet}'`), 'nothing written: kept');
+		// A slow OpenProject (2 rows/s): no batch may take more than a quarter of PAGE_TIMEOUT_SECONDS
+		// (120 s), whatever size was fastest before.
+		m = step({ rate: 2 });
+		assert.deepEqual([m.used, m.next], [50, 60]);
+		assert.match(m.reason, /: back to 60$/);
+		m = step({ rate: 2 });
+		assert.deepEqual([m.used, m.next], [60, 60]);
+		// A batch that failed as a whole (no Record) says nothing of its size.
+		const failedRun = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'coord')`);
+		q("INSERT INTO sync_batches (run_id, execution_id, rows, started_at, processed_at) VALUES (:'run', 'x', 60, now() - interval '1 second', now())", { run: failedRun });
+		json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run: failedRun });
+		assert.equal(q(`SELECT batch_size_reason FROM sync_metrics WHERE run_id = '${failedRun}'`), 'nothing written: kept');
 		assert.throws(() => q(`SELECT batch_sync_settings('{"BATCH_SIZE_MIN": 1001}')`), /BATCH_SIZE_MIN \(1001\) must not be above BATCH_SIZE_MAX \(1000\)/);
 		// The metrics show each run's choice.
-		const figures = json('SELECT batch_sync_figures(3)');
-		assert.deepEqual(figures.runs.map((r) => r.batch.reason), ['nothing written: kept', '20 rows, less than a batch of 50: kept', 'fixed: ADAPTIVE_BATCH_SIZE is off']);
+		const reasons = json('SELECT batch_sync_figures(8)').runs.map((r) => r.batch?.reason);
+		for (const r of ['nothing written: kept', '2.0 rows/s at 60, 170.0 at 200: back to 60', '20 rows, no batch full (50): kept', 'fixed: ADAPTIVE_BATCH_SIZE is off']) {
+			assert.ok(reasons.includes(r), `${r} in ${JSON.stringify(reasons)}`);
+		}
 	} finally {
 		pg.stop();
 	}

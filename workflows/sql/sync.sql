@@ -159,29 +159,42 @@ END $$;
 CREATE OR REPLACE FUNCTION batch_sync_use_staging(p_prefix text, p_run_id text DEFAULT '-') RETURNS regclass LANGUAGE plpgsql AS $$
 DECLARE
   v_name text := p_prefix || 'work_packages';
+  -- Every staging table lives in the template's schema (whatever search_path says).
+  v_schema text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = 'sync_staging_work_packages'::regclass);
   v_old regclass := batch_sync_staging_table();
   v_new regclass;
   v_moved integer;
+  v_open integer;
 BEGIN
   IF p_prefix IS NULL OR p_prefix !~ '^[a-z_][a-z0-9_]{0,49}$' THEN
     RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX must be lower-case letters, digits and _ (not first a digit, at most 50), got %', p_prefix;
   END IF;
-  v_new := to_regclass(quote_ident(v_name));
+  v_new := to_regclass(quote_ident(v_schema) || '.' || quote_ident(v_name));
   IF v_new IS NOT NULL AND v_new = v_old THEN
     RETURN v_new;
   END IF;
   IF v_new IS NULL THEN
-    EXECUTE format('CREATE TABLE %I (LIKE sync_staging_work_packages INCLUDING ALL)', v_name);
-    EXECUTE format('COMMENT ON TABLE %I IS %L', v_name, 'batch-sync staging table');
-    v_new := to_regclass(quote_ident(v_name));
+    EXECUTE format('CREATE TABLE %I.%I (LIKE sync_staging_work_packages INCLUDING ALL)', v_schema, v_name);
+    EXECUTE format('COMMENT ON TABLE %I.%I IS %L', v_schema, v_name, 'batch-sync staging table');
+    v_new := to_regclass(quote_ident(v_schema) || '.' || quote_ident(v_name));
   ELSIF coalesce(obj_description(v_new, 'pg_class'), '') <> 'batch-sync staging table' THEN
     RAISE EXCEPTION 'settings: STAGING_TABLE_PREFIX "%" names the table %, which is not a batch-sync staging table (choose another prefix)', p_prefix, v_new;
   END IF;
   -- Whoever still reads or writes staging (a page of a run that died, the metrics) finishes first.
   LOCK TABLE sync_staging IN ACCESS EXCLUSIVE MODE;
+  -- The open rows move; a row of the same key left in the new table (history of an earlier
+  -- switch) gives way to them: the open row is the current one. Nothing is skipped: every open
+  -- row arrives or the run does not start.
+  EXECUTE format($q$SELECT count(*) FROM %s WHERE status IN ('pending', 'retry', 'dead')$q$, v_old) INTO v_open;
+  EXECUTE format($q$DELETE FROM %s t USING %s o WHERE o.idempotency_key = t.idempotency_key
+                      AND o.status IN ('pending', 'retry', 'dead')$q$, v_new, v_old);
   EXECUTE format($q$WITH moved AS (DELETE FROM %s WHERE status IN ('pending', 'retry', 'dead') RETURNING *)
-                    INSERT INTO %s SELECT * FROM moved ON CONFLICT (idempotency_key) DO NOTHING$q$, v_old, v_new);
+                    INSERT INTO %s SELECT * FROM moved$q$, v_old, v_new);
   GET DIAGNOSTICS v_moved = ROW_COUNT;
+  IF v_moved <> v_open THEN
+    RAISE EXCEPTION 'staging: % open rows in %, % moved to %', v_open, v_old, v_moved, v_new;
+  END IF;
   BEGIN
     EXECUTE format('CREATE OR REPLACE VIEW sync_staging AS SELECT * FROM %s', v_new);
   EXCEPTION WHEN others THEN
@@ -800,7 +813,7 @@ CREATE OR REPLACE FUNCTION batch_sync_stage(p_run_id text, p_rows jsonb, p_execu
 RETURNS TABLE (staged integer) LANGUAGE sql AS $$
   SELECT batch_sync_heartbeat(p_run_id);
   -- A batch begins (timed for the adaptive batch size: sync_batches).
-  INSERT INTO sync_batches (run_id, execution_id, rows) VALUES (p_run_id, p_execution_id, jsonb_array_length(p_rows));
+  INSERT INTO sync_batches (run_id, execution_id, rows) VALUES (p_run_id, p_execution_id, coalesce(jsonb_array_length(p_rows), 0));
   -- A row waiting for its retry that this run plans again: noted, so that the page's end does
   -- not take it for a plan nobody makes any more (batch_sync_complete_page).
   UPDATE sync_staging SET seen_run_id = p_run_id
@@ -1205,6 +1218,7 @@ DECLARE
   v_lat numeric;
   v_thr integer;
   v_last_lat numeric;
+  v_fullest integer;
   v_ceiling integer;
   v_best integer;
   v_best_rate numeric;
@@ -1219,11 +1233,12 @@ BEGIN
   v_lo := least((s->>'BATCH_SIZE_MIN')::integer, v_base);
   v_hi := greatest((s->>'BATCH_SIZE_MAX')::integer, v_base);
   v_used := coalesce(run.batch_size, v_base);
-  SELECT sum(b.rows)::integer, sum(extract(epoch FROM coalesce(b.finished_at, b.processed_at) - b.started_at)),
+  -- Batches that went through to Record (one that failed as a whole says nothing of its size).
+  SELECT sum(b.rows)::integer, sum(extract(epoch FROM b.finished_at - b.started_at)), max(b.rows),
          round(sum(b.latency_ms * b.writes) FILTER (WHERE b.latency_ms IS NOT NULL) / nullif(sum(b.writes) FILTER (WHERE b.latency_ms IS NOT NULL), 0), 1),
          coalesce(sum(b.throttled), 0)::integer
-    INTO v_rows, v_secs, v_lat, v_thr
-    FROM sync_batches b WHERE b.run_id = p_run_id AND coalesce(b.finished_at, b.processed_at) IS NOT NULL;
+    INTO v_rows, v_secs, v_fullest, v_lat, v_thr
+    FROM sync_batches b WHERE b.run_id = p_run_id AND b.finished_at IS NOT NULL;
   v_rate := CASE WHEN v_secs > 0 THEN round(v_rows / v_secs, 1) END;
   v_thr := coalesce(v_thr, 0);
   IF NOT coalesce((s->>'ADAPTIVE_BATCH_SIZE')::boolean, false) THEN
@@ -1236,18 +1251,23 @@ BEGIN
   END IF;
   -- Fewer rows than one full batch measure the run's fixed costs, not the size: no figure kept
   -- (throttling still counts).
-  IF v_rows < v_used AND v_thr = 0 THEN
+  IF v_fullest < v_used AND v_thr = 0 THEN
     RETURN QUERY SELECT v_used, NULL::numeric, v_lat, v_thr, v_used,
-      format('%s rows, less than a batch of %s: kept', v_rows, v_used);
+      format('%s rows, no batch full (%s): kept', v_rows, v_used);
     RETURN;
   END IF;
+  -- A batch must stay well inside PAGE_TIMEOUT_SECONDS (the page's heartbeat waits for it): at
+  -- most a quarter of it at this run's pace, and no more than a page holds.
+  v_hi := greatest(v_lo, least(v_hi, (s->>'PAGE_SIZE')::integer, floor(v_rate * (s->>'PAGE_TIMEOUT_SECONDS')::numeric / 4)::integer));
   IF v_thr > 0 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, v_used / 2),
       format('OpenProject throttled %s answers (429/5xx) at %s: smaller', v_thr, v_used);
     RETURN;
   END IF;
+  -- (A throttled run's request times hold its waits: not a baseline.)
   SELECT m.batch_latency_ms INTO v_last_lat FROM sync_metrics m
    WHERE m.run_id <> p_run_id AND m.batch_size_base = v_base AND m.batch_rows_per_second IS NOT NULL
+     AND coalesce(m.batch_throttled, 0) = 0
    ORDER BY m.started_at DESC, m.id DESC LIMIT 1;
   IF v_last_lat IS NOT NULL AND v_lat > v_last_lat * 1.5 AND v_lat > v_last_lat + 20 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, (v_used * 3) / 4),
@@ -1268,13 +1288,16 @@ BEGIN
   SELECT x.size, x.rate INTO v_best, v_best_rate FROM (
     SELECT DISTINCT ON (r.size) r.size, r.rate FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer)
      WHERE r.thr = 0 AND (v_ceiling IS NULL OR r.size < v_ceiling) ORDER BY r.size, r.k) x
-   ORDER BY x.rate DESC, x.size DESC LIMIT 1;
+   ORDER BY x.rate DESC, x.size LIMIT 1;
   SELECT array_agg(DISTINCT r.size) INTO v_measured FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer);
   v_up := least(v_hi, v_used * 2);
   v_down := greatest(v_lo, v_used / 2);
-  IF v_best IS NOT NULL AND v_best <> v_used THEN
+  IF v_best IS NOT NULL AND v_best <> v_used AND v_best_rate >= v_rate * 1.05 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, least(v_hi, greatest(v_lo, v_best)),
-      format('%s rows/s at %s, %s at %s: back to %s', v_rate, v_used, v_best_rate, v_best, v_best);
+      format('%s rows/s at %s, %s at %s: back to %s', v_rate, v_used, v_best_rate, v_best, least(v_hi, greatest(v_lo, v_best)));
+  ELSIF v_used > v_hi THEN
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_hi,
+      format('%s rows/s at %s: a batch would take more than a quarter of PAGE_TIMEOUT_SECONDS (or exceed PAGE_SIZE): %s', v_rate, v_used, v_hi);
   ELSIF v_up > v_used AND (v_ceiling IS NULL OR v_up < v_ceiling) AND NOT v_up = ANY (v_measured) THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_up, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_up);
   ELSIF v_down < v_used AND NOT v_down = ANY (v_measured) THEN
@@ -1312,7 +1335,9 @@ $$;
 -- within [SYNC_INTERVAL_MIN_MINUTES, SYNC_INTERVAL_MAX_MINUTES], from what the run found:
 --   a backlog (rows waiting whose retry is due within SYNC_INTERVAL_MINUTES, pages that failed)
 --   or a burst of changes (at least BATCH_SIZE writes found, conflicts resolved or opened): half
---   the interval before, at most SYNC_INTERVAL_MINUTES;
+--   the shorter of the interval before and SYNC_INTERVAL_MINUTES (for waiting rows, not before
+--   the first is due);
+--   a reconciliation (it reports, it finds no edits): the interval kept;
 --   some changes: back to SYNC_INTERVAL_MINUTES;
 --   nothing, and the run before found nothing either: twice the interval before (at least
 --   SYNC_INTERVAL_MINUTES); nothing once: SYNC_INTERVAL_MINUTES.
@@ -1328,6 +1353,7 @@ DECLARE
   v_prev numeric;
   v_changes integer;
   v_waiting integer;
+  v_first_due timestamptz;
   v_idle_before boolean;
 BEGIN
   IF NOT coalesce((s->>'ADAPTIVE_INTERVAL')::boolean, false) THEN
@@ -1342,10 +1368,16 @@ BEGIN
    WHERE e.key IN ('create_remote', 'create_local', 'update_remote', 'update_local', 'converged',
                    'delete_remote', 'delete_local', 'conflicts_resolved') AND jsonb_typeof(e.value) = 'number';
   v_changes := v_changes + (SELECT count(*) FROM sync_conflicts c WHERE c.run_id = p_run_id)::integer;
-  SELECT count(*) INTO v_waiting FROM sync_staging w
+  SELECT count(*), min(w.next_attempt_at) INTO v_waiting, v_first_due FROM sync_staging w
    WHERE w.status IN ('pending', 'retry') AND w.next_attempt_at < clock_timestamp() + make_interval(mins => v_base::integer);
-  IF v_waiting > 0 OR p_pages_failed > 0 THEN
-    RETURN QUERY SELECT greatest(v_lo, round(least(v_prev, v_base) / 2, 1)),
+  IF (SELECT r.kind FROM sync_runs r WHERE r.run_id = p_run_id) = 'reconciliation' THEN
+    -- A reconciliation reports differences; it finds no edits to follow.
+    RETURN QUERY SELECT v_prev, 'reconciliation: kept'::text;
+  ELSIF v_waiting > 0 OR p_pages_failed > 0 THEN
+    -- Sooner, but not before the first waiting row is due (a failed page: at once).
+    RETURN QUERY SELECT greatest(v_lo, round(least(v_prev, v_base) / 2, 1),
+                                 CASE WHEN p_pages_failed > 0 THEN 0
+                                      ELSE ceil(greatest(extract(epoch FROM v_first_due - clock_timestamp()), 0) / 6) / 10 END),
       format('backlog: %s rows waiting, %s pages failed: sooner', v_waiting, p_pages_failed);
   ELSIF v_changes >= (s->>'BATCH_SIZE')::integer THEN
     RETURN QUERY SELECT greatest(v_lo, round(least(v_prev, v_base) / 2, 1)),

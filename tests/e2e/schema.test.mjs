@@ -82,6 +82,24 @@ async function database() {
 	return { pg, q, json };
 }
 
+/** A run of one page (the key '1', which the caller's tasks hold) from its start to its end,
+ * as the workflows run it: `during({ run, exec, claim })` runs while the page is held, then the
+ * page completes with `summary` and the run finishes. Returns the run id and the claim. */
+let pageRuns = 0;
+function runOnePage({ q, json }, { settings = {}, summary, during = () => {} }) {
+	const remote = JSON.stringify({ ids: ['1'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
+	const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
+	q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
+	json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
+	const exec = `x${pageRuns++}`;
+	const claim = json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`);
+	assert.equal(claim.claimed, true);
+	during({ run, exec, claim });
+	q(`SELECT * FROM batch_sync_complete_page('${run}', 0, :'s', '${exec}')`, { s: JSON.stringify(summary) });
+	json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+	return { run, claim };
+}
+
 test('settings: defaults filled in, a bad key or value is an error that names it', async () => {
 	const { pg, q } = await database();
 	try {
@@ -567,18 +585,9 @@ test('adaptive interval: idle runs lengthen it up to the maximum, edits bring it
 	const { q, json, pg } = await database();
 	try {
 		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
-		const remote = JSON.stringify({ ids: ['1'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
-		let n = 0;
 		/** One run whose single page found `summary` (the page's Compare summary). */
 		const runWith = (summary, settings = {}, during = () => {}) => {
-			const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
-			q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
-			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
-			const exec = `x${n++}`;
-			assert.equal(json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`).claimed, true);
-			during(run);
-			q(`SELECT * FROM batch_sync_complete_page('${run}', 0, :'s', '${exec}')`, { s: JSON.stringify(summary) });
-			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			const { run } = runOnePage({ q, json }, { settings, summary, during: ({ run }) => during(run) });
 			return json(`SELECT jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) FROM sync_metrics WHERE run_id = '${run}'`);
 		};
 		const idle = { total: 1, unchanged: 1 };
@@ -663,26 +672,23 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 	const { q, json, pg } = await database();
 	try {
 		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
-		const remote = JSON.stringify({ ids: ['1'], maxUpdatedAt: '2026-12-03T10:00:00Z' });
-		let n = 0;
 		/** One run of one page: its execution staged `rows` plan rows in one batch that took
 		 * rows/rate seconds, with `thr` throttled answers and a mean request time of `lat` ms. */
 		const runAt = ({ rate, thr = 0, lat = 50, rows }, settings = {}) => {
-			const run = q(`SELECT run_id FROM batch_sync_start(false, '${JSON.stringify(settings)}', 'wf', 'coord')`);
-			q("SELECT * FROM batch_sync_plan_pages(:'run', :'remote'::jsonb);", { run, remote });
-			json("SELECT to_jsonb(n) FROM batch_sync_next_pages(:'run') n;", { run });
-			const exec = `x${n++}`;
-			const claim = json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', 0, '${exec}') c`);
-			rows ??= 2 * claim.settings.BATCH_SIZE;
-			// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
-			q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
-			q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
-			const results = Array.from({ length: 4 }, (_, k) => ({ idempotency_key: `none-${k}`, result: { ok: true, status: 200, tries: k < thr ? 2 : 1, ms: lat } }));
-			q("SELECT * FROM batch_sync_record_remote(:'run', :'results'::jsonb, 'wf', :'exec');", { run, exec, results: JSON.stringify(results) });
-			// The batch's figures as if it held `rows` rows for rows/rate seconds.
-			q(`UPDATE sync_batches SET rows = ${rows}, started_at = finished_at - make_interval(secs => ${rows / rate}) WHERE run_id = '${run}'`);
-			q(`SELECT * FROM batch_sync_complete_page('${run}', 0, '{"total": 1, "update_remote": 1}', '${exec}')`);
-			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			const { run, claim } = runOnePage({ q, json }, {
+				settings,
+				summary: { total: 1, update_remote: 1 },
+				during: ({ run, exec, claim }) => {
+					rows ??= 2 * claim.settings.BATCH_SIZE;
+					// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
+					q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
+					q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
+					const results = Array.from({ length: 4 }, (_, k) => ({ idempotency_key: `none-${k}`, result: { ok: true, status: 200, tries: k < thr ? 2 : 1, ms: lat } }));
+					q("SELECT * FROM batch_sync_record_remote(:'run', :'results'::jsonb, 'wf', :'exec');", { run, exec, results: JSON.stringify(results) });
+					// The batch's figures as if it held `rows` rows for rows/rate seconds.
+					q(`UPDATE sync_batches SET rows = ${rows}, started_at = finished_at - make_interval(secs => ${rows / rate}) WHERE run_id = '${run}'`);
+				},
+			});
 			const m = json(`SELECT jsonb_build_object('used', batch_size, 'next', batch_size_next, 'reason', batch_size_reason, 'thr', batch_throttled, 'lat', batch_latency_ms, 'rate', batch_rows_per_second) FROM sync_metrics WHERE run_id = '${run}'`);
 			assert.equal(claim.settings.BATCH_SIZE, m.used, 'the page plans with the size in use');
 			return m;

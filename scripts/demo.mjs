@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { freePort, packNode, root, setupN8n, startPostgres, startRedis, stopPostgresAt } from '../tests/e2e/harness.mjs';
+import { freePort, memoryHookEnv, packNode, root, setupN8n, startPostgres, startRedis, stopPostgresAt } from '../tests/e2e/harness.mjs';
 import { CREDENTIALS, withSettings } from '../workflows/src/build.mjs';
 
 const cache = process.env.BATCH_SYNC_CACHE ?? path.join(homedir(), '.cache/batch-sync');
@@ -78,7 +78,7 @@ async function start(workers) {
 	const editorPort = (await portFree(5678)) ? 5678 : await freePort();
 	const redis = workers > 0 ? await startRedis({ keep: true }) : null;
 	// The heap bound the README recommends (n8n processes stay under 500 MB).
-	const n8n = await setupN8n({ pg, tarball, redis, keep: true, env: { N8N_PORT: String(editorPort), NODE_OPTIONS: '--max-old-space-size=300' } });
+	const n8n = await setupN8n({ pg, tarball, redis, keep: true, env: { N8N_PORT: String(editorPort), NODE_OPTIONS: '--max-old-space-size=300', ...memoryHookEnv(pg) } });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey: 'demo-api-key' } },

@@ -11,6 +11,13 @@
 //
 // PARALLEL_WORKERS is --parallel, else the number of workers in queue mode (3, the default,
 // without queue); PAGE_SIZE is --page-size.
+//
+// Adaptation (issue 13): --adaptive=off,on runs each configuration twice, on a fresh stack:
+// with ADAPTIVE_BATCH_SIZE and ADAPTIVE_PAGE_SIZE off (BATCH_SIZE and PAGE_SIZE fixed at their
+// defaults) and on; --rounds=R measures R runs of the same work in a row (full: the mirror and
+// staging emptied and a full sync asked for before each; writes: every task edited again), so
+// that the adaptive runs can use what the runs before them measured. Each round's batch and page
+// size are reported with the time.
 // Last, the floor: the same N rows straight into PostgreSQL with psql (COPY into staging, the
 // same upsert into the mirror, rows marked processed).
 // Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
@@ -22,7 +29,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { packNode, root, setupN8n, startPostgres, startRedis } from '../../tests/e2e/harness.mjs';
+import { memoryHookEnv, packNode, root, setupN8n, startPostgres, startRedis } from '../../tests/e2e/harness.mjs';
 import { createStandin } from '../../tests/openproject/standin.mjs';
 import { CREDENTIALS, withSettings } from '../../workflows/src/build.mjs';
 
@@ -38,6 +45,8 @@ const parallelArg = arg('parallel', null);
 // before it grows the heap past it, instead of growing it first).
 const heapMiB = arg('heap', null);
 const writeConcurrency = Number(arg('write-concurrency', 8));
+const adaptiveModes = arg('adaptive', 'default').split(',');
+const rounds = Number(arg('rounds', 1));
 const tarball = packNode();
 const results = [];
 
@@ -67,12 +76,12 @@ function readdirSafe(dir) {
 		return [];
 	}
 }
-for (const workers of workerCounts) {
+for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 	const pg = await startPostgres({ settings: { max_connections: 300, shared_buffers: '256MB' } });
 	const op = createStandin({ apiKey: 'bench', latencyMs });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	const redis = workers > 0 ? await startRedis() : null;
-	const n8n = await setupN8n({ pg, tarball, redis, env: heapMiB ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : {} });
+	const n8n = await setupN8n({ pg, tarball, redis, env: { ...memoryHookEnv(pg), ...(heapMiB ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : {}) } });
 	try {
 		pg.createDatabase('flrts');
 		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');
@@ -92,7 +101,10 @@ for (const workers of workerCounts) {
 		const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
 		const parallel = parallelArg !== null ? Number(parallelArg) : workers > 0 ? workers : 3;
 		n8n.importWorkflow([
-			withSettings(read('batch-sync-manager.json'), { PARALLEL_WORKERS: parallel, PAGE_SIZE: pageSize, WRITE_CONCURRENCY: writeConcurrency, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page` }),
+			withSettings(read('batch-sync-manager.json'), {
+				PARALLEL_WORKERS: parallel, PAGE_SIZE: pageSize, WRITE_CONCURRENCY: writeConcurrency, PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
+				...(adaptive === 'default' ? {} : { ADAPTIVE_BATCH_SIZE: adaptive === 'on', ADAPTIVE_PAGE_SIZE: adaptive === 'on' }),
+			}),
 			read('batch-sync-page.json'),
 			read('batch-sync-operations.json'),
 		]);
@@ -115,36 +127,51 @@ for (const workers of workerCounts) {
 		if (kind === 'writes') {
 			const first = await measure();
 			if (first.error) throw new Error(`first run: ${first.error}`);
-			pg.psql("UPDATE tasks SET title = title || ' (edited)'", 'flrts');
 		}
-		const patches0 = op.stats.patches;
-		const { wallS, coordinatorPeak, error } = await measure();
-		const m = JSON.parse(pg.psql("SELECT coalesce(to_jsonb(m), 'null') FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts') || 'null');
-		const pages = Number(pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m?.run_id}'`, 'flrts'));
-		const mainPeaks = groupPeaks(main.pid);
-		const workerPeaks = started.map((w) => groupPeaks(w.pid));
-		const all = [coordinatorPeak, ...mainPeaks.map((p) => p.peakMiB), ...workerPeaks.flat().map((p) => p.peakMiB)];
-		const row = {
-			kind,
-			N,
-			mode: workers > 0 ? `queue, ${workers} worker(s)` : 'default (one n8n process)',
-			parallel,
-			pageSize,
-			heapMiB: heapMiB ? Number(heapMiB) : null,
-			writeConcurrency,
-			latencyMs,
-			status: error ? 'error' : m?.status,
-			error,
-			wallS: +wallS.toFixed(1),
-			itemsPerS: Math.round(N / wallS),
-			itemsPerMin: Math.round((N / wallS) * 60),
-			patches: op.stats.patches - patches0,
-			pages,
-			processed: m?.processed_items,
-			peakRssMiB: { coordinator: coordinatorPeak, main: Math.max(0, ...mainPeaks.map((p) => p.peakMiB)), workers: workerPeaks.map((ps) => Math.max(0, ...ps.map((p) => p.peakMiB))), max: Math.max(...all) },
-		};
-		results.push(row);
-		console.error(JSON.stringify(row));
+		for (let round = 1; round <= rounds; round++) {
+			if (kind === 'writes') {
+				pg.psql("UPDATE tasks SET title = title || ' (edited)'", 'flrts');
+			} else if (round > 1) {
+				// The same work again: an empty mirror and staging, a full sync asked for (the runs'
+				// figures, which adaptation reads, stay).
+				pg.psql("TRUNCATE work_packages, sync_staging_work_packages; UPDATE sync_state SET full_requested = true", 'flrts');
+			}
+			const patches0 = op.stats.patches;
+			const { wallS, coordinatorPeak, error } = await measure();
+			const m = JSON.parse(pg.psql("SELECT coalesce(to_jsonb(m), 'null') FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts') || 'null');
+			const pages = Number(pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m?.run_id}'`, 'flrts'));
+			const mainPeaks = groupPeaks(main.pid);
+			const workerPeaks = started.map((w) => groupPeaks(w.pid));
+			const all = [coordinatorPeak, ...mainPeaks.map((p) => p.peakMiB), ...workerPeaks.flat().map((p) => p.peakMiB)];
+			const run = JSON.parse(pg.psql(`SELECT coalesce(to_jsonb(r), 'null') FROM sync_runs r WHERE run_id = '${m?.run_id}'`, 'flrts') || 'null');
+			const row = {
+				kind,
+				N,
+				adaptive,
+				round,
+				batchSize: run?.batch_size,
+				runPageSize: run?.page_size,
+				batchSizeNext: m?.batch_size_next,
+				runPeakRssMiB: m?.peak_rss_mib,
+				mode: workers > 0 ? `queue, ${workers} worker(s)` : 'default (one n8n process)',
+				parallel,
+				pageSize,
+				heapMiB: heapMiB ? Number(heapMiB) : null,
+				writeConcurrency,
+				latencyMs,
+				status: error ? 'error' : m?.status,
+				error,
+				wallS: +wallS.toFixed(1),
+				itemsPerS: Math.round(N / wallS),
+				itemsPerMin: Math.round((N / wallS) * 60),
+				patches: op.stats.patches - patches0,
+				pages,
+				processed: m?.processed_items,
+				peakRssMiB: { coordinator: coordinatorPeak, main: Math.max(0, ...mainPeaks.map((p) => p.peakMiB)), workers: workerPeaks.map((ps) => Math.max(0, ...ps.map((p) => p.peakMiB))), max: Math.max(...all) },
+			};
+			results.push(row);
+			console.error(JSON.stringify(row));
+		}
 	} finally {
 		n8n.stop();
 		redis?.stop();

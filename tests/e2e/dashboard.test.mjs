@@ -103,6 +103,12 @@ test('the dashboard shows the runs, the chart, health and the open conflicts; a 
 	assert.equal(await page.locator('#tile-interval .k').textContent(), `interval: ${last.ir}`);
 	assert.equal(await page.locator('#tile-batch .v').textContent(), String(last.b));
 	assert.equal(await page.locator('#tile-batch .k').textContent(), `batch size: ${last.br}`);
+	// Memory: the last run's peak (the hook measured its processes) against the bound, the next page size and why.
+	const mem = JSON.parse(db("SELECT batch_sync_figures(1)->'memory'"));
+	assert.ok(mem.peak_rss_mib > 60, `measured: ${JSON.stringify(mem)}`);
+	assert.equal(await page.locator('#tile-memory .v').textContent(), `${mem.peak_rss_mib} / 500 MiB`);
+	assert.equal(await page.locator('#tile-memory .k').textContent(), `pages of ${mem.page_size}: ${mem.reason}`);
+	assert.equal(await page.locator('#tile-memory.over').count(), mem.peak_rss_mib > 500 ? 1 : 0);
 	assert.equal(await page.locator('#health tbody tr').count(), 8);
 	assert.match(await page.locator('#health-badge').textContent(), /^(healthy|unhealthy)$/);
 	// Each conflict with its field's base, FLRTS and OpenProject values.

@@ -223,13 +223,22 @@ export async function startSyncStack({ apiKey, pgSettings = {}, standin = {}, re
 	for (const f of ['schema.sql', 'sync.sql']) pg.psqlFile(path.join(root, 'workflows/sql', f), 'flrts');
 	const op = createStandin({ apiKey, ...standin });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
-	const n8n = await setupN8n({ pg, tarball, redis });
+	const n8n = await setupN8n({ pg, tarball, redis, env: memoryHookEnv(pg) });
 	n8n.importCredentials([
 		{ ...CREDENTIALS.postgres, type: 'postgres', data: { host: pg.host, port: pg.port, database: 'flrts', user: pg.user, password: '', ssl: 'disable' } },
 		{ ...CREDENTIALS.openProjectApi, type: 'openProjectApi', data: { baseUrl: opUrl, apiKey } },
 		{ ...CREDENTIALS.operator, type: 'httpBasicAuth', data: { user: OPERATOR.user, password: OPERATOR.password } },
 	]);
 	return { pg, op, opUrl, n8n };
+}
+
+/** The environment that loads the memory watch (workflows/hooks/memory.js) into each n8n
+ * process, writing to database `db` of `pg`: as the README tells a user to run n8n. */
+export function memoryHookEnv(pg, db = 'flrts') {
+	return {
+		EXTERNAL_HOOK_FILES: path.join(root, 'workflows/hooks/memory.js'),
+		BATCH_SYNC_DATABASE_URL: `postgres://${pg.user}@${pg.host}:${pg.port}/${db}`,
+	};
 }
 
 /** The operator's Basic Auth credential the tests set (the run webhook, the endpoints). */

@@ -296,7 +296,7 @@ test('metrics: the JSON and the Prometheus text agree with the tables', async ()
 
 	const prom = prometheusParse((await call('GET', 'sync/metrics?format=prometheus')).text);
 	for (const name of ['batch_sync_runs', 'batch_sync_items', 'batch_sync_failed_items']) assert.equal(prom[name].type, 'counter', name);
-	for (const name of ['batch_sync_conflicts_open', 'batch_sync_retry_backlog', 'batch_sync_dead_letters', 'batch_sync_last_run_duration_seconds', 'batch_sync_last_run_items_per_second', 'batch_sync_last_success_timestamp_seconds', 'batch_sync_run_in_progress']) {
+	for (const name of ['batch_sync_conflicts_open', 'batch_sync_retry_backlog', 'batch_sync_dead_letters', 'batch_sync_last_run_duration_seconds', 'batch_sync_last_run_items_per_second', 'batch_sync_last_success_timestamp_seconds', 'batch_sync_run_in_progress', 'batch_sync_interval_minutes', 'batch_sync_last_run_peak_rss_bytes', 'batch_sync_memory_limit_bytes', 'batch_sync_page_size']) {
 		assert.equal(prom[name].type, 'gauge', name);
 		assert.ok(prom[name].help.length > 10, `${name} has its HELP`);
 	}
@@ -309,6 +309,11 @@ test('metrics: the JSON and the Prometheus text agree with the tables', async ()
 	// Microseconds in PostgreSQL, milliseconds in JavaScript: equal to the millisecond.
 	assert.ok(Math.abs(sample('batch_sync_last_success_timestamp_seconds') - Date.parse(metrics.json.last_success_at) / 1000) < 0.0015);
 	assert.equal(sample('batch_sync_last_run_duration_seconds'), rows.find((r) => r.status !== 'blocked').duration_ms / 1000);
+	// Memory (workflows/hooks/memory.js measured the runs' processes): the last run's peak, the bound, the next page size.
+	assert.equal(sample('batch_sync_last_run_peak_rss_bytes'), metrics.json.memory.peak_rss_mib * 1048576);
+	assert.ok(metrics.json.memory.peak_rss_mib > 60, JSON.stringify(metrics.json.memory));
+	assert.equal(sample('batch_sync_memory_limit_bytes'), 500 * 1048576);
+	assert.equal(sample('batch_sync_page_size'), metrics.json.memory.page_size);
 });
 
 test("OpenProject's statuses, types and the project's assignees are read once and cached; a stale cache is read again; a name OpenProject lacks is refused", async () => {

@@ -755,3 +755,80 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 		pg.stop();
 	}
 });
+
+test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split in two the next time, the size grows back with room to spare, the figures are in the metrics', async () => {
+	const { q, json, pg } = await database();
+	try {
+		q("INSERT INTO tasks (title) SELECT 'T' || n FROM generate_series(1, 25) n");
+		const base = { PAGE_SIZE: 10, PAGE_SIZE_MIN: 2 };
+		/** A full run: each page is claimed, the hook reports `peaks[page]` MiB for it (none when
+		 * undefined), the page completes; the run finishes. Returns the run's pages and metrics. */
+		const runWith = (peaks, settings = {}) => {
+			const run = q(`SELECT run_id FROM batch_sync_start(true, '${JSON.stringify({ ...base, ...settings })}', 'wf', 'coord')`);
+			q("SELECT * FROM batch_sync_plan_pages(:'run', '{\"ids\": [], \"maxUpdatedAt\": \"\"}'::jsonb);", { run });
+			const pages = json(`SELECT jsonb_agg(jsonb_array_length(keys) ORDER BY page_no) FROM sync_run_pages WHERE run_id = '${run}'`);
+			pages.forEach((_, n) => {
+				const exec = `p${pageRuns++}`;
+				assert.equal(json(`SELECT to_jsonb(c) FROM batch_sync_claim_page('${run}', ${n}, '${exec}') c`).claimed, true);
+				if (peaks[n] !== undefined) {
+					assert.equal(q(`SELECT batch_sync_record_memory('${run}', ${n}, '${exec}', ${peaks[n]}, 'host:1')`), 't');
+				}
+				q(`SELECT * FROM batch_sync_complete_page('${run}', ${n}, '{"total": 1, "unchanged": 1}', '${exec}')`);
+			});
+			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			const m = json(`SELECT to_jsonb(m) FROM sync_metrics m WHERE run_id = '${run}'`);
+			return { run, pages, m };
+		};
+		let r = runWith([300, 620, 200]);
+		assert.deepEqual(r.pages, [10, 10, 5]);
+		assert.deepEqual([r.m.page_size, r.m.page_size_reason, r.m.peak_rss_mib, r.m.memory_limit_mib], [10, 'PAGE_SIZE: no run at this PAGE_SIZE yet', 620, 500]);
+		// Only the execution that holds a page is heard; the coordinator's figure may come after the run's end.
+		assert.equal(q(`SELECT batch_sync_record_memory('${r.run}', 0, 'someone else', 9999, 'h:2')`), 'f');
+		assert.equal(q(`SELECT batch_sync_record_memory('${r.run}', NULL, 'not the coordinator', 9999, 'h:2')`), 'f');
+		assert.equal(q(`SELECT batch_sync_record_memory('${r.run}', NULL, 'coord', 700, 'h:3')`), 't');
+		assert.equal(q(`SELECT peak_rss_mib || ' ' || coordinator_rss_mib FROM sync_metrics JOIN sync_runs USING (run_id) WHERE run_id = '${r.run}'`), '700 700');
+		assert.equal(q(`SELECT rss_process FROM sync_run_pages WHERE run_id = '${r.run}' AND page_no = 1`), 'host:1');
+		// Page 1 (10 keys) went over 500 MiB: pages of 5 now.
+		r = runWith([300, 300, 300, 300, 300]);
+		assert.deepEqual(r.pages, [5, 5, 5, 5, 5]);
+		assert.equal(r.m.page_size_reason, 'page 1 (10 keys) peaked at 620 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of 5');
+		// Room to spare, but 10 keys went over the bound lately: kept.
+		r = runWith([300, 300, 300, 300, 300]);
+		assert.deepEqual(r.pages, [5, 5, 5, 5, 5]);
+		assert.equal(r.m.page_size_reason, 'peak 300 MiB of MEMORY_LIMIT_MB 500 (a page of 10 keys went over it lately): kept');
+		// With a higher bound, nothing lately went over it: twice the size, up to PAGE_SIZE.
+		r = runWith([], { MEMORY_LIMIT_MB: 1000 });
+		assert.deepEqual(r.pages, [10, 10, 5]);
+		assert.equal(r.m.page_size_reason, 'peak 300 MiB, under three quarters of MEMORY_LIMIT_MB 1000: pages of 10');
+		assert.equal(r.m.peak_rss_mib, null, 'no figure from the hook this time');
+		// A run without figures (the hook not loaded) keeps its size.
+		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
+		assert.deepEqual(r.pages, [10, 10, 5]);
+		assert.match(r.m.page_size_reason, /^no memory figure from run [0-9a-f-]+ \(workflows\/hooks\/memory\.js is not loaded\): kept$/);
+		// 3000 MiB on page 0: halves, and again, down to PAGE_SIZE_MIN.
+		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
+		assert.deepEqual([r.m.page_size, r.pages.length], [5, 5]);
+		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
+		assert.deepEqual([r.m.page_size, r.pages.length], [3, 9]);
+		r = runWith([], { MEMORY_LIMIT_MB: 1000 });
+		assert.deepEqual([r.m.page_size, r.pages.length], [2, 13]);
+		assert.equal(r.m.page_size_reason, 'page 0 (3 keys) peaked at 3000 MiB, over MEMORY_LIMIT_MB 1000: split in two, pages of 2');
+		// Switched off: PAGE_SIZE.
+		r = runWith([], { ADAPTIVE_PAGE_SIZE: false });
+		assert.deepEqual([r.m.page_size, r.m.page_size_reason, r.pages], [10, 'fixed: ADAPTIVE_PAGE_SIZE is off', [10, 10, 5]]);
+		assert.throws(() => q(`SELECT batch_sync_settings('{"MEMORY_LIMIT_MB": 10}')`), /MEMORY_LIMIT_MB must be a whole number from 64/);
+		assert.throws(() => q(`SELECT batch_sync_settings('{"ADAPTIVE_PAGE_SIZE": "yes"}')`), /ADAPTIVE_PAGE_SIZE must be true or false/);
+		// The metrics: each run's figures, the next run's page size and why; Prometheus gauges.
+		runWith([450]);
+		const f = json('SELECT batch_sync_figures(3)');
+		assert.deepEqual([f.runs[0].memory.peak_rss_mib, f.runs[0].memory.limit_mib, f.runs[0].memory.page_size], [450, 500, 10]);
+		assert.match(f.runs[0].memory.reason, /^no memory figure from run .*: kept$/, 'the run before was not measured');
+		assert.deepEqual(f.memory, { peak_rss_mib: 450, limit_mib: 500, page_size: 10, reason: 'peak 450 MiB of MEMORY_LIMIT_MB 500: kept' });
+		const prom = q("SELECT body FROM batch_sync_metrics('prometheus')");
+		assert.match(prom, new RegExp(`^batch_sync_last_run_peak_rss_bytes ${450 * 1048576}$`, 'm'));
+		assert.match(prom, new RegExp(`^batch_sync_memory_limit_bytes ${500 * 1048576}$`, 'm'));
+		assert.match(prom, /^batch_sync_page_size 10$/m);
+	} finally {
+		pg.stop();
+	}
+});

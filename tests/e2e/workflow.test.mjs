@@ -25,6 +25,7 @@ let op;
 let opUrl;
 let redis;
 const workers = [];
+let main;
 const db = (sql) => pg.psql(sql, 'flrts');
 const json = (sql) => JSON.parse(db(sql) || 'null');
 
@@ -38,13 +39,15 @@ before(async () => {
 		withSettings(read('batch-sync-manager.json'), {
 			RETRY_BASE_SECONDS: 1,
 			PAGE_SIZE: 300,
+			// The pages keep 300 keys whatever this machine's n8n takes (the last test splits them).
+			MEMORY_LIMIT_MB: 4096,
 			PAGE_WEBHOOK_URL: `http://127.0.0.1:${n8n.env.N8N_PORT}/webhook/batch-sync/page`,
 		}),
 		read('batch-sync-page.json'),
 		read('batch-sync-operations.json'),
 	]);
 	n8n.publish('batchSyncPage');
-	await n8n.startMain();
+	main = await n8n.startMain();
 	for (let k = 0; k < WORKERS; k++) workers.push(await n8n.startWorker());
 });
 
@@ -103,6 +106,25 @@ test('first run (full): 1,000 linked pairs seed the mirror', async () => {
 	assert.equal(db("SELECT count(*) FROM sync_staging_work_packages WHERE status <> 'processed'").trim(), '0');
 	assert.deepEqual(Object.keys(reconcile()), ['unchanged']);
 	assert.equal(op.stats.patches + op.stats.posts, 0, 'nothing to write to OpenProject');
+	// Memory watched (workflows/hooks/memory.js, loaded in every n8n process): each page's peak
+	// RSS comes from the process that ran it (main, or a worker in queue mode), the coordinator's
+	// from the `n8n execute` process; the hook writes once its execution has ended.
+	let measured = [];
+	for (let t0 = Date.now(); Date.now() - t0 < 20_000; await new Promise((r) => setTimeout(r, 200))) {
+		measured = json("SELECT coalesce(jsonb_agg(jsonb_build_object('mib', peak_rss_mib, 'at', rss_process)), '[]') FROM sync_run_pages WHERE peak_rss_mib IS NOT NULL");
+		if (measured.length === pages.length && db('SELECT count(*) FROM sync_runs WHERE coordinator_rss_mib IS NOT NULL').trim() === '1') break;
+	}
+	assert.equal(measured.length, pages.length, 'every page measured');
+	const pids = WORKERS > 0 ? workers.map((w) => w.pid) : [main.pid];
+	for (const m of measured) {
+		assert.ok(m.mib > 60 && m.mib < 8192, `an n8n process's RSS, in MiB: ${m.mib}`);
+		assert.ok(pids.includes(Number(m.at.split(':').at(-1))), `page measured in ${m.at}, one of the processes ${pids}`);
+	}
+	const coordinator = Number(db('SELECT coordinator_rss_mib FROM sync_runs').trim());
+	assert.ok(coordinator > 60 && coordinator < 8192, `coordinator ${coordinator} MiB`);
+	const metrics = json("SELECT to_jsonb(m) FROM sync_metrics m WHERE mode = 'full'");
+	assert.equal(Number(metrics.peak_rss_mib), Math.max(coordinator, ...measured.map((m) => m.mib)), 'the run\'s peak, also from figures that came after its end');
+	assert.deepEqual([metrics.page_size, metrics.memory_limit_mib], [300, 4096]);
 });
 
 test('second run (incremental): every decision kind, 409s left for retry', async () => {
@@ -340,4 +362,53 @@ test('STAGING_TABLE_PREFIX set in the Settings node: the next runs stage in <pre
 	const writes = op.stats.patches + op.stats.posts;
 	assert.equal((await n8n.execute(prefixed.id)).status, 'success');
 	assert.equal(op.stats.patches + op.stats.posts, writes);
+});
+
+test('MEMORY_LIMIT_MB below what the n8n processes take: each page of a run is split in two in the next run', async () => {
+	const read = (f) => JSON.parse(readFileSync(path.join(root, 'workflows', f), 'utf8'));
+	const tight = withSettings(read('batch-sync-manager.json'), {
+		...json('SELECT settings FROM sync_runs ORDER BY started_at DESC LIMIT 1'),
+		MEMORY_LIMIT_MB: 64,
+	});
+	tight.id = 'batchSyncManagerTight';
+	tight.name = 'Batch Sync Manager (64 MB pages)';
+	n8n.importWorkflow([tight]);
+	/** A full sync by the tight manager; its pages' sizes once the hook measured every one. */
+	const fullRun = async () => {
+		db("UPDATE sync_state SET full_requested = true WHERE direction = 'local'");
+		const result = await n8n.execute(tight.id);
+		assert.equal(result.status, 'success', JSON.stringify(result.data?.resultData?.error ?? {}).slice(0, 2000));
+		const run = db('SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 1').trim();
+		let r;
+		for (let t0 = Date.now(); Date.now() - t0 < 20_000; await new Promise((res) => setTimeout(res, 200))) {
+			r = json(`SELECT jsonb_build_object('size', r.page_size, 'reason', r.page_size_reason, 'keys', (SELECT jsonb_agg(jsonb_array_length(p.keys) ORDER BY p.page_no) FROM sync_run_pages p WHERE p.run_id = r.run_id),
+			                                    'unmeasured', (SELECT count(*) FROM sync_run_pages p WHERE p.run_id = r.run_id AND p.peak_rss_mib IS NULL)) FROM sync_runs r WHERE r.run_id = '${run}'`);
+			if (r.unmeasured === 0) break;
+		}
+		assert.equal(r.unmeasured, 0, 'every page measured');
+		return r;
+	};
+	const before = reconcile();
+	assert.equal(db('SELECT page_size FROM sync_runs ORDER BY started_at DESC LIMIT 1').trim(), '300', 'within 4096 MB, pages of 300 keys');
+	/** The run's pages are split from the run before's: its largest page's keys in two (no fewer than PAGE_SIZE_MIN, 100). */
+	const split = (r) => {
+		assert.match(r.reason, /^page \d+ \((\d+) keys\) peaked at \d+ MiB, over MEMORY_LIMIT_MB 64: split in two, pages of (\d+)$/);
+		const [keys, size] = r.reason.match(/\((\d+) keys\).*pages of (\d+)$/).slice(1).map(Number);
+		assert.equal(r.size, Math.max(100, Math.ceil(keys / 2)));
+		assert.equal(size, r.size);
+		assert.equal(Math.max(...r.keys), r.size, JSON.stringify(r));
+	};
+	const first = await fullRun();
+	split(first);
+	assert.ok(first.size < 300, JSON.stringify(first));
+	const second = await fullRun();
+	split(second);
+	assert.ok(second.size <= first.size && second.keys.length >= first.keys.length, JSON.stringify([first, second]));
+	// The dashboard's figures say so.
+	const f = json('SELECT batch_sync_figures(2)');
+	assert.equal(f.runs[0].memory.page_size, second.size);
+	assert.equal(f.runs[0].memory.limit_mib, 64);
+	assert.ok(f.runs[0].memory.peak_rss_mib > 64);
+	// Smaller pages, the same sync: the two systems compare as they did before these runs.
+	assert.deepEqual(reconcile(), before);
 });

@@ -324,6 +324,20 @@ ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_next integer;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_reason text;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_base integer;
 
+-- Memory watched: the peak RSS of the n8n process that ran each page (and the coordinator),
+-- written by the external hook workflows/hooks/memory.js (batch_sync_record_memory); the page
+-- size each run used and why (batch_sync_page_size: a page over MEMORY_LIMIT_MB is split in two
+-- the next time).
+ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS peak_rss_mib numeric;
+ALTER TABLE sync_run_pages ADD COLUMN IF NOT EXISTS rss_process text;      -- host:pid of that n8n process
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS page_size integer;
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS page_size_reason text;
+ALTER TABLE sync_runs ADD COLUMN IF NOT EXISTS coordinator_rss_mib numeric;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS peak_rss_mib numeric;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS memory_limit_mib integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS page_size integer;
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS page_size_reason text;
+
 -- Staging tables and STAGING_TABLE_PREFIX: the staging rows of a run live in the table
 -- <STAGING_TABLE_PREFIX>work_packages (sync_staging_work_packages with the default prefix). A
 -- table for another prefix is made like this one (LIKE ... INCLUDING ALL) by the first run that

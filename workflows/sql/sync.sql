@@ -61,11 +61,12 @@ DECLARE
     'OPENPROJECT_TYPE', 'Task', 'CACHE_MAX_AGE_MINUTES', 60, 'ENDPOINT_RATE_PER_MINUTE', 60,
     'ALERT_EMAIL_TO', '', 'ALERT_EMAIL_FROM', 'batch-sync@localhost', 'STAGING_TABLE_PREFIX', 'sync_staging_',
     'ADAPTIVE_INTERVAL', true, 'SYNC_INTERVAL_MIN_MINUTES', 1, 'SYNC_INTERVAL_MAX_MINUTES', 60,
-    'ADAPTIVE_BATCH_SIZE', true, 'BATCH_SIZE_MIN', 10, 'BATCH_SIZE_MAX', 1000);
+    'ADAPTIVE_BATCH_SIZE', true, 'BATCH_SIZE_MIN', 10, 'BATCH_SIZE_MAX', 1000,
+    'MEMORY_LIMIT_MB', 500, 'ADAPTIVE_PAGE_SIZE', true, 'PAGE_SIZE_MIN', 100);
   out jsonb;
   k text;
   v jsonb;
-  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000],"SYNC_INTERVAL_MIN_MINUTES":[1,1440],"SYNC_INTERVAL_MAX_MINUTES":[1,1440],"BATCH_SIZE_MIN":[1,10000],"BATCH_SIZE_MAX":[1,10000]}';
+  ints jsonb := '{"SYNC_INTERVAL_MINUTES":[1,1440],"BATCH_SIZE":[1,10000],"MAX_RETRIES":[0,20],"RETRY_BASE_SECONDS":[1,86400],"LOCK_TIMEOUT_MINUTES":[1,1440],"WRITE_CONCURRENCY":[1,64],"REQUESTS_PER_SECOND":[0,10000],"REQUEST_TIMEOUT_SECONDS":[1,600],"PAGE_SIZE":[1,100000],"PARALLEL_WORKERS":[1,64],"PAGE_TIMEOUT_SECONDS":[5,86400],"MAX_BACKLOG":[0,100000000],"MAX_DEAD_LETTERS":[0,100000000],"MAX_FAILED_RUNS_IN_A_ROW":[1,1000],"MAX_CONFLICT_AGE_HOURS":[1,8760],"CONSISTENCY_SAMPLE":[0,100],"CACHE_MAX_AGE_MINUTES":[1,10080],"ENDPOINT_RATE_PER_MINUTE":[0,100000],"SYNC_INTERVAL_MIN_MINUTES":[1,1440],"SYNC_INTERVAL_MAX_MINUTES":[1,1440],"BATCH_SIZE_MIN":[1,10000],"BATCH_SIZE_MAX":[1,10000],"MEMORY_LIMIT_MB":[64,1048576],"PAGE_SIZE_MIN":[1,100000]}';
   strategies text[] := ARRAY['server_wins', 'client_wins', 'newest_wins', 'manual', 'merge'];
 BEGIN
   IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' THEN
@@ -142,6 +143,9 @@ BEGIN
   END IF;
   IF (out->>'BATCH_SIZE_MIN')::integer > (out->>'BATCH_SIZE_MAX')::integer THEN
     RAISE EXCEPTION 'settings: BATCH_SIZE_MIN (%) must not be above BATCH_SIZE_MAX (%)', out->'BATCH_SIZE_MIN', out->'BATCH_SIZE_MAX';
+  END IF;
+  IF jsonb_typeof(out->'ADAPTIVE_PAGE_SIZE') <> 'boolean' THEN
+    RAISE EXCEPTION 'settings: ADAPTIVE_PAGE_SIZE must be true or false, got %', out->'ADAPTIVE_PAGE_SIZE';
   END IF;
   -- The staging table's name is the prefix and 'work_packages': a lower-case SQL name of at most
   -- 63 bytes, as PostgreSQL keeps it.
@@ -415,11 +419,12 @@ BEGIN
                         requested_by = CASE WHEN v_from_request THEN NULL ELSE requested_by END
    WHERE direction = 'local';
   INSERT INTO sync_runs (run_id, full_sync, kind, since, requested_by, settings, started_at, local_since, workflow_id, execution_id,
-                         batch_size)
+                         batch_size, page_size, page_size_reason)
   SELECT v_run, v_kind IN ('full_sync', 'reconciliation'), v_kind, v_since, v_by, v_settings, v_now,
          CASE WHEN v_kind = 'delta_sync' THEN v_since ELSE max(cursor_at) FILTER (WHERE direction = 'local') END,
-         p_workflow_id, p_execution_id, batch_sync_batch_size(v_settings)
-  FROM sync_state;
+         p_workflow_id, p_execution_id, batch_sync_batch_size(v_settings), ps.size, ps.reason
+  FROM sync_state, batch_sync_page_size(v_settings) ps
+  GROUP BY ps.size, ps.reason;
   RETURN QUERY
   WITH s AS (
     SELECT max(cursor_at) FILTER (WHERE direction = 'local') AS local_cursor,
@@ -513,7 +518,7 @@ DECLARE
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
-  v_size := (run.settings->>'PAGE_SIZE')::integer;
+  v_size := coalesce(run.page_size, (run.settings->>'PAGE_SIZE')::integer);
   -- A person's choices for open conflicts go to both sides in this run (their keys are read:
   -- open conflicts always are).
   PERFORM batch_sync_apply_resolutions(p_run_id, run.workflow_id, run.execution_id);
@@ -1309,6 +1314,96 @@ BEGIN
   END IF;
 END $$;
 
+-- Memory watched (ADAPTIVE_PAGE_SIZE): the page size of the next run, from the peak RSS of the
+-- n8n processes that ran the latest run's pages (sync_run_pages.peak_rss_mib, written by the
+-- external hook workflows/hooks/memory.js through batch_sync_record_memory):
+--   a page above MEMORY_LIMIT_MB: half its keys (it is split in two the next time);
+--   every page under three quarters of the bound: twice the size, up to PAGE_SIZE, unless a page
+--   of that many keys or more went over the bound in the last 6 measured runs;
+--   else kept. A run without figures (the hook not loaded) keeps its size; a run without pages
+--   says nothing; PAGE_SIZE to begin with, and again when PAGE_SIZE changes. Within [min(PAGE_SIZE_MIN, PAGE_SIZE), PAGE_SIZE].
+CREATE OR REPLACE FUNCTION batch_sync_page_size(p_settings jsonb)
+RETURNS TABLE (size integer, reason text) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+  v_base integer := (p_settings->>'PAGE_SIZE')::integer;
+  v_limit numeric := (p_settings->>'MEMORY_LIMIT_MB')::numeric;
+  v_lo integer := least((p_settings->>'PAGE_SIZE_MIN')::integer, (p_settings->>'PAGE_SIZE')::integer);
+  v_run text;
+  v_used integer;
+  v_page integer;
+  v_keys integer;
+  v_peak numeric;
+  v_ceiling integer;
+  v_up integer;
+BEGIN
+  IF NOT coalesce((p_settings->>'ADAPTIVE_PAGE_SIZE')::boolean, false) THEN
+    RETURN QUERY SELECT v_base, 'fixed: ADAPTIVE_PAGE_SIZE is off'::text;
+    RETURN;
+  END IF;
+  SELECT r.run_id, greatest(v_lo, least(v_base, r.page_size)) INTO v_run, v_used FROM sync_runs r
+   WHERE r.page_size IS NOT NULL AND (r.settings->>'PAGE_SIZE')::integer = v_base AND r.status <> 'running'
+     AND EXISTS (SELECT 1 FROM sync_run_pages p WHERE p.run_id = r.run_id)
+   ORDER BY r.started_at DESC LIMIT 1;
+  IF v_run IS NULL THEN
+    RETURN QUERY SELECT v_base, 'PAGE_SIZE: no run at this PAGE_SIZE yet'::text;
+    RETURN;
+  END IF;
+  SELECT p.page_no, jsonb_array_length(p.keys), p.peak_rss_mib INTO v_page, v_keys, v_peak
+    FROM sync_run_pages p WHERE p.run_id = v_run AND p.peak_rss_mib IS NOT NULL
+   ORDER BY p.peak_rss_mib DESC, jsonb_array_length(p.keys) DESC LIMIT 1;
+  IF v_peak IS NULL THEN
+    RETURN QUERY SELECT v_used, format('no memory figure from run %s (workflows/hooks/memory.js is not loaded): kept', v_run);
+    RETURN;
+  END IF;
+  IF v_peak > v_limit THEN
+    RETURN QUERY SELECT greatest(v_lo, ceil(v_keys / 2.0)::integer),
+      format('page %s (%s keys) peaked at %s MiB, over MEMORY_LIMIT_MB %s: split in two, pages of %s',
+             v_page, v_keys, round(v_peak), v_limit, greatest(v_lo, ceil(v_keys / 2.0)::integer));
+    RETURN;
+  END IF;
+  v_up := least(v_base, v_used * 2);
+  SELECT min(jsonb_array_length(p.keys)) INTO v_ceiling
+    FROM sync_run_pages p
+   WHERE p.peak_rss_mib > v_limit
+     AND p.run_id IN (SELECT r.run_id FROM sync_runs r
+                       WHERE r.page_size IS NOT NULL AND (r.settings->>'PAGE_SIZE')::integer = v_base
+                         AND EXISTS (SELECT 1 FROM sync_run_pages q WHERE q.run_id = r.run_id AND q.peak_rss_mib IS NOT NULL)
+                       ORDER BY r.started_at DESC LIMIT 6);
+  IF v_up > v_used AND v_peak <= v_limit * 0.75 AND (v_ceiling IS NULL OR v_up < v_ceiling) THEN
+    RETURN QUERY SELECT v_up, format('peak %s MiB, under three quarters of MEMORY_LIMIT_MB %s: pages of %s', round(v_peak), v_limit, v_up);
+  ELSE
+    RETURN QUERY SELECT v_used, format('peak %s MiB of MEMORY_LIMIT_MB %s%s: kept', round(v_peak), v_limit,
+      CASE WHEN v_up > v_used AND v_ceiling IS NOT NULL AND v_up >= v_ceiling
+           THEN format(' (a page of %s keys went over it lately)', v_ceiling) ELSE '' END);
+  END IF;
+END $$;
+
+-- The external hook's figure (workflows/hooks/memory.js): the peak RSS of the n8n process while
+-- an execution of the run ran, for its page (p_page_no) or for the coordinator (p_page_no NULL);
+-- only the execution that holds the page, or started the run, is heard. Arrives after the
+-- execution ended, possibly after the run's end: the run's metrics row is raised too.
+CREATE OR REPLACE FUNCTION batch_sync_record_memory(p_run_id text, p_page_no integer, p_execution_id text,
+                                                    p_peak_mib numeric, p_process text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_peak_mib IS NULL OR p_peak_mib <= 0 THEN
+    RETURN false;
+  END IF;
+  IF p_page_no IS NULL THEN
+    UPDATE sync_runs SET coordinator_rss_mib = greatest(coalesce(coordinator_rss_mib, 0), p_peak_mib)
+     WHERE run_id = p_run_id AND execution_id = p_execution_id;
+  ELSE
+    UPDATE sync_run_pages SET peak_rss_mib = greatest(coalesce(peak_rss_mib, 0), p_peak_mib), rss_process = p_process
+     WHERE run_id = p_run_id AND page_no = p_page_no AND claimed_by = p_execution_id;
+  END IF;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  UPDATE sync_metrics SET peak_rss_mib = greatest(coalesce(peak_rss_mib, 0), p_peak_mib) WHERE run_id = p_run_id;
+  RETURN true;
+END $$;
+
 -- The interval in force for the schedule: SYNC_INTERVAL_MINUTES, or with ADAPTIVE_INTERVAL the
 -- one the latest run chose (within the bounds of p_settings; a choice made from another
 -- SYNC_INTERVAL_MINUTES starts over from the setting).
@@ -1452,14 +1547,18 @@ BEGIN
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
                             status, reason, stage_ms, interval_minutes, interval_reason, interval_base,
                             batch_size, batch_rows_per_second, batch_latency_ms, batch_throttled, batch_size_next,
-                            batch_size_reason, batch_size_base)
+                            batch_size_reason, batch_size_base, peak_rss_mib, memory_limit_mib, page_size, page_size_reason)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
           v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages,
           v_interval, v_interval_reason, (run.settings->>'SYNC_INTERVAL_MINUTES')::integer,
           v_batch.used, v_batch.rows_per_second, v_batch.latency_ms, v_batch.throttled, v_batch.next, v_batch.reason,
-          (run.settings->>'BATCH_SIZE')::integer);
+          (run.settings->>'BATCH_SIZE')::integer,
+          (SELECT nullif(greatest(coalesce(max(p.peak_rss_mib), 0), coalesce(run.coordinator_rss_mib, 0)), 0)
+             FROM sync_run_pages p WHERE p.run_id = p_run_id),
+          (run.settings->>'MEMORY_LIMIT_MB')::integer,
+          coalesce(run.page_size, (run.settings->>'PAGE_SIZE')::integer), run.page_size_reason);
   UPDATE sync_runs SET status = v_status, finished_at = clock_timestamp() WHERE sync_runs.run_id = p_run_id;
   UPDATE sync_state SET running_run_id = NULL, running_since = NULL, heartbeat_at = NULL, running_execution_id = NULL
     WHERE direction = 'local';
@@ -1518,7 +1617,9 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
         'batch', CASE WHEN batch_size_next IS NOT NULL THEN jsonb_build_object(
           'size', batch_size, 'rows_per_second', batch_rows_per_second, 'latency_ms', batch_latency_ms,
           'throttled', batch_throttled, 'next', batch_size_next, 'reason', batch_size_reason) END,
-        'interval', CASE WHEN interval_minutes IS NOT NULL THEN jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) END)
+        'interval', CASE WHEN interval_minutes IS NOT NULL THEN jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) END,
+        'memory', CASE WHEN page_size IS NOT NULL THEN jsonb_build_object('peak_rss_mib', round(peak_rss_mib), 'limit_mib', memory_limit_mib,
+                                                                          'page_size', page_size, 'reason', page_size_reason) END)
         ORDER BY started_at DESC, id DESC) FROM recent), '[]'),
     'totals', jsonb_build_object(
         'runs', (SELECT count(*) FROM sync_metrics),
@@ -1536,6 +1637,11 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
     'batch_size', (SELECT jsonb_build_object('next', batch_sync_batch_size(batch_sync_current_settings()),
                      'reason', (SELECT m.batch_size_reason FROM sync_metrics m WHERE m.batch_size_next IS NOT NULL
                                  ORDER BY m.started_at DESC, m.id DESC LIMIT 1))),
+    'memory', (SELECT jsonb_build_object(
+                 'peak_rss_mib', (SELECT round(m.peak_rss_mib) FROM sync_metrics m WHERE m.status <> 'blocked' ORDER BY m.started_at DESC, m.id DESC LIMIT 1),
+                 'limit_mib', (batch_sync_current_settings()->>'MEMORY_LIMIT_MB')::integer,
+                 'page_size', ps.size, 'reason', ps.reason)
+                 FROM batch_sync_page_size(batch_sync_current_settings()) ps),
     'last_run', (SELECT jsonb_build_object('run_id', run_id, 'status', status, 'started_at', started_at,
                                            'duration_ms', duration_ms, 'items', total_items,
                                            'items_per_second', CASE WHEN duration_ms > 0 THEN round(total_items * 1000.0 / duration_ms, 1) ELSE 0 END)
@@ -1613,7 +1719,16 @@ BEGIN
     || format('batch_sync_run_in_progress %s', CASE WHEN jsonb_typeof(f->'running') = 'object' THEN 1 ELSE 0 END)
     || '# HELP batch_sync_interval_minutes Minutes from the start of one scheduled run to the next (SYNC_INTERVAL_MINUTES, or the adaptive interval).'::text
     || '# TYPE batch_sync_interval_minutes gauge'::text
-    || format('batch_sync_interval_minutes %s', coalesce(f->'interval'->>'minutes', '0'));
+    || format('batch_sync_interval_minutes %s', coalesce(f->'interval'->>'minutes', '0'))
+    || '# HELP batch_sync_last_run_peak_rss_bytes Peak RSS of the n8n processes that ran the last run''s pages and coordinator (workflows/hooks/memory.js; 0: not measured).'::text
+    || '# TYPE batch_sync_last_run_peak_rss_bytes gauge'::text
+    || format('batch_sync_last_run_peak_rss_bytes %s', coalesce((f->'memory'->>'peak_rss_mib')::bigint * 1048576, 0))
+    || '# HELP batch_sync_memory_limit_bytes MEMORY_LIMIT_MB: a page whose process goes above it is split in two the next time.'::text
+    || '# TYPE batch_sync_memory_limit_bytes gauge'::text
+    || format('batch_sync_memory_limit_bytes %s', coalesce((f->'memory'->>'limit_mib')::bigint * 1048576, 0))
+    || '# HELP batch_sync_page_size Keys per page of the next run (PAGE_SIZE, or the one chosen from memory).'::text
+    || '# TYPE batch_sync_page_size gauge'::text
+    || format('batch_sync_page_size %s', coalesce(f->'memory'->>'page_size', '0'));
   RETURN QUERY SELECT 'text/plain; version=0.0.4; charset=utf-8', array_to_string(lines, E'\n') || E'\n';
 END $$;
 

@@ -100,6 +100,30 @@ function runOnePage({ q, json }, { settings = {}, summary, during = () => {} }) 
 	return { run, claim };
 }
 
+/** One run of one page (runOnePage): its execution staged `rows` plan rows in one batch that
+ * took rows/rate seconds, with `thr` throttled answers and a mean request time of `lat` ms;
+ * `local`: the batch wrote nothing to OpenProject (no results). Returns the run's batch figures
+ * and choice from sync_metrics. */
+function batchRun({ q, json }, { rate, thr = 0, lat = 50, rows, local = false }, settings = {}) {
+	const { run, claim } = runOnePage({ q, json }, {
+		settings,
+		summary: { total: 1, update_remote: 1 },
+		during: ({ run, exec, claim }) => {
+			rows ??= 2 * claim.settings.BATCH_SIZE;
+			// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
+			q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
+			q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
+			const results = local ? [] : Array.from({ length: 4 }, (_, k) => ({ idempotency_key: `none-${k}`, result: { ok: true, status: 200, tries: k < thr ? 2 : 1, ms: lat } }));
+			q("SELECT * FROM batch_sync_record_remote(:'run', :'results'::jsonb, 'wf', :'exec');", { run, exec, results: JSON.stringify(results) });
+			// The batch's figures as if it held `rows` rows for rows/rate seconds.
+			q(`UPDATE sync_batches SET rows = ${rows}, started_at = finished_at - make_interval(secs => ${rows / rate}) WHERE run_id = '${run}'`);
+		},
+	});
+	const m = json(`SELECT jsonb_build_object('used', batch_size, 'next', batch_size_next, 'reason', batch_size_reason, 'thr', batch_throttled, 'lat', batch_latency_ms, 'rate', batch_rows_per_second, 'work', batch_work) FROM sync_metrics WHERE run_id = '${run}'`);
+	assert.equal(claim.settings.BATCH_SIZE, m.used, 'the page plans with the size in use');
+	return m;
+}
+
 test('settings: defaults filled in, a bad key or value is an error that names it', async () => {
 	const { pg, q } = await database();
 	try {
@@ -672,27 +696,7 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 	const { q, json, pg } = await database();
 	try {
 		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
-		/** One run of one page: its execution staged `rows` plan rows in one batch that took
-		 * rows/rate seconds, with `thr` throttled answers and a mean request time of `lat` ms. */
-		const runAt = ({ rate, thr = 0, lat = 50, rows }, settings = {}) => {
-			const { run, claim } = runOnePage({ q, json }, {
-				settings,
-				summary: { total: 1, update_remote: 1 },
-				during: ({ run, exec, claim }) => {
-					rows ??= 2 * claim.settings.BATCH_SIZE;
-					// Stage Batch -> Process Batch -> Record OpenProject Results, as the page runs them (timed).
-					q("SELECT * FROM batch_sync_stage(:'run', '[]'::jsonb, :'exec');", { run, exec });
-					q("SELECT * FROM batch_sync_process(:'run', '[]'::jsonb, 'wf', :'exec');", { run, exec });
-					const results = Array.from({ length: 4 }, (_, k) => ({ idempotency_key: `none-${k}`, result: { ok: true, status: 200, tries: k < thr ? 2 : 1, ms: lat } }));
-					q("SELECT * FROM batch_sync_record_remote(:'run', :'results'::jsonb, 'wf', :'exec');", { run, exec, results: JSON.stringify(results) });
-					// The batch's figures as if it held `rows` rows for rows/rate seconds.
-					q(`UPDATE sync_batches SET rows = ${rows}, started_at = finished_at - make_interval(secs => ${rows / rate}) WHERE run_id = '${run}'`);
-				},
-			});
-			const m = json(`SELECT jsonb_build_object('used', batch_size, 'next', batch_size_next, 'reason', batch_size_reason, 'thr', batch_throttled, 'lat', batch_latency_ms, 'rate', batch_rows_per_second) FROM sync_metrics WHERE run_id = '${run}'`);
-			assert.equal(claim.settings.BATCH_SIZE, m.used, 'the page plans with the size in use');
-			return m;
-		};
+		const runAt = (figures, settings) => batchRun({ q, json }, figures, settings);
 		const used = [];
 		const step = (figures, settings) => {
 			const m = runAt(figures, settings);
@@ -828,6 +832,34 @@ test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split 
 		assert.match(prom, new RegExp(`^batch_sync_last_run_peak_rss_bytes ${450 * 1048576}$`, 'm'));
 		assert.match(prom, new RegExp(`^batch_sync_memory_limit_bytes ${500 * 1048576}$`, 'm'));
 		assert.match(prom, /^batch_sync_page_size 10$/m);
+		// Over the bound with the last page of 5 keys only (half a page): no page size would help.
+		runWith([100, 100, 900]);
+		assert.equal(json('SELECT batch_sync_figures(1)').memory.reason,
+			'page 2 (5 keys, half a page of 10 or less) peaked at 900 MiB, over MEMORY_LIMIT_MB 500: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept');
+		// Full pages over it too: the fullest of them is split.
+		runWith([100, 600, 900]);
+		assert.equal(json('SELECT batch_sync_figures(1)').memory.reason, 'page 1 (10 keys) peaked at 600 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of 5');
+	} finally {
+		pg.stop();
+	}
+});
+
+test('adaptive batch size: local work (a full sync seeding the mirror) and writes to OpenProject are measured apart', async () => {
+	const { q, json, pg } = await database();
+	try {
+		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'T1')");
+		// Seeding the mirror: fast a row, no OpenProject request.
+		let m = batchRun({ q, json }, { rate: 1000, local: true });
+		assert.deepEqual([m.used, m.next, m.work, m.reason], [50, 100, 'local', '1000.0 rows/s at 50, the best so far: trying 100']);
+		// Writes at 100: slower a row, but compared with writes only (none yet), not with the seeding at 50.
+		m = batchRun({ q, json }, { rate: 100 });
+		assert.deepEqual([m.used, m.next, m.work, m.reason], [100, 200, 'openproject', '100.0 rows/s at 100, the best so far: trying 200']);
+		m = batchRun({ q, json }, { rate: 80 });
+		assert.deepEqual([m.used, m.next, m.reason], [200, 100, '80.0 rows/s at 200, 100.0 at 100: back to 100']);
+		// Local work again: its own history (1000 rows/s at 50).
+		m = batchRun({ q, json }, { rate: 900, local: true });
+		assert.deepEqual([m.used, m.next, m.work, m.reason], [100, 50, 'local', '900.0 rows/s at 100, 1000.0 at 50: back to 50']);
+		assert.equal(json('SELECT batch_sync_figures(1)').runs[0].batch.work, 'local');
 	} finally {
 		pg.stop();
 	}

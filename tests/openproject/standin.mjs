@@ -481,6 +481,10 @@ export function createStandin({
 		setFailureRates: (table) => {
 			rates = checkRates(table);
 		},
+		/** The time every API request waits before it is handled, from now on. */
+		setLatency: (ms) => {
+			latencyMs = ms;
+		},
 		listen(port = 0, host = '127.0.0.1') {
 			return new Promise((resolve) => server.listen(port, host, () => resolve(server.address().port)));
 		},

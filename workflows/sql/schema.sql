@@ -323,6 +323,10 @@ ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_throttled integer;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_next integer;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_reason text;
 ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_size_base integer;
+-- The run's kind of batch work: 'openproject' (its batches wrote to OpenProject) or 'local'
+-- (staging and the mirror only, e.g. a first full sync seeding the mirror); sizes are compared
+-- within one kind.
+ALTER TABLE sync_metrics ADD COLUMN IF NOT EXISTS batch_work text;
 
 -- Memory watched: the peak RSS of the n8n process that ran each page (and the coordinator),
 -- written by the external hook workflows/hooks/memory.js (batch_sync_record_memory); the page

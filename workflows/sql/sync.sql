@@ -1198,7 +1198,9 @@ $$;
 -- The adaptive batch size (ADAPTIVE_BATCH_SIZE): at the end of each run, the size for the next,
 -- within [BATCH_SIZE_MIN, BATCH_SIZE_MAX], from the run's batches (sync_batches: rows a second
 -- through Stage -> Record, OpenProject's throttled answers, the mean request time) and those of
--- the 5 runs before (same BATCH_SIZE):
+-- the 5 runs before with the same BATCH_SIZE and the same kind of work (batches that wrote to
+-- OpenProject, or local ones only: a first full sync seeding the mirror is much faster a row and
+-- says nothing of the size for writes):
 --   throttled answers (429, 502, 503, 504): half, and no size from the smallest throttled one up
 --   is tried while it is among those runs;
 --   requests slower by half than in the run before (and by 20 ms at least): three quarters;
@@ -1206,8 +1208,9 @@ $$;
 --   the best size, twice or half when not measured among those runs (the search); else kept.
 -- A run that wrote nothing, or less than one full batch, keeps the size. Returns the size used, its rows a second, mean request
 -- time, throttled answers, and the size chosen with the reason (kept in sync_metrics).
+DROP FUNCTION IF EXISTS batch_sync_choose_batch_size(text);
 CREATE OR REPLACE FUNCTION batch_sync_choose_batch_size(p_run_id text)
-RETURNS TABLE (used integer, rows_per_second numeric, latency_ms numeric, throttled integer, next integer, reason text)
+RETURNS TABLE (used integer, rows_per_second numeric, latency_ms numeric, throttled integer, next integer, reason text, work text)
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
@@ -1231,6 +1234,7 @@ DECLARE
   v_recent jsonb;
   v_up integer;
   v_down integer;
+  v_work text;
 BEGIN
   SELECT * INTO run FROM sync_runs r WHERE r.run_id = p_run_id;
   s := run.settings;
@@ -1246,19 +1250,21 @@ BEGIN
     FROM sync_batches b WHERE b.run_id = p_run_id AND b.finished_at IS NOT NULL;
   v_rate := CASE WHEN v_secs > 0 THEN round(v_rows / v_secs, 1) END;
   v_thr := coalesce(v_thr, 0);
+  SELECT CASE WHEN coalesce(sum(b.writes), 0) > 0 THEN 'openproject' ELSE 'local' END INTO v_work
+    FROM sync_batches b WHERE b.run_id = p_run_id AND b.finished_at IS NOT NULL;
   IF NOT coalesce((s->>'ADAPTIVE_BATCH_SIZE')::boolean, false) THEN
-    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_base, 'fixed: ADAPTIVE_BATCH_SIZE is off'::text;
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_base, 'fixed: ADAPTIVE_BATCH_SIZE is off'::text, v_work;
     RETURN;
   END IF;
   IF coalesce(v_rows, 0) = 0 OR v_rate IS NULL THEN
-    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used, 'nothing written: kept'::text;
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used, 'nothing written: kept'::text, v_work;
     RETURN;
   END IF;
   -- Fewer rows than one full batch measure the run's fixed costs, not the size: no figure kept
   -- (throttling still counts).
   IF v_fullest < v_used AND v_thr = 0 THEN
     RETURN QUERY SELECT v_used, NULL::numeric, v_lat, v_thr, v_used,
-      format('%s rows, no batch full (%s): kept', v_rows, v_used);
+      format('%s rows, no batch full (%s): kept', v_rows, v_used), v_work;
     RETURN;
   END IF;
   -- A batch must stay well inside PAGE_TIMEOUT_SECONDS (the page's heartbeat waits for it): at
@@ -1266,17 +1272,17 @@ BEGIN
   v_hi := greatest(v_lo, least(v_hi, (s->>'PAGE_SIZE')::integer, floor(v_rate * (s->>'PAGE_TIMEOUT_SECONDS')::numeric / 4)::integer));
   IF v_thr > 0 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, v_used / 2),
-      format('OpenProject throttled %s answers (429/5xx) at %s: smaller', v_thr, v_used);
+      format('OpenProject throttled %s answers (429/5xx) at %s: smaller', v_thr, v_used), v_work;
     RETURN;
   END IF;
   -- (A throttled run's request times hold its waits: not a baseline.)
   SELECT m.batch_latency_ms INTO v_last_lat FROM sync_metrics m
    WHERE m.run_id <> p_run_id AND m.batch_size_base = v_base AND m.batch_rows_per_second IS NOT NULL
-     AND coalesce(m.batch_throttled, 0) = 0
+     AND m.batch_work = v_work AND coalesce(m.batch_throttled, 0) = 0
    ORDER BY m.started_at DESC, m.id DESC LIMIT 1;
   IF v_last_lat IS NOT NULL AND v_lat > v_last_lat * 1.5 AND v_lat > v_last_lat + 20 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, greatest(v_lo, (v_used * 3) / 4),
-      format('OpenProject answered in %s ms, %s ms the run before: smaller', v_lat, v_last_lat);
+      format('OpenProject answered in %s ms, %s ms the run before: smaller', v_lat, v_last_lat), v_work;
     RETURN;
   END IF;
   -- This run and the 5 before: the smallest throttled size caps the search; each size's latest
@@ -1287,6 +1293,7 @@ BEGIN
                                         row_number() OVER (ORDER BY m.started_at DESC, m.id DESC) AS k
                                    FROM sync_metrics m
                                   WHERE m.run_id <> p_run_id AND m.batch_size_base = v_base AND m.batch_rows_per_second IS NOT NULL
+                                    AND m.batch_work = v_work
                                   ORDER BY m.started_at DESC, m.id DESC LIMIT 5) x), '[]')
               || jsonb_build_array(jsonb_build_object('size', v_used, 'rate', v_rate, 'thr', 0, 'k', 0));
   SELECT min(r.size) INTO v_ceiling FROM jsonb_to_recordset(v_recent) r(size integer, rate numeric, thr integer, k integer) WHERE r.thr > 0;
@@ -1299,25 +1306,27 @@ BEGIN
   v_down := greatest(v_lo, v_used / 2);
   IF v_best IS NOT NULL AND v_best <> v_used AND v_best_rate >= v_rate * 1.05 THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, least(v_hi, greatest(v_lo, v_best)),
-      format('%s rows/s at %s, %s at %s: back to %s', v_rate, v_used, v_best_rate, v_best, least(v_hi, greatest(v_lo, v_best)));
+      format('%s rows/s at %s, %s at %s: back to %s', v_rate, v_used, v_best_rate, v_best, least(v_hi, greatest(v_lo, v_best))), v_work;
   ELSIF v_used > v_hi THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_hi,
-      format('%s rows/s at %s: a batch would take more than a quarter of PAGE_TIMEOUT_SECONDS (or exceed PAGE_SIZE): %s', v_rate, v_used, v_hi);
+      format('%s rows/s at %s: a batch would take more than a quarter of PAGE_TIMEOUT_SECONDS (or exceed PAGE_SIZE): %s', v_rate, v_used, v_hi), v_work;
   ELSIF v_up > v_used AND (v_ceiling IS NULL OR v_up < v_ceiling) AND NOT v_up = ANY (v_measured) THEN
-    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_up, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_up);
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_up, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_up), v_work;
   ELSIF v_down < v_used AND NOT v_down = ANY (v_measured) THEN
-    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_down, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_down);
+    RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_down, format('%s rows/s at %s, the best so far: trying %s', v_rate, v_used, v_down), v_work;
   ELSE
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_used,
       format('%s rows/s at %s, the best of the sizes measured%s: kept', v_rate, v_used,
-             CASE WHEN v_ceiling IS NOT NULL THEN format(' below %s (throttled)', v_ceiling) ELSE '' END);
+             CASE WHEN v_ceiling IS NOT NULL THEN format(' below %s (throttled)', v_ceiling) ELSE '' END), v_work;
   END IF;
 END $$;
 
 -- Memory watched (ADAPTIVE_PAGE_SIZE): the page size of the next run, from the peak RSS of the
 -- n8n processes that ran the latest run's pages (sync_run_pages.peak_rss_mib, written by the
 -- external hook workflows/hooks/memory.js through batch_sync_record_memory):
---   a page above MEMORY_LIMIT_MB: half its keys (it is split in two the next time);
+--   a page above MEMORY_LIMIT_MB: half its keys (it is split in two the next time); when even
+--   the fullest page over the bound held half a page or less, the size is kept and the reason
+--   says that the process takes that much anyway;
 --   every page under three quarters of the bound: twice the size, up to PAGE_SIZE, unless a page
 --   of that many keys or more went over the bound in the last 6 measured runs;
 --   else kept. A run without figures (the hook not loaded) keeps its size; a run without pages
@@ -1349,11 +1358,21 @@ BEGIN
     RETURN QUERY SELECT v_base, 'PAGE_SIZE: no run at this PAGE_SIZE yet'::text;
     RETURN;
   END IF;
+  -- The page to go by: the fullest of those over the bound, else the one that took the most.
   SELECT p.page_no, jsonb_array_length(p.keys), p.peak_rss_mib INTO v_page, v_keys, v_peak
     FROM sync_run_pages p WHERE p.run_id = v_run AND p.peak_rss_mib IS NOT NULL
-   ORDER BY p.peak_rss_mib DESC, jsonb_array_length(p.keys) DESC LIMIT 1;
+   ORDER BY p.peak_rss_mib > v_limit DESC,
+            CASE WHEN p.peak_rss_mib > v_limit THEN jsonb_array_length(p.keys) END DESC NULLS LAST,
+            p.peak_rss_mib DESC, jsonb_array_length(p.keys) DESC LIMIT 1;
   IF v_peak IS NULL THEN
     RETURN QUERY SELECT v_used, format('no memory figure from run %s (workflows/hooks/memory.js is not loaded): kept', v_run);
+    RETURN;
+  END IF;
+  -- Over the bound with half a page or less: smaller pages would not bring the process under it.
+  IF v_peak > v_limit AND v_keys * 2 <= v_used THEN
+    RETURN QUERY SELECT v_used,
+      format('page %s (%s keys, half a page of %s or less) peaked at %s MiB, over MEMORY_LIMIT_MB %s: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept',
+             v_page, v_keys, v_used, round(v_peak), v_limit);
     RETURN;
   END IF;
   IF v_peak > v_limit THEN
@@ -1547,14 +1566,14 @@ BEGIN
                             failed_items, conflicts_detected, conflicts_resolved, per_decision, duration_ms, per_item_ms,
                             status, reason, stage_ms, interval_minutes, interval_reason, interval_base,
                             batch_size, batch_rows_per_second, batch_latency_ms, batch_throttled, batch_size_next,
-                            batch_size_reason, batch_size_base, peak_rss_mib, memory_limit_mib, page_size, page_size_reason)
+                            batch_size_reason, batch_size_base, batch_work, peak_rss_mib, memory_limit_mib, page_size, page_size_reason)
   VALUES (p_run_id, p_workflow_id, p_execution_id, CASE WHEN run.full_sync THEN 'full' ELSE 'incremental' END, run.kind, run.started_at,
           v_total, v_processed, v_failed,
           coalesce((v_summary->>'conflict')::integer, 0), coalesce((v_summary->>'conflicts_resolved')::integer, 0),
           v_summary, v_duration, CASE WHEN v_total > 0 THEN v_duration::numeric / v_total END, v_status, v_reason, v_stages,
           v_interval, v_interval_reason, (run.settings->>'SYNC_INTERVAL_MINUTES')::integer,
           v_batch.used, v_batch.rows_per_second, v_batch.latency_ms, v_batch.throttled, v_batch.next, v_batch.reason,
-          (run.settings->>'BATCH_SIZE')::integer,
+          (run.settings->>'BATCH_SIZE')::integer, v_batch.work,
           (SELECT nullif(greatest(coalesce(max(p.peak_rss_mib), 0), coalesce(run.coordinator_rss_mib, 0)), 0)
              FROM sync_run_pages p WHERE p.run_id = p_run_id),
           (run.settings->>'MEMORY_LIMIT_MB')::integer,
@@ -1616,7 +1635,7 @@ CREATE OR REPLACE FUNCTION batch_sync_figures(p_runs integer DEFAULT 20) RETURNS
         'decisions', per_decision - 'total', 'stage_ms', stage_ms, 'requested_by', requested_by, 'execution_id', execution_id,
         'batch', CASE WHEN batch_size_next IS NOT NULL THEN jsonb_build_object(
           'size', batch_size, 'rows_per_second', batch_rows_per_second, 'latency_ms', batch_latency_ms,
-          'throttled', batch_throttled, 'next', batch_size_next, 'reason', batch_size_reason) END,
+          'throttled', batch_throttled, 'next', batch_size_next, 'reason', batch_size_reason, 'work', batch_work) END,
         'interval', CASE WHEN interval_minutes IS NOT NULL THEN jsonb_build_object('minutes', interval_minutes, 'reason', interval_reason) END,
         'memory', CASE WHEN page_size IS NOT NULL THEN jsonb_build_object('peak_rss_mib', round(peak_rss_mib), 'limit_mib', memory_limit_mib,
                                                                           'page_size', page_size, 'reason', page_size_reason) END)

@@ -85,6 +85,18 @@ test('the manager has both triggers and the settings; the page a webhook that an
 	assert.ok(page.nodes.some((n) => n.type === 'n8n-nodes-batch-sync.openProjectSync'));
 });
 
+test("every setting batch_sync_settings knows is in the README's settings table, and the README and the Settings node name no other", () => {
+	const sql = readFileSync(path.join(root, 'workflows/sql/sync.sql'), 'utf8');
+	const block = sql.slice(sql.indexOf('defaults jsonb := jsonb_build_object('), sql.indexOf('out jsonb;'));
+	const known = new Set([...block.matchAll(/'([A-Z][A-Z0-9_]+)', /g)].map((m) => m[1]));
+	const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+	const documented = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+	assert.ok(known.size > 30, `read the defaults: ${[...known]}`);
+	assert.deepEqual([...known].filter((k) => !documented.has(k)), [], 'documented in the README');
+	assert.deepEqual([...documented].filter((k) => !known.has(k)), [], 'the README documents no unknown setting');
+	assert.deepEqual(Object.keys(SETTINGS).filter((k) => !known.has(k)), [], 'the Settings node holds no unknown setting');
+});
+
 test('only parameterised SQL, credentials by id, nothing of an OpenProject instance outside the settings', () => {
 	for (const wf of [manager, page, operations]) {
 		for (const n of wf.nodes.filter((n) => n.type === 'n8n-nodes-base.postgres')) {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { root, startPostgres } from './harness.mjs';
@@ -26,6 +27,33 @@ test('the schema applies to an empty database and again without changes', async 
 		assert.equal(pg.psql('SELECT updated_at FROM tasks', 'flrts'), before);
 		pg.psql("UPDATE tasks SET title = 'b'", 'flrts');
 		assert.notEqual(pg.psql('SELECT updated_at FROM tasks', 'flrts'), before);
+	} finally {
+		pg.stop();
+	}
+});
+
+test('an installation of an earlier release (427631b, 2026-12-03) upgrades in place as the README says: its data kept, the runs go on', async () => {
+	const pg = await startPostgres();
+	try {
+		pg.createDatabase('flrts');
+		const q = (sql) => pg.psql(sql, 'flrts').trim();
+		// The earlier release's SQL, from the repository's history.
+		for (const f of ['schema.sql', 'sync.sql']) {
+			const old = path.join(pg.dir, `old-${f}`);
+			writeFileSync(old, execFileSync('git', ['-C', root, 'show', `427631b:workflows/sql/${f}`]));
+			pg.psqlFile(old, 'flrts');
+		}
+		q("INSERT INTO tasks (external_id, title) VALUES ('1', 'made before the upgrade')");
+		const before = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e1')`);
+		q(`SELECT status FROM batch_sync_finish('${before}', 'wf', 'e1')`);
+		// README step 2: both files in one transaction.
+		execFileSync('psql', ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'flrts', '-v', 'ON_ERROR_STOP=1', '-q', '--single-transaction',
+			'-f', path.join(root, 'workflows/sql/schema.sql'), '-f', path.join(root, 'workflows/sql/sync.sql')], { stdio: 'pipe' });
+		assert.equal(q("SELECT title FROM tasks WHERE external_id = '1'"), 'made before the upgrade');
+		assert.equal(q(`SELECT status FROM sync_metrics WHERE run_id = '${before}'`), 'success');
+		const after = q(`SELECT run_id FROM batch_sync_start(false, '{"MEMORY_LIMIT_MB": 600}', 'wf', 'e2')`);
+		assert.equal(q(`SELECT status FROM batch_sync_finish('${after}', 'wf', 'e2')`), 'success');
+		assert.equal(q(`SELECT page_size || ' ' || memory_limit_mib || ' ' || batch_work FROM sync_metrics WHERE run_id = '${after}'`), '1000 600 local');
 	} finally {
 		pg.stop();
 	}

@@ -1245,13 +1245,12 @@ BEGIN
   -- Batches that went through to Record (one that failed as a whole says nothing of its size).
   SELECT sum(b.rows)::integer, sum(extract(epoch FROM b.finished_at - b.started_at)), max(b.rows),
          round(sum(b.latency_ms * b.writes) FILTER (WHERE b.latency_ms IS NOT NULL) / nullif(sum(b.writes) FILTER (WHERE b.latency_ms IS NOT NULL), 0), 1),
-         coalesce(sum(b.throttled), 0)::integer
-    INTO v_rows, v_secs, v_fullest, v_lat, v_thr
+         coalesce(sum(b.throttled), 0)::integer,
+         CASE WHEN coalesce(sum(b.writes), 0) > 0 THEN 'openproject' ELSE 'local' END
+    INTO v_rows, v_secs, v_fullest, v_lat, v_thr, v_work
     FROM sync_batches b WHERE b.run_id = p_run_id AND b.finished_at IS NOT NULL;
   v_rate := CASE WHEN v_secs > 0 THEN round(v_rows / v_secs, 1) END;
   v_thr := coalesce(v_thr, 0);
-  SELECT CASE WHEN coalesce(sum(b.writes), 0) > 0 THEN 'openproject' ELSE 'local' END INTO v_work
-    FROM sync_batches b WHERE b.run_id = p_run_id AND b.finished_at IS NOT NULL;
   IF NOT coalesce((s->>'ADAPTIVE_BATCH_SIZE')::boolean, false) THEN
     RETURN QUERY SELECT v_used, v_rate, v_lat, v_thr, v_base, 'fixed: ADAPTIVE_BATCH_SIZE is off'::text, v_work;
     RETURN;

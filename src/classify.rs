@@ -14,6 +14,8 @@
 //! is `invalid` together with every other record of the same id, so nothing is written for an
 //! id that is not fully understood.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
@@ -29,6 +31,7 @@ use crate::decision::{
 use crate::error::{Error, ErrorCode, ItemErrors};
 use crate::mapping::Links;
 use crate::merge::{merge3, merge_deleted, MergeOptions, Resolution};
+use crate::parse::{Parser, HARD_MAX_DEPTH};
 use crate::patch;
 use crate::record::{self, id_key, RecordInfo};
 use crate::value::{Map, Value};
@@ -96,17 +99,62 @@ impl Classification {
     }
 }
 
-struct Base<'a> {
-    checksum: String,
-    version: Option<f64>,
-    snapshot: Option<&'a Value>,
+/// A record (or a base snapshot) as classify holds it: parsed, or as the text of a request
+/// that is parsed again only for a decision that needs its content.
+#[derive(Clone, Copy)]
+pub(crate) enum Rec<'a> {
+    /// A parsed value.
+    Tree(&'a Value),
+    /// The value at `start` of `text`, nested at `level` there (see [`Parser::parse_at`]).
+    Text {
+        text: &'a [u8],
+        start: usize,
+        level: usize,
+    },
+    /// The member `key` of the object at `start` of `text`.
+    Member {
+        text: &'a [u8],
+        start: usize,
+        level: usize,
+        key: &'static str,
+    },
 }
 
-struct Item<'a, T> {
-    index: usize,
-    rec: &'a Value,
-    info: Result<T, Error>,
+impl<'a> Rec<'a> {
+    /// The value (parsed now for text; text that was read once parses again).
+    pub(crate) fn value(self) -> Result<Cow<'a, Value>, Error> {
+        match self {
+            Rec::Tree(v) => Ok(Cow::Borrowed(v)),
+            Rec::Text { text, start, level } => Parser::new(HARD_MAX_DEPTH)
+                .parse_at(text, start, level)
+                .map(|(v, _)| Cow::Owned(v)),
+            Rec::Member {
+                text,
+                start,
+                level,
+                key,
+            } => match Parser::new(HARD_MAX_DEPTH).parse_at(text, start, level)? {
+                (Value::Object(mut m), _) => Ok(Cow::Owned(m.remove(key).unwrap_or(Value::Null))),
+                _ => Ok(Cow::Owned(Value::Null)),
+            },
+        }
+    }
 }
+
+pub(crate) struct Base<'a> {
+    pub(crate) checksum: String,
+    pub(crate) version: Option<f64>,
+    pub(crate) snapshot: Option<Rec<'a>>,
+}
+
+pub(crate) struct Item<'a, T> {
+    pub(crate) index: usize,
+    pub(crate) rec: Rec<'a>,
+    pub(crate) info: Result<T, Error>,
+}
+
+/// One side's records read, each with its match key when it has a usable one.
+pub(crate) type Read<'a, T> = Vec<(Option<String>, Item<'a, T>)>;
 
 #[derive(Default)]
 struct Group {
@@ -131,13 +179,43 @@ struct Ctx<'a> {
     base: Vec<Item<'a, Base<'a>>>,
 }
 
-fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), Error> {
+pub(crate) fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), Error> {
     let m = v.as_object().ok_or_else(|| {
         Error::new(
             ErrorCode::InvalidRecord,
             "base entry must be an object {id, checksum, version, snapshot}",
         )
     })?;
+    let snapshot = match m.get("snapshot") {
+        None | Some(Value::Null) => Snapshot::Absent,
+        Some(s @ Value::Object(_)) => Snapshot::Object(Rec::Tree(s)),
+        Some(_) => Snapshot::Other,
+    };
+    read_base_entry(cfg, m, snapshot, || {
+        let s = m.get("snapshot").unwrap_or(&Value::Null);
+        let (digest, size, _) = canonical::digest_with(|buf| canonical::write(s, buf));
+        (digest, size)
+    })
+}
+
+/// A base entry's snapshot member, as far as reading the entry needs to know it.
+pub(crate) enum Snapshot<'a> {
+    /// Absent or null.
+    Absent,
+    /// An object.
+    Object(Rec<'a>),
+    /// Anything else (rejected).
+    Other,
+}
+
+/// Reads a base entry whose members other than the snapshot are in `m`; `digest` gives the
+/// snapshot's checksum and canonical size when the entry has no checksum of its own.
+pub(crate) fn read_base_entry<'a>(
+    cfg: &SyncConfig,
+    m: &Map,
+    snapshot: Snapshot<'a>,
+    digest: impl FnOnce() -> (String, usize),
+) -> Result<(String, Base<'a>), Error> {
     if let Some(k) = m.key_not_in(&["id", "checksum", "version", "snapshot"]) {
         return Err(Error::new(
             ErrorCode::InvalidRecord,
@@ -150,14 +228,12 @@ fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), E
             .ok_or_else(|| Error::new(ErrorCode::MissingId, "base entry has no id").at("/id"))?,
     )
     .map_err(|e| e.at("/id"))?;
-    let snapshot = match m.get("snapshot") {
-        None | Some(Value::Null) => None,
-        Some(s @ Value::Object(_)) => {
-            // A snapshot is a previous target, checked when it was made; the parser's hard
-            // nesting cap still bounds it.
-            Some(s)
-        }
-        Some(_) => {
+    let snapshot = match snapshot {
+        Snapshot::Absent => None,
+        // A snapshot is a previous target, checked when it was made; the parser's hard nesting
+        // cap still bounds it.
+        Snapshot::Object(s) => Some(s),
+        Snapshot::Other => {
             return Err(
                 Error::new(ErrorCode::InvalidRecord, "base snapshot must be an object")
                     .at("/snapshot"),
@@ -179,8 +255,8 @@ fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), E
             )
             .at("/checksum"))
         }
-        (None, Some(s)) => {
-            let (digest, size, _) = canonical::digest_with(|buf| canonical::write(s, buf));
+        (None, Some(_)) => {
+            let (digest, size) = digest();
             record::check_size(cfg, size).map_err(|e| e.within("/snapshot"))?;
             digest
         }
@@ -217,7 +293,7 @@ fn read_side<'a>(
     recs: &'a [Value],
     links: &mut Links,
     rejected: &ItemErrors,
-) -> Vec<(Option<String>, Item<'a, RecordInfo>)> {
+) -> Read<'a, RecordInfo> {
     recs.iter()
         .enumerate()
         .map(|(index, rec)| {
@@ -227,7 +303,7 @@ fn read_side<'a>(
                     id,
                     Item {
                         index,
-                        rec,
+                        rec: Rec::Tree(rec),
                         info: Err(e.clone()),
                     },
                 );
@@ -241,7 +317,7 @@ fn read_side<'a>(
                 id,
                 Item {
                     index,
-                    rec,
+                    rec: Rec::Tree(rec),
                     info: record::inspect(cfg, side, rec, learn),
                 },
             )
@@ -282,12 +358,12 @@ pub fn classify_each_with(
     remote: &[Value],
     base: Option<&[Value]>,
     rejected: &ItemErrors,
-    mut emit: impl FnMut(Decision),
+    emit: impl FnMut(Decision),
 ) -> Tally {
     let mut links = Links::default();
     let remote_items = read_side(cfg, Side::Remote, remote, &mut links, rejected);
     let local_items = read_side(cfg, Side::Local, local, &mut links, rejected);
-    let base_items: Vec<(Option<String>, Item<'_, Base<'_>>)> = base
+    let base_items: Read<'_, Base<'_>> = base
         .unwrap_or(&[])
         .iter()
         .enumerate()
@@ -300,7 +376,7 @@ pub fn classify_each_with(
                     Some(id),
                     Item {
                         index,
-                        rec,
+                        rec: Rec::Tree(rec),
                         info: Ok(b),
                     },
                 ),
@@ -308,18 +384,29 @@ pub fn classify_each_with(
                     rec.get("id").and_then(|v| id_key(v).ok()),
                     Item {
                         index,
-                        rec,
+                        rec: Rec::Tree(rec),
                         info: Err(e),
                     },
                 ),
             }
         })
         .collect();
+    classify_read(cfg, links, local_items, remote_items, base_items, emit)
+}
 
-    let mut groups: Map64<String, Group> =
-        Map64::with_capacity_and_hasher(local.len() + remote.len(), Default::default());
-    let mut order: Vec<Result<String, (u8, usize)>> =
-        Vec::with_capacity(local.len() + remote.len());
+/// Classifies records already read (each with its id and what inspecting it gave), in the
+/// order of [`classify_each`]; `links` holds what reading the remote records learned.
+pub(crate) fn classify_read<'a>(
+    cfg: &SyncConfig,
+    links: Links,
+    local_items: Read<'a, RecordInfo>,
+    remote_items: Read<'a, RecordInfo>,
+    base_items: Read<'a, Base<'a>>,
+    mut emit: impl FnMut(Decision),
+) -> Tally {
+    let n = local_items.len() + remote_items.len();
+    let mut groups: Map64<String, Group> = Map64::with_capacity_and_hasher(n, Default::default());
+    let mut order: Vec<Result<String, (u8, usize)>> = Vec::with_capacity(n);
     let sides = [
         local_items
             .iter()
@@ -627,16 +714,55 @@ struct Draft<'a, 'b> {
 
 type BuildError = (Error, Side);
 
+/// The contents of a decision's records and base snapshot, read when first needed (records
+/// kept as text are parsed then, once per decision).
+struct Contents<'a> {
+    recs: [Option<Rec<'a>>; 3],
+    read: [OnceCell<Cow<'a, Value>>; 3],
+}
+
+impl<'a> Contents<'a> {
+    fn get(&self, k: usize, side: Side) -> Result<Option<&Value>, BuildError> {
+        let Some(rec) = self.recs[k] else {
+            return Ok(None);
+        };
+        if let Some(v) = self.read[k].get() {
+            return Ok(Some(v));
+        }
+        let v = rec.value().map_err(|e| (e, side))?;
+        Ok(Some(self.read[k].get_or_init(|| v)))
+    }
+
+    /// The record of a side that is in the batch.
+    fn rec(&self, side: Side) -> Result<&Value, BuildError> {
+        let k = if side == Side::Local { 0 } else { 1 };
+        self.get(k, side)?.ok_or_else(|| {
+            (
+                Error::new(ErrorCode::InvalidRecord, "record not in the batch"),
+                side,
+            )
+        })
+    }
+
+    fn snapshot(&self) -> Result<Option<&Value>, BuildError> {
+        self.get(2, Side::Local)
+    }
+}
+
 impl<'a> Ctx<'a> {
-    fn rec(&self, side: Side, i: usize) -> &'a Value {
-        match side {
-            Side::Local => self.local[i].rec,
-            Side::Remote => self.remote[i].rec,
+    fn contents(&self, d: &Draft<'a, '_>) -> Contents<'a> {
+        Contents {
+            recs: [
+                d.l.map(|(i, _)| self.local[i].rec),
+                d.r.map(|(i, _)| self.remote[i].rec),
+                d.b.and_then(|(_, b)| b.snapshot),
+            ],
+            read: Default::default(),
         }
     }
 
-    fn view(&self, side: Side, i: usize) -> Result<Value, BuildError> {
-        record::view(self.cfg, side, self.rec(side, i), None).map_err(|e| (e, side))
+    fn view(&self, c: &Contents<'a>, side: Side) -> Result<Value, BuildError> {
+        record::view(self.cfg, side, c.rec(side)?, None).map_err(|e| (e, side))
     }
 
     /// The side-shaped form of a common-view value (only the mapped fields with a mapping).
@@ -659,15 +785,17 @@ impl<'a> Ctx<'a> {
             _ => false,
         };
         let need = reconcile || !quiet;
+        let c = self.contents(d);
         let lview =
             d.l.filter(|(_, x)| need && !x.deleted())
-                .map(|(i, _)| self.view(Side::Local, i))
+                .map(|_| self.view(&c, Side::Local))
                 .transpose()?;
         let rview =
             d.r.filter(|(_, x)| need && !x.deleted())
-                .map(|(i, _)| self.view(Side::Remote, i))
+                .map(|_| self.view(&c, Side::Remote))
                 .transpose()?;
-        let snapshot = d.b.and_then(|(_, b)| b.snapshot);
+        // A quiet decision stores and writes nothing: its snapshot is not read.
+        let snapshot = if need { c.snapshot()? } else { None };
         // target: Some(Some(v)) upsert v; Some(None) delete; None nothing to store.
         let mut conflict = None;
         let mut conflicts = Vec::new();
@@ -793,6 +921,7 @@ impl<'a> Ctx<'a> {
             }
             st.action = self.side_action(
                 d,
+                &c,
                 side,
                 x,
                 view.as_ref(),
@@ -853,6 +982,7 @@ impl<'a> Ctx<'a> {
     fn side_action(
         &self,
         d: &Draft<'a, '_>,
+        c: &Contents<'a>,
         side: Side,
         x: Option<(usize, &'a RecordInfo)>,
         view: Option<&Value>,
@@ -889,12 +1019,16 @@ impl<'a> Ctx<'a> {
             let mut rec = self.shape(side, t)?;
             patch::remove_nulls(&mut rec);
             let id_field = &self.cfg.fields(side).id;
-            let id_value = [(d.l, Side::Local), (d.r, Side::Remote)]
-                .into_iter()
-                .find_map(|(x, s)| {
-                    x.and_then(|(i, _)| self.cfg.fields(s).id.get(self.rec(s, i)).cloned())
-                })
-                .unwrap_or_else(|| Value::str(d.id));
+            let mut id_value = None;
+            for (x, s) in [(d.l, Side::Local), (d.r, Side::Remote)] {
+                if x.is_some() {
+                    id_value = self.cfg.fields(s).id.get(c.rec(s)?).cloned();
+                    if id_value.is_some() {
+                        break;
+                    }
+                }
+            }
+            let id_value = id_value.unwrap_or_else(|| Value::str(d.id));
             id_field.set(&mut rec, id_value).map_err(|e| (e, side))?;
             st.record = Some(rec);
             return Ok(Action::Create);
@@ -903,8 +1037,8 @@ impl<'a> Ctx<'a> {
         if patch::is_noop(&p) {
             return Ok(Action::None);
         }
-        if let Some((i, _)) = x {
-            st.record = Some(patch::apply(self.rec(side, i), &p));
+        if x.is_some() {
+            st.record = Some(patch::apply(c.rec(side)?, &p));
         }
         st.patch = Some(self.with_version(side, p, x, d)?);
         Ok(Action::Update)

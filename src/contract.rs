@@ -42,7 +42,26 @@ pub const OPS: &[&str] = &[
 ];
 
 /// Handles one request given as bytes; always returns a response (never panics).
+///
+/// A classify request is read from its text where [`crate::lazy`] can (its records are not
+/// built into one tree); every other request, and every classify request it leaves, is parsed
+/// whole ([`call_parsed`]). Both give the same bytes.
 pub fn call(input: &[u8]) -> Vec<u8> {
+    crate::lazy::respond(input).unwrap_or_else(|| call_op(None, input))
+}
+
+/// [`call`] for a request it may consume: the request's bytes are freed as soon as they are
+/// no longer needed (a request parsed whole, once it is parsed), before the response is built.
+pub fn call_owned(input: Vec<u8>) -> Vec<u8> {
+    if let Some(out) = crate::lazy::respond(&input) {
+        return out;
+    }
+    call_op_owned(None, input)
+}
+
+/// [`call`] that always parses the whole request into one tree first (the reading every other
+/// path must equal; kept for tests and measurements).
+pub fn call_parsed(input: &[u8]) -> Vec<u8> {
     call_op(None, input)
 }
 
@@ -52,6 +71,22 @@ pub fn call(input: &[u8]) -> Vec<u8> {
 /// rejects only the item that holds it when it lies inside an item array (`/local/3/...`,
 /// `/records/0/...`); anywhere else it rejects the request.
 pub fn call_op(op: Option<&str>, input: &[u8]) -> Vec<u8> {
+    match read_request(op, input) {
+        Ok((req, items)) => respond_bytes_with(&req, &items),
+        Err(e) => canonical::to_vec(&failure(&e)),
+    }
+}
+
+fn call_op_owned(op: Option<&str>, input: Vec<u8>) -> Vec<u8> {
+    let read = read_request(op, &input);
+    drop(input);
+    match read {
+        Ok((req, items)) => respond_bytes_with(&req, &items),
+        Err(e) => canonical::to_vec(&failure(&e)),
+    }
+}
+
+fn read_request(op: Option<&str>, input: &[u8]) -> Result<(Value, ItemErrors), Error> {
     let read = || -> Result<(Value, ItemErrors), Error> {
         check_request_size(input)?;
         // The strict parse is the fast path; only a request that holds something canonical
@@ -87,10 +122,7 @@ pub fn call_op(op: Option<&str>, input: &[u8]) -> Vec<u8> {
         let items = item_errors(&req, soft)?;
         Ok((req, items))
     };
-    match read() {
-        Ok((req, items)) => respond_bytes_with(&req, &items),
-        Err(e) => canonical::to_vec(&failure(&e)),
-    }
+    read()
 }
 
 /// Assigns representability errors to the items that hold them; one outside every item array
@@ -303,27 +335,37 @@ pub fn respond_bytes_with(req: &Value, items: &ItemErrors) -> Vec<u8> {
     });
     match streamed {
         Ok(Some((cfg, local, remote, base))) => {
-            // About 1 KiB per decision: unchanged ones are smaller, writes larger; a guess that
-            // is too small costs a reallocation at twice the size.
-            let mut out = Vec::with_capacity(64 + 1024 * local.len().max(remote.len()));
-            out.extend_from_slice(b"{\"contract\":1,\"decisions\":[");
-            let mut first = true;
-            let tally =
-                crate::classify::classify_each_with(&cfg, local, remote, base, items, |d| {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    canonical::write(&d.to_value(), &mut out);
-                });
-            out.extend_from_slice(b"],\"ok\":true,\"op\":\"classify\",\"summary\":");
-            canonical::write(&tally.summary(), &mut out);
-            out.push(b'}');
-            out
+            classify_response(local.len().max(remote.len()), |emit| {
+                crate::classify::classify_each_with(&cfg, local, remote, base, items, emit)
+            })
         }
         Ok(None) => canonical::to_vec(&respond_with(req, items)),
         Err(e) => canonical::to_vec(&failure(&e)),
     }
+}
+
+/// The classify response, its decisions serialised one by one as `run` hands them to `emit`
+/// (so they are never all held at once); `n` is about how many there will be.
+pub(crate) fn classify_response(
+    n: usize,
+    run: impl FnOnce(&mut dyn FnMut(crate::decision::Decision)) -> crate::classify::Tally,
+) -> Vec<u8> {
+    // Unchanged decisions take ~250 bytes, writes more; a guess that is too small costs a
+    // reallocation at twice the size.
+    let mut out = Vec::with_capacity(64 + 320 * n);
+    out.extend_from_slice(b"{\"contract\":1,\"decisions\":[");
+    let mut first = true;
+    let tally = run(&mut |d| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        d.write(&mut out);
+    });
+    out.extend_from_slice(b"],\"ok\":true,\"op\":\"classify\",\"summary\":");
+    canonical::write(&tally.summary(), &mut out);
+    out.push(b'}');
+    out
 }
 
 fn handle<'r>(req: &'r Value, rejected: &ItemErrors) -> Result<(&'r str, Map), Error> {

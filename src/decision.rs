@@ -14,6 +14,7 @@
 //! assert_eq!(batch_sync::canonical::to_string(&d.to_value()), batch_sync::canonical::to_string(&v));
 //! ```
 
+use crate::canonical;
 use crate::config::Strategy;
 use crate::error::{Error, ErrorCode};
 use crate::value::{Map, Value};
@@ -379,6 +380,70 @@ impl Decision {
         Value::Object(m)
     }
 
+    /// Writes the contract form's canonical bytes: what `canonical::write(&self.to_value(), out)`
+    /// writes, without building the value (members are written in their canonical order).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Obj::open(out);
+        match self {
+            Decision::Invalid(r) => {
+                m.str("decision", Kind::Invalid.as_str());
+                m.key("error");
+                canonical::write(&r.error, m.out);
+                if let Some(id) = &r.id {
+                    m.str("id", id);
+                }
+                m.num("index", r.index as f64);
+                m.str("side", &r.side);
+            }
+            Decision::Pair(p) => {
+                if let Some(b) = &p.base {
+                    m.key("base");
+                    let mut bm = Obj::open(m.out);
+                    if let Some(c) = &b.checksum {
+                        bm.str("checksum", c);
+                    }
+                    bm.num("index", b.index as f64);
+                    if let Some(v) = b.version {
+                        bm.num("version", v);
+                    }
+                    bm.close();
+                }
+                if let Some(c) = &p.conflict {
+                    m.key("conflict");
+                    let mut cm = Obj::open(m.out);
+                    cm.str("status", c.status.as_str());
+                    cm.str("strategy", c.strategy.as_str());
+                    cm.str("type", c.kind.as_str());
+                    cm.close();
+                    m.key("conflicts");
+                    write_array(&p.conflicts, m.out, canonical::write);
+                }
+                m.str("decision", p.kind.as_str());
+                if let Some(d) = &p.differences {
+                    m.key("differences");
+                    write_array(d, m.out, |s, out| canonical::write_string(s, out));
+                }
+                m.str("id", &p.id);
+                m.key("local");
+                write_side(&p.local, m.out);
+                m.key("remote");
+                write_side(&p.remote, m.out);
+                m.key("target");
+                let mut tm = Obj::open(m.out);
+                tm.str("action", p.target.action.as_str());
+                if let Some(c) = &p.target.checksum {
+                    tm.str("checksum", c);
+                }
+                if let Some(r) = &p.target.record {
+                    tm.key("record");
+                    canonical::write(r, tm.out);
+                }
+                tm.close();
+            }
+        }
+        m.close();
+    }
+
     /// Reads a decision in contract form (as classify wrote it; a host passes it back to
     /// `plan`). Paths in errors are relative to the decision.
     pub fn from_value(v: &Value) -> Result<Decision, Error> {
@@ -505,6 +570,77 @@ impl Decision {
             target,
         }))
     }
+}
+
+/// An object being written member by member (the caller keeps canonical key order).
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        canonical::write_string(k, self.out);
+        self.out.push(b':');
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        canonical::write_string(v, self.out);
+    }
+    fn num(&mut self, k: &str, v: f64) {
+        self.key(k);
+        canonical::write_number(v, self.out);
+    }
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_array<T>(items: &[T], out: &mut Vec<u8>, mut each: impl FnMut(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(x, out);
+    }
+    out.push(b']');
+}
+
+/// [`side_value`]'s canonical bytes.
+fn write_side(s: &SideState, out: &mut Vec<u8>) {
+    let mut m = Obj::open(out);
+    m.str("action", s.action.as_str());
+    if let Some(c) = &s.checksum {
+        m.str("checksum", c);
+    }
+    if s.deleted {
+        m.key("deleted");
+        m.out.extend_from_slice(b"true");
+    }
+    if let Some(i) = s.index {
+        m.num("index", i as f64);
+    }
+    if let Some(p) = &s.patch {
+        m.key("patch");
+        canonical::write(p, m.out);
+    }
+    if let Some(r) = &s.record {
+        m.key("record");
+        canonical::write(r, m.out);
+    }
+    if let Some(v) = s.version {
+        m.num("version", v);
+    }
+    m.close();
 }
 
 fn side_value(s: &SideState) -> Value {

@@ -28,6 +28,70 @@ pub fn call_bytes(request: &[u8]) -> String {
     String::from_utf8(contract::call(request)).unwrap_or_default()
 }
 
+/// A request written into the module piece by piece, so that the host never holds it as one
+/// string or one byte array: `reserve(n)` returns where up to `n` bytes may be written in the
+/// module's memory ([`module_memory`], `moduleMemory()` in JS; e.g. with `TextEncoder.encodeInto`), `commit(k)` keeps the `k`
+/// bytes written there, `call()` answers the request (as `callBytes` would) and frees it.
+#[wasm_bindgen(js_name = RequestWriter)]
+pub struct RequestWriter {
+    buf: Vec<u8>,
+    /// Bytes reserved by the last `reserve` and not yet committed.
+    open: usize,
+}
+
+#[wasm_bindgen(js_class = RequestWriter)]
+impl RequestWriter {
+    /// A writer for a request of about `size_hint` bytes (the module's memory is grown once,
+    /// up front, for the request and the work on it: see `reserve` below).
+    #[wasm_bindgen(constructor)]
+    pub fn new(size_hint: usize) -> RequestWriter {
+        // The request, its response (a fraction of it) and the working set of a request read
+        // from its text (see `lazy`): about 1.5x the request, grown in one step.
+        let mut scratch: Vec<u8> = Vec::new();
+        let _ = scratch.try_reserve_exact(size_hint.saturating_add(size_hint / 2));
+        drop(scratch);
+        let mut buf = Vec::new();
+        let _ = buf.try_reserve_exact(size_hint);
+        RequestWriter { buf, open: 0 }
+    }
+
+    /// The address of room for `n` more bytes in the module's memory, or 0 if the memory
+    /// cannot grow that far. The address is valid until the next call into the module.
+    pub fn reserve(&mut self, n: usize) -> usize {
+        self.open = 0;
+        if self.buf.try_reserve(n).is_err() {
+            return 0;
+        }
+        self.open = n;
+        self.buf.spare_capacity_mut().as_mut_ptr() as usize
+    }
+
+    /// Keeps `n` bytes written at the address the last `reserve` gave (at most what it
+    /// reserved); returns false (and keeps nothing) otherwise.
+    pub fn commit(&mut self, n: usize) -> bool {
+        if n > self.open || n > self.buf.capacity() - self.buf.len() {
+            self.open = 0;
+            return false;
+        }
+        self.open = 0;
+        // SAFETY: the host wrote these `n` bytes into the spare capacity that `reserve`
+        // returned, and `n` is within it (checked above).
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+        true
+    }
+
+    /// Answers the request written so far (canonical response text; never throws).
+    pub fn call(self) -> String {
+        String::from_utf8(contract::call_owned(self.buf)).unwrap_or_default()
+    }
+}
+
+/// The module's memory (a `WebAssembly.Memory`), for writing a request in place.
+#[wasm_bindgen(js_name = moduleMemory)]
+pub fn module_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
 /// Grows the module's memory once, up front, to about what a request of `len` bytes needs at
 /// its peak (~3x, see the memory benchmark), and hands it to the allocator. Grown step by step
 /// instead, V8 runs a full garbage collection of the host's heap at many of the steps: the first

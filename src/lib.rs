@@ -15,12 +15,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod canon_text;
 pub mod canonical;
 pub mod classify;
 pub mod config;
 pub mod contract;
 pub mod decision;
 pub mod error;
+pub mod lazy;
 pub mod mapping;
 pub mod merge;
 pub mod parse;

@@ -109,17 +109,7 @@ impl Parser {
     }
 
     fn run(&self, input: &[u8], lenient: bool) -> Result<(Value, Vec<Error>), Error> {
-        let mut c = Cursor {
-            b: input,
-            i: 0,
-            max_depth: self.max_depth,
-            scratch: Vec::new(),
-            items: Vec::new(),
-            members: Vec::new(),
-            keys: HashMap::default(),
-            soft: lenient.then(Vec::new),
-            stack: Vec::new(),
-        };
+        let mut c = Cursor::new(input, 0, self.max_depth, lenient);
         let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
             c.ws()?;
             if c.i < c.b.len() {
@@ -132,13 +122,51 @@ impl Parser {
             }
         });
         let soft = c.soft.take().unwrap_or_default();
-        r.map(|v| (v, soft)).map_err(|f| {
-            let mut path = String::new();
-            for seg in f.rev_path.iter().rev() {
-                push_seg(&mut path, seg);
-            }
-            Error::new(f.code, format!("{} (at byte {})", f.message, f.offset)).at(path)
-        })
+        r.map(|v| (v, soft)).map_err(Fail::into_error)
+    }
+
+    /// Parses the one JSON value that starts at byte `start` of `input` (after optional
+    /// whitespace) and returns it with the offset just past it; what follows is not read.
+    /// `depth` is the nesting the value sits at inside the whole text (0 for a text's root), so
+    /// that the depth limit and the error offsets are those a parse of the whole text gives.
+    pub fn parse_at(
+        &self,
+        input: &[u8],
+        start: usize,
+        depth: usize,
+    ) -> Result<(Value, usize), Error> {
+        let mut c = Cursor::new(input, start, self.max_depth, false);
+        let r = c.ws().and_then(|_| c.value(depth));
+        r.map(|v| (v, c.i)).map_err(Fail::into_error)
+    }
+
+    /// [`Parser::parse_at`] in the lenient mode of [`Parser::parse_lenient`]: what JCS cannot
+    /// represent is returned with its path inside the value, in the order a parse of the whole
+    /// text meets it.
+    pub fn parse_at_lenient(
+        &self,
+        input: &[u8],
+        start: usize,
+        depth: usize,
+    ) -> Result<(Value, Vec<Error>, usize), Error> {
+        let mut c = Cursor::new(input, start, self.max_depth, true);
+        let r = c.ws().and_then(|_| c.value(depth));
+        let soft = c.soft.take().unwrap_or_default();
+        r.map(|v| (v, soft, c.i)).map_err(Fail::into_error)
+    }
+}
+
+impl Fail {
+    fn into_error(self) -> Error {
+        let mut path = String::new();
+        for seg in self.rev_path.iter().rev() {
+            push_seg(&mut path, seg);
+        }
+        Error::new(
+            self.code,
+            format!("{} (at byte {})", self.message, self.offset),
+        )
+        .at(path)
     }
 }
 
@@ -151,6 +179,20 @@ fn push_seg(path: &mut String, seg: &Seg) {
 }
 
 impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8], i: usize, max_depth: usize, lenient: bool) -> Self {
+        Cursor {
+            b,
+            i,
+            max_depth,
+            scratch: Vec::new(),
+            items: Vec::new(),
+            members: Vec::new(),
+            keys: HashMap::default(),
+            soft: lenient.then(Vec::new),
+            stack: Vec::new(),
+        }
+    }
+
     /// In lenient mode, records a representability error at the current path and returns true.
     fn soft_error(
         &mut self,

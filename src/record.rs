@@ -177,6 +177,14 @@ pub fn inspect(
     links: Option<&mut Links>,
 ) -> Result<RecordInfo, Error> {
     check_object(rec)?;
+    let mut info = fields(cfg, side, rec)?;
+    info.checksum = checksum_of(cfg, side, rec, links)?;
+    Ok(info)
+}
+
+/// Reads a record's id, version, updated-at and tombstone flag (the checksum is left empty).
+/// Only the members the side's fields point at are read, so `rec` may hold just those.
+pub(crate) fn fields(cfg: &SyncConfig, side: Side, rec: &Value) -> Result<RecordInfo, Error> {
     let f = cfg.fields(side);
     let id_v = f.id.get(rec).filter(|v| !v.is_null()).ok_or_else(|| {
         Error::new(
@@ -212,14 +220,35 @@ pub fn inspect(
         .as_ref()
         .and_then(|p| p.get(rec))
         .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)));
-    let checksum = checksum_of(cfg, side, rec, links)?;
     Ok(RecordInfo {
         id,
-        checksum,
+        checksum: String::new(),
         version,
         updated_at,
         deleted,
     })
+}
+
+/// The top-level members a side's view leaves out, when the view is exactly the record
+/// without them (no mapping, an exclusion list of single members): a record's checksum can
+/// then be taken from its text with those members skipped.
+pub(crate) fn skipped_members(cfg: &SyncConfig, side: Side) -> Option<Vec<String>> {
+    let (None, Selection::Exclude(ps)) = (cfg.mapping(), cfg.selection()) else {
+        return None;
+    };
+    default_exclusions(cfg, side)
+        .into_iter()
+        .chain(ps)
+        .map(|p| single_token(p).map(str::to_owned))
+        .collect()
+}
+
+impl RecordInfo {
+    /// The info with its checksum set.
+    pub(crate) fn with_checksum(mut self, checksum: String) -> Self {
+        self.checksum = checksum;
+        self
+    }
 }
 
 /// The pointers a side's view leaves out when no `include` is given.

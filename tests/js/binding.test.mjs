@@ -66,7 +66,7 @@ test('a rejected request is a response with its code and path, never a throw', (
 test('the module exports only the call paths the node uses', () => {
   // (wasm-bindgen's own __wbindgen_* start-up hooks aside.)
   const exported = Object.keys(core).filter((k) => typeof core[k] === 'function' && !k.startsWith('__wbindgen'));
-  assert.deepEqual(exported.sort(), ['callBytes', 'callJson', 'contractVersion']);
+  assert.deepEqual(exported.sort(), ['RequestWriter', 'callBytes', 'callJson', 'contractVersion', 'moduleMemory']);
 });
 
 test('hostile input never throws from callJson', () => {

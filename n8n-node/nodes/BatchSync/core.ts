@@ -2,11 +2,13 @@
 // the repository README). The WASM is embedded in ./generated (written by
 // scripts/embed-wasm.mjs) and compiled once per process by Node's module cache. Nothing here
 // computes a checksum, a diff or a merge: this file only moves JSON across the boundary.
-import { callBytes } from './generated/batch_sync';
+import { RequestWriter, moduleMemory } from './generated/batch_sync';
 
-// A global in Node (and browsers); declared here because the package compiles without DOM or
+// Globals in Node (and browsers); declared here because the package compiles without DOM or
 // Node type libraries.
-declare const TextEncoder: new () => { encode(text: string): Uint8Array };
+declare const TextEncoder: new () => {
+	encodeInto(text: string, into: Uint8Array): { read: number; written: number };
+};
 const encoder = new TextEncoder();
 
 export type JsonObject = { [key: string]: unknown };
@@ -19,9 +21,84 @@ export interface CoreError {
 
 export type CoreResponse = JsonObject & { ok: boolean; error?: CoreError };
 
-/** The request is serialised with JSON.stringify (it escapes lone surrogates, which the core
- * then rejects with a path instead of silently replacing them) and crosses into the module as
- * UTF-8 bytes, one copy (see BENCHMARKS.md for what a string costs there). */
+/** Records per JSON.stringify call when an array member is written. */
+const CHUNK = 256;
+
+/** Members written first: the core reads the configuration before the records, and reads a
+ * classify request straight from its text only when it comes first (see src/lazy.rs). */
+const FIRST = ['op', 'contract', 'config'];
+
+/**
+ * Sends the request and returns the response. The request is the text `JSON.stringify` writes
+ * (which escapes lone surrogates, so that the core rejects them with a path instead of seeing
+ * them silently replaced), but never held whole: each member, and each run of CHUNK records of
+ * an array member, is stringified on its own and encoded straight into the module's memory.
+ * At 100k pairs the whole text would be ~220 MB as a string and again as bytes.
+ */
 export function callCore(request: JsonObject): CoreResponse {
-	return JSON.parse(callBytes(encoder.encode(JSON.stringify(request)))) as CoreResponse;
+	const keys = [...FIRST.filter((k) => k in request), ...Object.keys(request).filter((k) => !FIRST.includes(k))];
+	const writer = new RequestWriter(sizeHint(request));
+	let sent = false;
+	try {
+		put(writer, '{');
+		let first = true;
+		for (const key of keys) {
+			const value = request[key];
+			const head = `${first ? '' : ','}${JSON.stringify(key)}:`;
+			if (Array.isArray(value)) {
+				put(writer, `${head}[`);
+				for (let i = 0; i < value.length; i += CHUNK) {
+					const text = JSON.stringify(value.slice(i, i + CHUNK));
+					// "[a,b]" -> "a,b", joined to the chunk before with a comma.
+					put(writer, `${i === 0 ? '' : ','}${text.slice(1, -1)}`);
+				}
+				put(writer, ']');
+			} else {
+				const text = JSON.stringify(value) as string | undefined;
+				if (text === undefined) continue; // as JSON.stringify leaves out such a member
+				put(writer, head + text);
+			}
+			first = false;
+		}
+		put(writer, '}');
+		sent = true;
+		return JSON.parse(writer.call()) as CoreResponse;
+	} finally {
+		if (!sent) writer.free();
+	}
+}
+
+/** Encodes `text` as UTF-8 straight into the module's memory, at the end of the request. */
+function put(writer: RequestWriter, text: string): void {
+	const room = text.length * 3; // a UTF-16 code unit takes at most 3 UTF-8 bytes
+	const at = writer.reserve(room);
+	if (at === 0 && room > 0) throw new Error('Batch Sync: the module could not grow its memory for the request');
+	// Read the buffer after reserve: growing the memory replaces it.
+	const into = new Uint8Array((moduleMemory() as { buffer: ArrayBuffer }).buffer, at, room);
+	const { read, written } = encoder.encodeInto(text, into);
+	if (read !== text.length || !writer.commit(written)) {
+		throw new Error('Batch Sync: the request could not be written into the module');
+	}
+}
+
+/** About the request's size in bytes, from a sample of each array's records. */
+function sizeHint(request: JsonObject): number {
+	let total = 1024;
+	for (const value of Object.values(request)) {
+		if (!Array.isArray(value)) {
+			total += (JSON.stringify(value) ?? '').length;
+			continue;
+		}
+		const n = value.length;
+		if (n === 0) continue;
+		const step = Math.max(1, Math.floor(n / 16));
+		let sampled = 0;
+		let chars = 0;
+		for (let i = 0; i < n; i += step) {
+			chars += (JSON.stringify(value[i]) ?? 'null').length + 1;
+			sampled++;
+		}
+		total += Math.ceil((chars / sampled) * n * 1.15);
+	}
+	return total;
 }

@@ -1,0 +1,608 @@
+//! A classify request read straight from its text: each record is checked and checksummed
+//! where it lies, and parsed into a tree only when a decision needs its content.
+//!
+//! ```
+//! use batch_sync::{contract, lazy};
+//! let req = br#"{"op":"classify","local":[{"id":1,"s":"a"},{"id":2}],"remote":[{"s":"a","id":1}]}"#;
+//! let out = lazy::respond(req).expect("read from its text");
+//! assert_eq!(out, contract::call_parsed(req)); // the same bytes as a parse of the whole request
+//! // A request this reader does not settle is left to the whole parse:
+//! assert_eq!(lazy::respond(br#"{"op":"classify","local":[1,]}"#), None);
+//! ```
+//!
+//! [`contract::call`](crate::contract::call) tries this reader first. It answers only what it
+//! can answer exactly as a parse of the whole request would (the same decisions, errors and
+//! bytes), and returns `None` at the first doubt: text that is not JSON, a member it does not
+//! know or that repeats, a request-level error of any kind, or `op`/`config` after the record
+//! arrays (it needs the configuration before it reads a record). The whole parse then answers.
+//!
+//! Records whose view is the record minus some top-level members (no mapping) are never built
+//! as trees to be checksummed: [`canon_text`](crate::canon_text) writes their canonical bytes
+//! from the text. Any other record, and any record that walk does not settle, is parsed on its
+//! own, read and dropped. Either way only its place in the text and what inspecting it gave are
+//! kept, so the batch never exists as one tree.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use sha2::Digest;
+
+use crate::canon_text::{self, Stop, Walker};
+use crate::canonical;
+use crate::classify::{self, Base, Item, Read, Rec, Snapshot};
+use crate::config::{Side, SyncConfig};
+use crate::error::{Error, ErrorCode};
+use crate::mapping::Links;
+use crate::parse::{Parser, HARD_MAX_DEPTH};
+use crate::record::{self, id_key, RecordInfo};
+use crate::value::{Map, Value};
+
+/// Records sit in an array that is a member of the request: at this nesting.
+const RECORD_LEVEL: usize = 2;
+
+/// Answers a classify request from its text, or `None` when only a parse of the whole request
+/// can answer it exactly (see the module documentation).
+pub fn respond(text: &[u8]) -> Option<Vec<u8>> {
+    respond_with(text, false)
+}
+
+/// [`respond`] for a request body whose op is given apart, as classify (the CLI's `classify`
+/// command): an `op` member of the body is replaced, as [`crate::contract::call_op`] does.
+pub fn respond_classify(text: &[u8]) -> Option<Vec<u8>> {
+    respond_with(text, true)
+}
+
+fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
+    if text.len() > crate::contract::MAX_REQUEST_BYTES {
+        return None;
+    }
+    let mut r = Reader {
+        text,
+        cfg: SyncConfig::default(),
+        config_seen: false,
+        records_seen: false,
+        prepared: false,
+        deferred_base: None,
+        op_given,
+        op_seen: op_given,
+        walker: Walker::new(text, false),
+        parser: Parser::new(HARD_MAX_DEPTH),
+        out: Vec::new(),
+        links: Links::default(),
+        skips: [None, None],
+        twins: false,
+        first_side: None,
+        first_spans: Vec::new(),
+        by_hash: None,
+        local: None,
+        remote: None,
+        base: None,
+    };
+    r.request()?;
+    let (local, remote) = (r.local.take()?, r.remote.take()?);
+    let base = r.base.take().unwrap_or_default();
+    let max = r.cfg.limits().max_batch;
+    if local.len() > max || remote.len() > max || base.len() > max {
+        return None;
+    }
+    let n = local.len().max(remote.len());
+    Some(crate::contract::classify_response(n, |emit| {
+        classify::classify_read(&r.cfg, r.links, local, remote, base, emit)
+    }))
+}
+
+struct Reader<'t> {
+    text: &'t [u8],
+    cfg: SyncConfig,
+    config_seen: bool,
+    records_seen: bool,
+    prepared: bool,
+    /// Where the base array starts, when it came before the configuration.
+    deferred_base: Option<usize>,
+    /// The op was given apart: an `op` member is replaced, whatever it holds.
+    op_given: bool,
+    op_seen: bool,
+    walker: Walker<'t>,
+    parser: Parser,
+    /// Canonical bytes of the record being read.
+    out: Vec<u8>,
+    links: Links,
+    /// Per side (local, remote): the members its view leaves out, when its records can be
+    /// checksummed from their text.
+    skips: [Option<Vec<String>>; 2],
+    /// Both sides' views are the same function of a record's text (same fields, same members
+    /// left out): a record whose text equals one of the other side's has that one's info.
+    twins: bool,
+    /// The side whose records were read first.
+    first_side: Option<Side>,
+    /// Where each record of that side lies, for those checksummed from their text.
+    first_spans: Vec<Option<(usize, usize)>>,
+    /// Those records by a hash of their text (made when first needed).
+    by_hash: Option<HashMap<u64, usize, BuildHasherDefault<DefaultHasher>>>,
+    local: Option<Read<'t, RecordInfo>>,
+    remote: Option<Read<'t, RecordInfo>>,
+    base: Option<Read<'t, Base<'t>>>,
+}
+
+/// A member of the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Member {
+    Op,
+    Contract,
+    Config,
+    Local,
+    Remote,
+    Base,
+}
+
+impl<'t> Reader<'t> {
+    fn ws(&self, i: usize) -> usize {
+        self.walker.ws(i)
+    }
+
+    fn at(&self, i: usize) -> Option<u8> {
+        self.text.get(i).copied()
+    }
+
+    /// Reads the request object; `None` at the first doubt.
+    fn request(&mut self) -> Option<()> {
+        let mut i = self.ws(0);
+        if self.at(i) != Some(b'{') {
+            return None;
+        }
+        i = self.ws(i + 1);
+        let mut seen: Vec<Member> = Vec::new();
+        loop {
+            let member = self.member_key(i)?;
+            if seen.contains(&member.0) {
+                return None;
+            }
+            seen.push(member.0);
+            i = self.ws(member.1);
+            if self.at(i) != Some(b':') {
+                return None;
+            }
+            i = self.member(member.0, self.ws(i + 1))?;
+            i = self.ws(i);
+            match self.at(i) {
+                Some(b',') => i = self.ws(i + 1),
+                Some(b'}') => break,
+                _ => return None,
+            }
+        }
+        if self.ws(i + 1) != self.text.len() || !self.op_seen {
+            return None;
+        }
+        if let Some(at) = self.deferred_base.take() {
+            // The configuration is known now (given, or the default).
+            self.config_seen = true;
+            self.member(Member::Base, at)?;
+        }
+        Some(())
+    }
+
+    /// The member named by the key at `i`, and the offset past the key.
+    fn member_key(&self, i: usize) -> Option<(Member, usize)> {
+        if self.at(i) != Some(b'"') {
+            return None;
+        }
+        let rest = self.text.get(i + 1..)?;
+        let end = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        let m = match &rest[..end] {
+            b"op" => Member::Op,
+            b"contract" => Member::Contract,
+            b"config" => Member::Config,
+            b"local" => Member::Local,
+            b"remote" => Member::Remote,
+            b"base" => Member::Base,
+            _ => return None,
+        };
+        Some((m, i + end + 2))
+    }
+
+    /// Reads a member's value at `i`; returns the offset past it.
+    fn member(&mut self, m: Member, i: usize) -> Option<usize> {
+        match m {
+            Member::Op | Member::Contract | Member::Config => {
+                let (v, end) = self.parser.parse_at(self.text, i, 1).ok()?;
+                match m {
+                    Member::Op => {
+                        if !self.op_given && v.as_str() != Some("classify") {
+                            return None;
+                        }
+                        self.op_seen = true;
+                    }
+                    Member::Contract => {
+                        let version = f64::from(crate::contract::CONTRACT_VERSION);
+                        if v.as_f64() != Some(version) {
+                            return None;
+                        }
+                    }
+                    _ => {
+                        if self.records_seen {
+                            return None;
+                        }
+                        self.cfg = SyncConfig::from_value(&v).ok()?;
+                        self.config_seen = true;
+                    }
+                }
+                Some(end)
+            }
+            Member::Base if !self.config_seen => {
+                // Canonical order puts `base` before `config`: its entries are read once the
+                // configuration is known (their checks depend on it), at the end.
+                self.deferred_base = Some(i);
+                self.skip_value(i)
+            }
+            Member::Local | Member::Remote | Member::Base => {
+                self.records_seen = true;
+                self.prepare();
+                if m == Member::Base && self.text.get(i..i + 4) == Some(b"null") {
+                    self.base = Some(Vec::new());
+                    return Some(i + 4);
+                }
+                self.array(m, i)
+            }
+        }
+    }
+
+    /// Sets up the reading of records under the configuration (once it is known).
+    fn prepare(&mut self) {
+        if self.prepared {
+            return;
+        }
+        self.prepared = true;
+        self.walker = Walker::new(self.text, self.cfg.limits().reject_nul);
+        self.skips = [
+            record::skipped_members(&self.cfg, Side::Local),
+            record::skipped_members(&self.cfg, Side::Remote),
+        ];
+        self.twins = self.skips[0].is_some()
+            && self.skips[0] == self.skips[1]
+            && self.cfg.fields(Side::Local) == self.cfg.fields(Side::Remote);
+    }
+
+    /// The offset past the value at `i`, which must be valid JSON.
+    fn skip_value(&mut self, i: usize) -> Option<usize> {
+        let mut sink = std::mem::take(&mut self.out);
+        sink.clear();
+        let r = self.walker.value(i, 1, &mut sink);
+        self.out = sink;
+        match r {
+            Ok((end, _)) => Some(end),
+            Err(Stop::Invalid) => None,
+            Err(Stop::Tree) => self
+                .parser
+                .parse_at_lenient(self.text, i, 1)
+                .ok()
+                .map(|(_, _, end)| end),
+        }
+    }
+
+    /// Reads a record array at `i` into its side; returns the offset past it.
+    fn array(&mut self, m: Member, i: usize) -> Option<usize> {
+        if self.at(i) != Some(b'[') {
+            return None;
+        }
+        let mut records = Vec::new();
+        let mut bases = Vec::new();
+        let mut i = self.ws(i + 1);
+        if self.at(i) == Some(b']') {
+            i += 1;
+        } else {
+            loop {
+                let start = self.ws(i);
+                let end = match m {
+                    Member::Local => {
+                        self.record(Side::Local, records.len(), start, &mut records)?
+                    }
+                    Member::Remote => {
+                        self.record(Side::Remote, records.len(), start, &mut records)?
+                    }
+                    _ => self.base_entry(bases.len(), start, &mut bases)?,
+                };
+                i = self.ws(end);
+                match self.at(i) {
+                    Some(b',') => i += 1,
+                    Some(b']') => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        match m {
+            Member::Local => self.local = Some(records),
+            Member::Remote => self.remote = Some(records),
+            _ => self.base = Some(bases),
+        }
+        Some(i)
+    }
+
+    fn rec(&self, start: usize, level: usize) -> Rec<'t> {
+        Rec::Text {
+            text: self.text,
+            start,
+            level,
+        }
+    }
+
+    /// Reads the record at `start`; returns the offset past it.
+    fn record(
+        &mut self,
+        side: Side,
+        index: usize,
+        start: usize,
+        into: &mut Read<'t, RecordInfo>,
+    ) -> Option<usize> {
+        let k = if side == Side::Local { 0 } else { 1 };
+        if self.first_side.is_none() {
+            self.first_side = Some(side);
+        }
+        let first = self.first_side == Some(side);
+        if !first && self.twins {
+            if let Some((info, end)) = self.twin(index, start) {
+                let id = info.id().to_owned();
+                into.push((
+                    Some(id),
+                    Item {
+                        index,
+                        rec: self.rec(start, RECORD_LEVEL),
+                        info: Ok(info),
+                    },
+                ));
+                return Some(end);
+            }
+        }
+        if first {
+            self.first_spans.push(None);
+        }
+        if let Some(skip) = &self.skips[k] {
+            self.out.clear();
+            match self.walker.record(start, RECORD_LEVEL, skip, &mut self.out) {
+                Ok(w) => {
+                    if let Some(info) = self.info_from_text(side, w.depth) {
+                        if first {
+                            if let Some(span) = self.first_spans.last_mut() {
+                                *span = Some((start, w.end));
+                            }
+                        }
+                        let id = info.id().to_owned();
+                        into.push((
+                            Some(id),
+                            Item {
+                                index,
+                                rec: self.rec(start, RECORD_LEVEL),
+                                info: Ok(info),
+                            },
+                        ));
+                        return Some(w.end);
+                    }
+                }
+                Err(Stop::Invalid) => return None,
+                Err(Stop::Tree) => {}
+            }
+        }
+        let (v, end, soft) = self.parse(start)?;
+        let id = self
+            .cfg
+            .fields(side)
+            .id
+            .get(&v)
+            .and_then(|x| id_key(x).ok());
+        let info = match soft {
+            Some(e) => Err(e),
+            None => {
+                let learn = (side == Side::Remote).then_some(&mut self.links);
+                record::inspect(&self.cfg, side, &v, learn)
+            }
+        };
+        into.push((
+            id,
+            Item {
+                index,
+                rec: self.rec(start, RECORD_LEVEL),
+                info,
+            },
+        ));
+        Some(end)
+    }
+
+    /// The info of a record of the side read first whose text is this record's text, byte
+    /// for byte (then so is everything read from it: both sides' views are the same function
+    /// of the text), and the offset past this record. The record at the same index is tried
+    /// first (sides listed in the same order), then any, by a hash of the text.
+    fn twin(&mut self, index: usize, start: usize) -> Option<(RecordInfo, usize)> {
+        let text = self.text;
+        let info_of = |items: &Read<'t, RecordInfo>, j: usize| -> Option<RecordInfo> {
+            items.get(j)?.1.info.as_ref().ok().cloned()
+        };
+        let items = match self.first_side? {
+            Side::Local => self.local.as_ref()?,
+            Side::Remote => self.remote.as_ref()?,
+        };
+        if let Some(&Some((s, e))) = self.first_spans.get(index) {
+            if text.get(start..start + (e - s)) == text.get(s..e) {
+                return Some((info_of(items, index)?, start + (e - s)));
+            }
+        }
+        let end = canon_text::container_end(text, start)?;
+        let spans = &self.first_spans;
+        let by_hash = self.by_hash.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity_and_hasher(spans.len(), Default::default());
+            for (j, span) in spans.iter().enumerate() {
+                if let Some((s, e)) = *span {
+                    m.entry(canon_text::text_hash(&text[s..e])).or_insert(j);
+                }
+            }
+            m
+        });
+        let &j = by_hash.get(&canon_text::text_hash(&text[start..end]))?;
+        let (s, e) = self.first_spans.get(j).copied().flatten()?;
+        if text[s..e] != text[start..end] {
+            return None;
+        }
+        Some((info_of(items, j)?, end))
+    }
+
+    /// A record's info from the walk just made (its canonical view in `out`, its top-level
+    /// members in the walker), or `None` for anything the tree path must report.
+    fn info_from_text(&self, side: Side, depth: usize) -> Option<RecordInfo> {
+        let limits = self.cfg.limits();
+        if depth > limits.max_depth || self.out.len() > limits.max_record_bytes {
+            return None;
+        }
+        let f = self.cfg.fields(side);
+        let wanted = [
+            Some(&f.id),
+            f.version.as_ref(),
+            f.updated_at.as_ref(),
+            f.deleted.as_ref(),
+        ];
+        let mut fields = Map::new();
+        for m in self.walker.top() {
+            let key = m.key(self.text);
+            let hit = wanted
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.tokens(), [t] if t.as_bytes() == key));
+            if hit {
+                let v = self
+                    .parser
+                    .parse_at(self.text, m.text().0, RECORD_LEVEL + 1)
+                    .ok()?
+                    .0;
+                fields.insert(std::str::from_utf8(key).ok()?, v);
+            }
+        }
+        let info = record::fields(&self.cfg, side, &Value::Object(fields)).ok()?;
+        let digest = sha2::Sha256::digest(&self.out);
+        Some(info.with_checksum(canonical::hex(&digest)))
+    }
+
+    /// Parses the value at `start` on its own: the value, the offset past it and, for a value
+    /// holding what canonical JSON cannot represent, the first such error (as a whole parse
+    /// would place it on the item). `None` for a request-level error.
+    fn parse(&self, start: usize) -> Option<(Value, usize, Option<Error>)> {
+        match self.parser.parse_at(self.text, start, RECORD_LEVEL) {
+            Ok((v, end)) => Some((v, end, None)),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::LoneSurrogate
+                        | ErrorCode::NumberOutOfRange
+                        | ErrorCode::DuplicateKey
+                ) =>
+            {
+                let (v, soft, end) = self
+                    .parser
+                    .parse_at_lenient(self.text, start, RECORD_LEVEL)
+                    .ok()?;
+                let first = soft.into_iter().next()?;
+                let e = Error::new(first.code(), first.message()).at(first.path());
+                Some((v, end, Some(e)))
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Reads the base entry at `start`; returns the offset past it.
+    fn base_entry(
+        &mut self,
+        index: usize,
+        start: usize,
+        into: &mut Read<'t, Base<'t>>,
+    ) -> Option<usize> {
+        self.out.clear();
+        let none: &[&str] = &[];
+        match self.walker.record(start, RECORD_LEVEL, none, &mut self.out) {
+            Ok(w) => {
+                if let Some((id, base)) = self.base_from_text() {
+                    into.push((
+                        Some(id),
+                        Item {
+                            index,
+                            rec: self.rec(start, RECORD_LEVEL),
+                            info: Ok(base),
+                        },
+                    ));
+                    return Some(w.end);
+                }
+            }
+            Err(Stop::Invalid) => return None,
+            Err(Stop::Tree) => {}
+        }
+        let (v, end, soft) = self.parse(start)?;
+        let (id, info) = match soft {
+            Some(e) => (v.get("id").and_then(|x| id_key(x).ok()), Err(e)),
+            None => match classify::read_base(&self.cfg, &v) {
+                Ok((id, b)) => {
+                    // The tree is dropped: the snapshot is read again from the entry's text.
+                    let snapshot = b.snapshot.map(|_| Rec::Member {
+                        text: self.text,
+                        start,
+                        level: RECORD_LEVEL,
+                        key: "snapshot",
+                    });
+                    let base = Base {
+                        checksum: b.checksum,
+                        version: b.version,
+                        snapshot,
+                    };
+                    (Some(id), Ok(base))
+                }
+                Err(e) => (v.get("id").and_then(|x| id_key(x).ok()), Err(e)),
+            },
+        };
+        into.push((
+            id,
+            Item {
+                index,
+                rec: self.rec(start, RECORD_LEVEL),
+                info,
+            },
+        ));
+        Some(end)
+    }
+
+    /// A base entry's id and base from the walk just made, or `None` for the tree path.
+    fn base_from_text(&self) -> Option<(String, Base<'t>)> {
+        let mut m = Map::new();
+        let mut snapshot = Snapshot::Absent;
+        let mut snapshot_out = None;
+        for t in self.walker.top() {
+            let key = t.key(self.text);
+            match key {
+                b"id" | b"checksum" | b"version" => {
+                    let v = self
+                        .parser
+                        .parse_at(self.text, t.text().0, RECORD_LEVEL + 1)
+                        .ok()?
+                        .0;
+                    m.insert(std::str::from_utf8(key).ok()?, v);
+                }
+                b"snapshot" => match self.at(t.text().0) {
+                    Some(b'n') => {}
+                    Some(b'{') => {
+                        snapshot = Snapshot::Object(self.rec(t.text().0, RECORD_LEVEL + 1));
+                        snapshot_out = t.value_out();
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        let out = &self.out;
+        classify::read_base_entry(&self.cfg, &m, snapshot, || {
+            let bytes = snapshot_out
+                .and_then(|(s, e)| out.get(s..e))
+                .unwrap_or_default();
+            (canonical::hex(&sha2::Sha256::digest(bytes)), bytes.len())
+        })
+        .ok()
+    }
+}

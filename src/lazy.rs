@@ -35,6 +35,7 @@ use crate::error::{Error, ErrorCode};
 use crate::mapping::Links;
 use crate::parse::{Parser, HARD_MAX_DEPTH};
 use crate::record::{self, id_key, RecordInfo};
+use crate::sha256x4;
 use crate::value::{Map, Value};
 
 /// Records sit in an array that is a member of the request: at this nesting.
@@ -68,6 +69,8 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         walker: Walker::new(text, false),
         parser: Parser::new(HARD_MAX_DEPTH),
         out: Vec::new(),
+        views: Default::default(),
+        pending: Vec::new(),
         links: Links::default(),
         skips: [None, None],
         twins: false,
@@ -106,6 +109,10 @@ struct Reader<'t> {
     parser: Parser,
     /// Canonical bytes of the record being read.
     out: Vec<u8>,
+    /// Views of records read whose checksums are still to be computed, and where those
+    /// records are in the side being read.
+    views: [Vec<u8>; 4],
+    pending: Vec<usize>,
     links: Links,
     /// Per side (local, remote): the members its view leaves out, when its records can be
     /// checksummed from their text.
@@ -315,6 +322,7 @@ impl<'t> Reader<'t> {
                 }
             }
         }
+        self.hash_pending(&mut records);
         match m {
             Member::Local => self.local = Some(records),
             Member::Remote => self.remote = Some(records),
@@ -380,6 +388,13 @@ impl<'t> Reader<'t> {
                                 info: Ok(info),
                             },
                         ));
+                        // Its checksum comes with three others' (see `hash_pending`).
+                        let slot = self.pending.len();
+                        std::mem::swap(&mut self.out, &mut self.views[slot]);
+                        self.pending.push(into.len() - 1);
+                        if self.pending.len() == self.views.len() {
+                            self.hash_pending(into);
+                        }
                         return Some(w.end);
                     }
                 }
@@ -449,8 +464,29 @@ impl<'t> Reader<'t> {
         Some((info_of(items, j)?, end))
     }
 
+    /// Sets the checksums of the records whose views wait in `views`: four at a time, SHA-256
+    /// runs on four messages at once (see [`crate::sha256x4`]).
+    fn hash_pending(&mut self, into: &mut Read<'t, RecordInfo>) {
+        let v = &self.views;
+        let digests: Vec<[u8; 32]> = if self.pending.len() == 4 {
+            sha256x4::digest4([&v[0], &v[1], &v[2], &v[3]]).to_vec()
+        } else {
+            v[..self.pending.len()]
+                .iter()
+                .map(|m| sha2::Sha256::digest(m).into())
+                .collect()
+        };
+        for (&i, d) in self.pending.iter().zip(digests) {
+            if let Some(Ok(info)) = into.get_mut(i).map(|x| &mut x.1.info) {
+                info.set_checksum(canonical::hex(&d));
+            }
+        }
+        self.pending.clear();
+    }
+
     /// A record's info from the walk just made (its canonical view in `out`, its top-level
-    /// members in the walker), or `None` for anything the tree path must report.
+    /// members in the walker; the checksum is left to [`Reader::hash_pending`]), or `None` for
+    /// anything the tree path must report.
     fn info_from_text(&self, side: Side, depth: usize) -> Option<RecordInfo> {
         let limits = self.cfg.limits();
         if depth > limits.max_depth || self.out.len() > limits.max_record_bytes {
@@ -479,9 +515,7 @@ impl<'t> Reader<'t> {
                 fields.insert(std::str::from_utf8(key).ok()?, v);
             }
         }
-        let info = record::fields(&self.cfg, side, &Value::Object(fields)).ok()?;
-        let digest = sha2::Sha256::digest(&self.out);
-        Some(info.with_checksum(canonical::hex(&digest)))
+        record::fields(&self.cfg, side, &Value::Object(fields)).ok()
     }
 
     /// Parses the value at `start` on its own: the value, the offset past it and, for a value

@@ -30,6 +30,7 @@ pub mod patch;
 pub mod plan;
 pub mod pointer;
 pub mod record;
+pub mod sha256x4;
 pub mod time;
 pub mod value;
 

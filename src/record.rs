@@ -244,10 +244,9 @@ pub(crate) fn skipped_members(cfg: &SyncConfig, side: Side) -> Option<Vec<String
 }
 
 impl RecordInfo {
-    /// The info with its checksum set.
-    pub(crate) fn with_checksum(mut self, checksum: String) -> Self {
+    /// Sets the checksum (of an info read by [`fields`]).
+    pub(crate) fn set_checksum(&mut self, checksum: String) {
         self.checksum = checksum;
-        self
     }
 }
 

@@ -307,3 +307,33 @@ fn reactor_never_traps_on_hostile_input() {
         batch_sync::contract::call(br#"{"op":"version"}"#)
     );
 }
+
+#[test]
+fn reactor_checksums_records_of_every_length_as_native() {
+    // Classify reads these records from the request's text and hashes their views four at a
+    // time (WebAssembly SIMD): records of every length from 0 to ~300 bytes of text (every count
+    // of SHA-256 blocks and every tail length) and both sides, against the native core (SHA
+    // instructions or one at a time).
+    let mut r = reactor();
+    let rec = |i: usize, s: &str| format!(r#"{{"id":{i},"t":"{}"}}"#, s.repeat(i % 260));
+    let local: Vec<String> = (0..600).map(|i| rec(i, "a")).collect();
+    let remote: Vec<String> = (0..600)
+        .map(|i| rec(i, if i % 3 == 0 { "b" } else { "a" }))
+        .collect();
+    let req = format!(
+        r#"{{"op":"classify","local":[{}],"remote":[{}]}}"#,
+        local.join(","),
+        remote.join(",")
+    );
+    let out = r.call(req.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&batch_sync::contract::call_parsed(req.as_bytes()))
+    );
+    let v = batch_sync::value::Value::parse(&out).unwrap();
+    let summary = v.get("summary").unwrap();
+    assert_eq!(
+        summary.get("unchanged").and_then(|n| n.as_f64()),
+        Some(401.0)
+    );
+}

@@ -248,10 +248,10 @@ export const operatorAuth = { authorization: `Basic ${Buffer.from(`${OPERATOR.us
 
 /** keep: the n8n servers it starts outlive this process (the demo), logging to files in the
  * user folder; stop them by their pids (process groups). */
-export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, keep = false }) {
+export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, keep = false, database = 'n8n' }) {
 	const bin = n8nBin();
 	const userFolder = userFolderWith(tarball);
-	pg.createDatabase('n8n');
+	pg.createDatabase(database);
 	const env = {
 		...process.env,
 		N8N_USER_FOLDER: userFolder,
@@ -259,7 +259,7 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 		DB_TYPE: 'postgresdb',
 		DB_POSTGRESDB_HOST: pg.host,
 		DB_POSTGRESDB_PORT: String(pg.port),
-		DB_POSTGRESDB_DATABASE: 'n8n',
+		DB_POSTGRESDB_DATABASE: database,
 		DB_POSTGRESDB_USER: pg.user,
 		DB_POSTGRESDB_PASSWORD: '',
 		N8N_DIAGNOSTICS_ENABLED: 'false',

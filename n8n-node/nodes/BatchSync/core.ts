@@ -46,13 +46,14 @@ export function callCore(request: JsonObject): CoreResponse {
 			const value = request[key];
 			const head = `${first ? '' : ','}${JSON.stringify(key)}:`;
 			if (Array.isArray(value)) {
-				put(writer, `${head}[`);
+				put(writer, head);
+				if (value.length === 0) put(writer, '[]');
 				for (let i = 0; i < value.length; i += CHUNK) {
-					const text = JSON.stringify(value.slice(i, i + CHUNK));
-					// "[a,b]" -> "a,b", joined to the chunk before with a comma.
-					put(writer, `${i === 0 ? '' : ','}${text.slice(1, -1)}`);
+					// Each run "[a,b]" is encoded as it is (a string made by concatenation would be
+					// copied first): its "[" becomes the comma after the run before, and its "]" is
+					// dropped but for the last run's, which closes the array.
+					put(writer, JSON.stringify(value.slice(i, i + CHUNK)), i > 0, i + CHUNK < value.length);
 				}
-				put(writer, ']');
 			} else {
 				const text = JSON.stringify(value) as string | undefined;
 				if (text === undefined) continue; // as JSON.stringify leaves out such a member
@@ -68,15 +69,18 @@ export function callCore(request: JsonObject): CoreResponse {
 	}
 }
 
-/** Encodes `text` as UTF-8 straight into the module's memory, at the end of the request. */
-function put(writer: RequestWriter, text: string): void {
+/** Encodes `text` as UTF-8 straight into the module's memory, at the end of the request;
+ * for a run of records, its first byte ("[") becomes a comma and its last ("]") is left out
+ * as asked. */
+function put(writer: RequestWriter, text: string, comma = false, open = false): void {
 	const room = text.length * 3; // a UTF-16 code unit takes at most 3 UTF-8 bytes
 	const at = writer.reserve(room);
 	if (at === 0 && room > 0) throw new Error('Batch Sync: the module could not grow its memory for the request');
 	// Read the buffer after reserve: growing the memory replaces it.
 	const into = new Uint8Array((moduleMemory() as { buffer: ArrayBuffer }).buffer, at, room);
 	const { read, written } = encoder.encodeInto(text, into);
-	if (read !== text.length || !writer.commit(written)) {
+	if (comma) into[0] = 0x2c;
+	if (read !== text.length || !writer.commit(open ? written - 1 : written)) {
 		throw new Error('Batch Sync: the request could not be written into the module');
 	}
 }

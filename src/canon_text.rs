@@ -94,6 +94,83 @@ pub struct Walker<'t> {
     scratch: Vec<u8>,
     text: Vec<u8>,
     top: Vec<TopMember>,
+    shapes: Shapes,
+}
+
+/// The canonical order of the keys of objects seen before, by their keys in the order of the
+/// text: records of one batch repeat a few such shapes, and looking one up (a hash, then the
+/// keys compared byte for byte) costs much less than sorting them again.
+#[derive(Default)]
+struct Shapes {
+    entries: Vec<Shape>,
+    next: usize,
+}
+
+struct Shape {
+    hash: u64,
+    /// The keys, in the order of the text, one after another, and each one's length.
+    keys: Vec<u8>,
+    lens: Vec<usize>,
+    /// The canonical order (indexes into the keys).
+    order: Vec<usize>,
+}
+
+/// At most this many shapes are kept (replaced in turn): a hostile batch of ever new shapes
+/// costs a bounded scan more per object, no more memory.
+const SHAPES: usize = 64;
+
+impl Shapes {
+    fn hash(b: &[u8], ms: &[Member]) -> u64 {
+        ms.iter().fold(ms.len() as u64, |h, m| {
+            (h.rotate_left(7) ^ text_hash(&b[m.key.0..m.key.1])).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        })
+    }
+
+    /// Puts the canonical order of `ms` into `order` if their keys are a known shape.
+    fn order_of(&self, b: &[u8], ms: &[Member], order: &mut Vec<usize>) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        let hash = Shapes::hash(b, ms);
+        for e in &self.entries {
+            if e.hash != hash || e.lens.len() != ms.len() {
+                continue;
+            }
+            let mut at = 0;
+            let same = ms.iter().zip(&e.lens).all(|(m, &len)| {
+                let key = &b[m.key.0..m.key.1];
+                let ok = e.keys.get(at..at + len).is_some_and(|k| same_bytes(k, key));
+                at += len;
+                ok
+            });
+            if same {
+                order.clear();
+                order.extend_from_slice(&e.order);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps the canonical order of a shape (with no repeated key).
+    fn remember(&mut self, b: &[u8], ms: &[Member], order: &[usize]) {
+        let shape = Shape {
+            hash: Shapes::hash(b, ms),
+            keys: ms
+                .iter()
+                .flat_map(|m| &b[m.key.0..m.key.1])
+                .copied()
+                .collect(),
+            lens: ms.iter().map(|m| m.key.1 - m.key.0).collect(),
+            order: order.to_vec(),
+        };
+        if self.entries.len() < SHAPES {
+            self.entries.push(shape);
+        } else {
+            self.entries[self.next] = shape;
+            self.next = (self.next + 1) % SHAPES;
+        }
+    }
 }
 
 impl<'t> Walker<'t> {
@@ -108,6 +185,7 @@ impl<'t> Walker<'t> {
             scratch: Vec::new(),
             text: Vec::new(),
             top: Vec::new(),
+            shapes: Shapes::default(),
         }
     }
 
@@ -303,18 +381,21 @@ impl<'t> Walker<'t> {
                     .any(|s| s.as_ref().as_bytes() == &b[m.key.0..m.key.1])
             });
         if !sorted || skipping {
-            self.order.clear();
-            self.order.extend(0..ms.len());
-            self.order.sort_by(|&x, &y| {
-                key_order(&b[ms[x].key.0..ms[x].key.1], &b[ms[y].key.0..ms[y].key.1])
-            });
-            if self
-                .order
-                .windows(2)
-                .any(|w| b[ms[w[0]].key.0..ms[w[0]].key.1] == b[ms[w[1]].key.0..ms[w[1]].key.1])
-            {
-                // A repeated key: the parser reports it (with its path).
-                return Err(Stop::Tree);
+            if !self.shapes.order_of(b, ms, &mut self.order) {
+                self.order.clear();
+                self.order.extend(0..ms.len());
+                self.order.sort_by(|&x, &y| {
+                    key_order(&b[ms[x].key.0..ms[x].key.1], &b[ms[y].key.0..ms[y].key.1])
+                });
+                if self
+                    .order
+                    .windows(2)
+                    .any(|w| b[ms[w[0]].key.0..ms[w[0]].key.1] == b[ms[w[1]].key.0..ms[w[1]].key.1])
+                {
+                    // A repeated key: the parser reports it (with its path).
+                    return Err(Stop::Tree);
+                }
+                self.shapes.remember(b, ms, &self.order);
             }
             self.scratch.clear();
             self.scratch.extend_from_slice(&out[open + 1..]);
@@ -539,6 +620,22 @@ pub fn container_end(b: &[u8], start: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Whether two byte strings are equal, compared eight bytes at a time (WebAssembly's `memcmp`
+/// goes byte by byte).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
+    let (x, y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (xr, yr) = (x.remainder(), y.remainder());
+    x.zip(y).all(|(p, q)| word(p) == word(q)) && xr == yr
 }
 
 /// A fast 64-bit hash of bytes (not for security: equal hashes are checked byte by byte).

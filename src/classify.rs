@@ -931,10 +931,16 @@ impl<'a> Ctx<'a> {
                 st,
             )?;
         }
-        let [local, remote] = sides;
+        let [mut local, mut remote] = sides;
+        // A lean unchanged decision names no checksum (see `SyncConfig::lean_unchanged`).
+        let lean = kind == Kind::Unchanged && self.cfg.lean_unchanged();
+        if lean {
+            local.checksum = None;
+            remote.checksum = None;
+        }
         let base = d.b.map(|(i, b)| BaseRef {
             index: i,
-            checksum: Some(b.checksum.clone()),
+            checksum: (!lean).then(|| b.checksum.clone()),
             version: b.version,
         });
         let target = match (target, target_checksum) {

@@ -214,6 +214,7 @@ pub struct SyncConfig {
     mode: Mode,
     delete_missing: bool,
     seed_base: bool,
+    lean_unchanged: bool,
     strategies: Strategies,
     zone: Zone,
     arrays: Vec<(Pointer, String)>,
@@ -238,6 +239,7 @@ impl Default for SyncConfig {
             mode: Mode::Incremental,
             delete_missing: false,
             seed_base: true,
+            lean_unchanged: false,
             strategies: Strategies::new(Strategy::Merge),
             zone: Zone::Utc,
             arrays: Vec::new(),
@@ -267,6 +269,7 @@ const KEYS: &[&str] = &[
     "mode",
     "delete_missing",
     "seed_base",
+    "lean_unchanged",
     "strategy",
     "time_zone",
     "arrays",
@@ -367,6 +370,11 @@ impl SyncConfig {
             None => {}
             Some(Value::Bool(b)) => cfg.seed_base = *b,
             Some(_) => return Err(bad("seed_base", "expected a boolean")),
+        }
+        match m.get("lean_unchanged") {
+            None => {}
+            Some(Value::Bool(b)) => cfg.lean_unchanged = *b,
+            Some(_) => return Err(bad("lean_unchanged", "expected a boolean")),
         }
         if cfg.delete_missing && cfg.mode != Mode::Full {
             return Err(bad("delete_missing", "only allowed with mode \"full\""));
@@ -477,6 +485,14 @@ impl SyncConfig {
     /// "seeding" it); without, such a pair is only named unchanged, and no view of it is built.
     pub fn seed_base(&self) -> bool {
         self.seed_base
+    }
+
+    /// Whether `unchanged` decisions leave out checksums (their sides' and their base's): they
+    /// carry the id, the sides' indexes, versions and actions, the base's index and version,
+    /// and the target. A pair whose two records are the same text then needs no checksum at
+    /// all (default false).
+    pub fn lean_unchanged(&self) -> bool {
+        self.lean_unchanged
     }
 
     /// Conflict strategies.

@@ -22,7 +22,7 @@
 //! own, read and dropped. Either way only its place in the text and what inspecting it gave are
 //! kept, so the batch never exists as one tree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use sha2::Digest;
@@ -36,7 +36,11 @@ use crate::mapping::Links;
 use crate::parse::{Parser, HARD_MAX_DEPTH};
 use crate::record::{self, id_key, RecordInfo};
 use crate::sha256x4;
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
+
+/// Hash maps and sets with fixed keys: no randomness, so WASI hosts need not provide
+/// `random_get`.
+type Fixed = BuildHasherDefault<DefaultHasher>;
 
 /// Records sit in an array that is a member of the request: at this nesting.
 const RECORD_LEVEL: usize = 2;
@@ -74,9 +78,13 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         links: Links::default(),
         skips: [None, None],
         twins: false,
+        field_keys: Default::default(),
         first_side: None,
         first_spans: Vec::new(),
         by_hash: None,
+        defer: false,
+        deferred: Vec::new(),
+        twin_links: Vec::new(),
         local: None,
         remote: None,
         base: None,
@@ -120,12 +128,20 @@ struct Reader<'t> {
     /// Both sides' views are the same function of a record's text (same fields, same members
     /// left out): a record whose text equals one of the other side's has that one's info.
     twins: bool,
+    /// Per side: the names of the members its fields are (id, version, updated-at, deleted).
+    field_keys: [Vec<Key>; 2],
     /// The side whose records were read first.
     first_side: Option<Side>,
     /// Where each record of that side lies, for those checksummed from their text.
     first_spans: Vec<Option<(usize, usize)>>,
+    /// With lean unchanged decisions and twins: the checksums of the side read first are put
+    /// off (`deferred`: where those records are in it), and each twin found is noted (where it
+    /// is in its side, where its record is in the first).
+    defer: bool,
+    deferred: Vec<usize>,
+    twin_links: Vec<(usize, usize)>,
     /// Those records by a hash of their text (made when first needed).
-    by_hash: Option<HashMap<u64, usize, BuildHasherDefault<DefaultHasher>>>,
+    by_hash: Option<HashMap<u64, usize, Fixed>>,
     local: Option<Read<'t, RecordInfo>>,
     remote: Option<Read<'t, RecordInfo>>,
     base: Option<Read<'t, Base<'t>>>,
@@ -185,7 +201,7 @@ impl<'t> Reader<'t> {
             self.config_seen = true;
             self.member(Member::Base, at)?;
         }
-        Some(())
+        self.hash_deferred()
     }
 
     /// The member named by the key at `i`, and the offset past the key.
@@ -270,6 +286,24 @@ impl<'t> Reader<'t> {
         self.twins = self.skips[0].is_some()
             && self.skips[0] == self.skips[1]
             && self.cfg.fields(Side::Local) == self.cfg.fields(Side::Remote);
+        self.defer = self.twins && self.cfg.lean_unchanged();
+        for (k, side) in [Side::Local, Side::Remote].into_iter().enumerate() {
+            let f = self.cfg.fields(side);
+            let fields = [
+                Some(&f.id),
+                f.version.as_ref(),
+                f.updated_at.as_ref(),
+                f.deleted.as_ref(),
+            ];
+            self.field_keys[k] = fields
+                .into_iter()
+                .flatten()
+                .filter_map(|p| match p.tokens() {
+                    [t] => Some(Key::from(t.as_str())),
+                    _ => None,
+                })
+                .collect();
+        }
     }
 
     /// The offset past the value at `i`, which must be valid JSON.
@@ -353,7 +387,10 @@ impl<'t> Reader<'t> {
         }
         let first = self.first_side == Some(side);
         if !first && self.twins {
-            if let Some((info, end)) = self.twin(index, start) {
+            if let Some((j, info, end)) = self.twin(index, start) {
+                if self.defer {
+                    self.twin_links.push((into.len(), j));
+                }
                 let id = info.id().to_owned();
                 into.push((
                     Some(id),
@@ -388,6 +425,11 @@ impl<'t> Reader<'t> {
                                 info: Ok(info),
                             },
                         ));
+                        if first && self.defer {
+                            // Hashed at the end if its pair needs a checksum (`hash_deferred`).
+                            self.deferred.push(into.len() - 1);
+                            return Some(w.end);
+                        }
                         // Its checksum comes with three others' (see `hash_pending`).
                         let slot = self.pending.len();
                         std::mem::swap(&mut self.out, &mut self.views[slot]);
@@ -431,7 +473,7 @@ impl<'t> Reader<'t> {
     /// for byte (then so is everything read from it: both sides' views are the same function
     /// of the text), and the offset past this record. The record at the same index is tried
     /// first (sides listed in the same order), then any, by a hash of the text.
-    fn twin(&mut self, index: usize, start: usize) -> Option<(RecordInfo, usize)> {
+    fn twin(&mut self, index: usize, start: usize) -> Option<(usize, RecordInfo, usize)> {
         let text = self.text;
         let info_of = |items: &Read<'t, RecordInfo>, j: usize| -> Option<RecordInfo> {
             items.get(j)?.1.info.as_ref().ok().cloned()
@@ -441,8 +483,9 @@ impl<'t> Reader<'t> {
             Side::Remote => self.remote.as_ref()?,
         };
         if let Some(&Some((s, e))) = self.first_spans.get(index) {
-            if text.get(start..start + (e - s)) == text.get(s..e) {
-                return Some((info_of(items, index)?, start + (e - s)));
+            let here = text.get(start..start + (e - s)).unwrap_or_default();
+            if canon_text::same_bytes(here, &text[s..e]) {
+                return Some((index, info_of(items, index)?, start + (e - s)));
             }
         }
         let end = canon_text::container_end(text, start)?;
@@ -458,10 +501,76 @@ impl<'t> Reader<'t> {
         });
         let &j = by_hash.get(&canon_text::text_hash(&text[start..end]))?;
         let (s, e) = self.first_spans.get(j).copied().flatten()?;
-        if text[s..e] != text[start..end] {
+        if !canon_text::same_bytes(&text[s..e], &text[start..end]) {
             return None;
         }
-        Some((info_of(items, j)?, end))
+        Some((j, info_of(items, j)?, end))
+    }
+
+    /// With lean unchanged decisions: hashes the records of the side read first whose checksum
+    /// was put off, except those with a twin and no base entry (their pair is unchanged and its
+    /// decision names no checksum), and gives each twin its record's checksum.
+    fn hash_deferred(&mut self) -> Option<()> {
+        if self.deferred.is_empty() {
+            return Some(());
+        }
+        let first = self.first_side?;
+        let mut first_items = match first {
+            Side::Local => self.local.take()?,
+            Side::Remote => self.remote.take()?,
+        };
+        let based: HashSet<String, Fixed> = self
+            .base
+            .iter()
+            .flatten()
+            .filter_map(|(id, _)| id.clone())
+            .collect();
+        let twinned: HashSet<usize, Fixed> = self.twin_links.iter().map(|&(_, j)| j).collect();
+        let k = if first == Side::Local { 0 } else { 1 };
+        let skip = self.skips[k].take()?;
+        for i in std::mem::take(&mut self.deferred) {
+            let (id, item) = first_items.get(i)?;
+            if twinned.contains(&i) && !id.as_ref().is_some_and(|id| based.contains(id)) {
+                continue;
+            }
+            let Rec::Text { start, .. } = item.rec else {
+                return None;
+            };
+            self.out.clear();
+            self.walker
+                .record(start, RECORD_LEVEL, &skip, &mut self.out)
+                .ok()?;
+            let slot = self.pending.len();
+            std::mem::swap(&mut self.out, &mut self.views[slot]);
+            self.pending.push(i);
+            if self.pending.len() == self.views.len() {
+                self.hash_pending(&mut first_items);
+            }
+        }
+        self.hash_pending(&mut first_items);
+        self.skips[k] = Some(skip);
+        let second = match first {
+            Side::Local => self.remote.as_mut()?,
+            Side::Remote => self.local.as_mut()?,
+        };
+        for &(t, j) in &self.twin_links {
+            let sum = first_items
+                .get(j)?
+                .1
+                .info
+                .as_ref()
+                .ok()?
+                .checksum()
+                .to_owned();
+            if let Some(Ok(info)) = second.get_mut(t).map(|x| &mut x.1.info) {
+                info.set_checksum(sum);
+            }
+        }
+        match first {
+            Side::Local => self.local = Some(first_items),
+            Side::Remote => self.remote = Some(first_items),
+        }
+        Some(())
     }
 
     /// Sets the checksums of the records whose views wait in `views`: four at a time, SHA-256
@@ -492,27 +601,17 @@ impl<'t> Reader<'t> {
         if depth > limits.max_depth || self.out.len() > limits.max_record_bytes {
             return None;
         }
-        let f = self.cfg.fields(side);
-        let wanted = [
-            Some(&f.id),
-            f.version.as_ref(),
-            f.updated_at.as_ref(),
-            f.deleted.as_ref(),
-        ];
+        let wanted = &self.field_keys[if side == Side::Local { 0 } else { 1 }];
         let mut fields = Map::new();
         for m in self.walker.top() {
             let key = m.key(self.text);
-            let hit = wanted
-                .iter()
-                .flatten()
-                .any(|p| matches!(p.tokens(), [t] if t.as_bytes() == key));
-            if hit {
+            if let Some(k) = wanted.iter().find(|k| k.as_bytes() == key) {
                 let v = self
                     .parser
                     .parse_at(self.text, m.text().0, RECORD_LEVEL + 1)
                     .ok()?
                     .0;
-                fields.insert(std::str::from_utf8(key).ok()?, v);
+                fields.insert(k.clone(), v);
             }
         }
         record::fields(&self.cfg, side, &Value::Object(fields)).ok()

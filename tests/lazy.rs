@@ -276,6 +276,12 @@ const CONFIGS: &[&str] = &[
     r#"{"mapping":[{"local":"/title","remote":"/subject","type":"string"},{"local":"/n","remote":"/nested"}],"local_id_field":"id","remote_id_field":"id"}"#,
     r#"{"mode":"incremental","strategy":{"default":"merge","fields":{"/subject":"manual"}}}"#,
     r#"{"limits":{"bogus":1}}"#,
+    r#"{"lean_unchanged":true}"#,
+    r#"{"lean_unchanged":true,"seed_base":false}"#,
+    r#"{"lean_unchanged":true,"mode":"reconciliation"}"#,
+    r#"{"lean_unchanged":true,"exclude":["/description"],"limits":{"reject_nul":true}}"#,
+    r#"{"lean_unchanged":true,"mode":"full","delete_missing":true,"deleted_field":"deleted"}"#,
+    r#"{"lean_unchanged":1}"#,
 ];
 
 fn request(r: &mut Rng) -> String {

@@ -93,7 +93,7 @@ function workflow(variant, n) {
 	// Start -> Remote -> Local -> measured node: both generators have run before it.
 	const connections = { Start: { main: [[to('Remote')]] }, Remote: { main: [[to('Local')]] } };
 	if (variant === 'ours-2way' || variant === 'ours-3way') {
-		nodes.push(node('Measured', 'n8n-nodes-batch-sync.batchSync', 1, [500, 200], { operation: 'compare' }));
+		nodes.push(node('Measured', 'n8n-nodes-batch-sync.batchSync', 2, [500, 200], { operation: 'compare' }));
 		connections.Local = { main: [[to('Measured', 0)]] };
 		// Remote feeds Local (to order the generators) and the node's Remote input.
 		connections.Remote.main[0].push(to('Measured', 1));

@@ -14,7 +14,7 @@ const node = new BatchSync();
 
 /** Parameters as n8n stores them; getNodeParameter falls back to the description's defaults
  * the way n8n does, so a test sets only what a user would set. */
-function context({ inputs, params = {}, continueOnFail = false }) {
+function context({ inputs, params = {}, continueOnFail = false, version = 1 }) {
 	const defaults = Object.fromEntries(node.description.properties.map((p) => [p.name, p.default]));
 	const all = { ...defaults, ...params };
 	const frozen = inputs.map((items) => items && deepFreeze(items));
@@ -27,7 +27,7 @@ function context({ inputs, params = {}, continueOnFail = false }) {
 			const value = name.split('.').reduce((v, k) => (v == null ? undefined : v[k]), all);
 			return value === undefined ? fallback : value;
 		},
-		getNode: () => ({ id: '1', name: 'Batch Sync', type: 'n8n-nodes-batch-sync.batchSync', typeVersion: 1, position: [0, 0], parameters: all }),
+		getNode: () => ({ id: '1', name: 'Batch Sync', type: 'n8n-nodes-batch-sync.batchSync', typeVersion: version, position: [0, 0], parameters: all }),
 		continueOnFail: () => continueOnFail,
 	};
 }
@@ -253,6 +253,33 @@ test('Compare with the Base input unconnected: no base, new pairs to Unchanged o
 	assert.equal(changes2[0].json.target.record.title, 'A');
 	assert.deepEqual(conflicts2.map((o) => o.json.id), ['2']);
 	assert.equal(unchanged2.length, 0);
+});
+
+test('Compare, node version 2: unchanged pairs name no checksum unless asked; version 1 keeps them', async () => {
+	const local = [task(1, 'A', 'New'), task(2, 'B', 'New'), task(3, 'C', 'New')];
+	const remote = [wp(1, 'A', 'New', 1), wp(2, 'B2', 'New', 1), wp(3, 'C', 'New', 1)];
+	const base = [mirror(3, 'C', 'New', 1)];
+	const inputs = [items(local), items(remote), items(base)];
+	const sums = (o) => [o.json.local.checksum, o.json.remote.checksum, o.json.base?.checksum];
+	const [changes, , unchanged] = await run(context({ inputs, params: compareParams, version: 2 }));
+	assert.deepEqual(unchanged.map((o) => o.json.id), ['1', '3']);
+	for (const o of unchanged) assert.deepEqual(sums(o), [undefined, undefined, undefined], `pair ${o.json.id}`);
+	// What identifies the pair and refreshes its base stays: indexes, versions, the base's index.
+	assert.equal(unchanged[1].json.remote.version, 1);
+	assert.deepEqual(unchanged[1].json.base, { index: 0, version: 1 });
+	assert.equal(unchanged[0].json.local.index, 0);
+	// A pair that writes something names its checksums as before.
+	assert.deepEqual(changes.map((o) => o.json.id), []);
+	const [, conflicts] = await run(context({ inputs, params: compareParams, version: 2 }));
+	assert.match(conflicts[0].json.local.checksum, /^[0-9a-f]{64}$/);
+	const [, , asked] = await run(context({ inputs, params: { ...compareParams, unchangedChecksums: true }, version: 2 }));
+	const [, , v1] = await run(context({ inputs, params: compareParams, version: 1 }));
+	for (const o of [...asked, ...v1]) {
+		assert.match(o.json.local.checksum, /^[0-9a-f]{64}$/);
+		assert.equal(o.json.local.checksum, o.json.remote.checksum);
+	}
+	assert.match(v1[1].json.base.checksum, /^[0-9a-f]{64}$/);
+	assert.deepEqual(v1.map((o) => o.json.id), ['1', '3']);
 });
 
 test('Compare: modes, strategies per field, time zone and advanced configuration reach the core', async () => {

@@ -145,10 +145,13 @@ vectors["checksum"] = [
          {"index": 1, "id": "2", "checksum": cs({"x": 1})}])},
     {"name": "configuration typos are rejected",
      "request": {"op": "checksum", "records": [], "config": {"stratgy": "merge"}},
-     "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, seed_base, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
+     "response": err("invalid_config", "checksum: config.stratgy: unknown key (known keys: id_field, local_id_field, remote_id_field, version_field, local_version_field, remote_version_field, updated_at_field, local_updated_at_field, remote_updated_at_field, deleted_field, local_deleted_field, remote_deleted_field, include, exclude, mapping, mode, delete_missing, seed_base, lean_unchanged, strategy, time_zone, arrays, limits, batch_size, retry)", "/config/stratgy")},
     {"name": "seed_base is true or false",
      "request": {"op": "classify", "local": [], "remote": [], "config": {"seed_base": 1}},
      "response": err("invalid_config", "classify: config.seed_base: expected a boolean", "/config/seed_base")},
+    {"name": "lean_unchanged is true or false",
+     "request": {"op": "classify", "local": [], "remote": [], "config": {"lean_unchanged": "yes"}},
+     "response": err("invalid_config", "classify: config.lean_unchanged: expected a boolean", "/config/lean_unchanged")},
     {"name": "limits.reject_nul is true or false",
      "request": {"op": "checksum", "records": [], "config": {"limits": {"reject_nul": "yes"}}},
      "response": err("invalid_config", "checksum: config.limits: reject_nul: expected true or false", "/config/limits/reject_nul")},
@@ -184,6 +187,16 @@ V.append(classify_vector("no base, seed_base false: an unchanged pair carries no
     {"id": "2", "decision": "create_remote", "local": side(1, cs({"subject": "only local"})), "remote": side(action="create", record={"id": 2, "subject": "only local"}), "target": target({"subject": "only local"})},
     {"id": "3", "decision": "create_local", "local": side(action="create", record={"id": 3, "subject": "only remote"}), "remote": side(1, cs({"subject": "only remote"}), version=1), "target": target({"subject": "only remote"})},
 ]))
+V.append(classify_vector("no base, lean_unchanged: an unchanged pair names no checksum; a pair that differs, and creates, do", {"local": L + [{"id": 4, "subject": "mine", "lockVersion": 2}], "remote": R + [{"id": 4, "subject": "theirs", "lockVersion": 3}], "config": {"seed_base": False, "lean_unchanged": True}}, [
+    {"id": "1", "decision": "unchanged", "local": side(0, version=1), "remote": side(0, version=1), "target": target()},
+    {"id": "2", "decision": "create_remote", "local": side(1, cs({"subject": "only local"})), "remote": side(action="create", record={"id": 2, "subject": "only local"}), "target": target({"subject": "only local"})},
+    # No base and the remote version is higher: the local record is behind, the remote one wins.
+    {"id": "4", "decision": "conflict", "conflict": {"type": "local_behind", "strategy": "merge", "status": "resolved"},
+     "conflicts": [{"path": "/subject", "local": "mine", "remote": "theirs", "reason": "no_base", "resolution": "remote", "strategy": "server_wins"}],
+     "local": side(2, cs({"subject": "mine"}), "update", version=2, patch={"subject": "theirs"}, record={"id": 4, "subject": "theirs", "lockVersion": 2}),
+     "remote": side(2, cs({"subject": "theirs"}), version=3), "target": target({"subject": "theirs"})},
+    {"id": "3", "decision": "create_local", "local": side(action="create", record={"id": 3, "subject": "only remote"}), "remote": side(1, cs({"subject": "only remote"}), version=1), "target": target({"subject": "only remote"})},
+], resolved=1))
 # 2. With base: update either way, converged, unchanged.
 base = [{"id": "a", "snapshot": {"s": 1}, "version": 3}, {"id": "b", "snapshot": {"s": 1}, "version": 3},
         {"id": "c", "snapshot": {"s": 1}}, {"id": "d", "checksum": cs({"s": 1})}]
@@ -198,6 +211,16 @@ V.append(classify_vector("three-way by checksums: update_remote, update_local, c
      "base": {"index": 2, "checksum": cs({"s": 1})}, "target": target({"s": 5})},
     {"id": "d", "decision": "unchanged", "local": side(3, cs({"s": 1})), "remote": side(3, cs({"s": 1}), version=3),
      "base": {"index": 3, "checksum": cs({"s": 1})}, "target": target()},
+]))
+V.append(classify_vector("three-way, lean_unchanged: the unchanged pair names no checksum, nor does its base; the others are as without it", {"local": L, "remote": R, "base": base, "config": {"lean_unchanged": True}}, [
+    {"id": "a", "decision": "update_remote", "local": side(0, cs({"s": 2})), "remote": side(0, cs({"s": 1}), "update", 3, patch={"s": 2, "lockVersion": 3}, record={"id": "a", "s": 2, "lockVersion": 3}),
+     "base": {"index": 0, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 2})},
+    {"id": "b", "decision": "update_local", "local": side(1, cs({"s": 1}), "update", patch={"s": 9}, record={"id": "b", "s": 9}), "remote": side(1, cs({"s": 9}), version=4),
+     "base": {"index": 1, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 9})},
+    {"id": "c", "decision": "converged", "local": side(2, cs({"s": 5})), "remote": side(2, cs({"s": 5}), version=4),
+     "base": {"index": 2, "checksum": cs({"s": 1})}, "target": target({"s": 5})},
+    {"id": "d", "decision": "unchanged", "local": side(3), "remote": side(3, version=3),
+     "base": {"index": 3}, "target": target()},
 ]))
 # 3. Concurrent modification, field-level merge: resolved (disjoint fields, nested, deletion) and unresolved.
 bs = {"subject": "S", "status": "New", "meta": {"a": 1, "b": 2}, "tags": ["x"]}

@@ -628,7 +628,7 @@ export function pageWorkflow() {
 		node(
 			'Compare',
 			'n8n-nodes-batch-sync.batchSync',
-			1,
+			2,
 			[1980, 100],
 			{
 				operation: 'compare',
@@ -656,7 +656,7 @@ export function pageWorkflow() {
 			"SELECT * FROM batch_sync_record_differences($1::jsonb->>'run', $1::jsonb->'decisions')",
 			`{ run: ${claim}.run_id, decisions: $input.all().map((i) => i.json) }`,
 		),
-		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 1, [2420, 0], {
+		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 2, [2420, 0], {
 			operation: 'plan',
 			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
 			// The settings are in seconds; the node plans in milliseconds.
@@ -852,7 +852,7 @@ export function operationsWorkflow() {
 		node(
 			'Compare Sample',
 			'n8n-nodes-batch-sync.batchSync',
-			1,
+			2,
 			[1540, 500],
 			{
 				operation: 'compare',

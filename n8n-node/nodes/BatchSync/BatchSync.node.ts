@@ -43,7 +43,9 @@ export class BatchSync implements INodeType {
 		name: 'batchSync',
 		icon: { light: 'file:batchSync.svg', dark: 'file:batchSync.dark.svg' },
 		group: ['transform'],
-		version: 1,
+		// 2: Compare's unchanged pairs name no checksum unless "Checksums of Unchanged Pairs" is on.
+		version: [1, 2],
+		defaultVersion: 2,
 		subtitle: '={{ $parameter["operation"] }}',
 		description:
 			'Change detection, conflict detection and three-way merge for batch synchronisation (e.g. PostgreSQL ↔ OpenProject)',

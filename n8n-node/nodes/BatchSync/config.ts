@@ -66,6 +66,10 @@ export function buildConfig(ctx: IExecuteFunctions, operation: string): JsonObje
 		if (mode === 'full') config.delete_missing = ctx.getNodeParameter('deleteMissing', 0, false);
 		// Only when new pairs' bases are stored does the core build their target records.
 		config.seed_base = ctx.getNodeParameter('seedBase', 0, false) as boolean;
+		// Version 2: unchanged pairs name no checksum unless asked (version 1 always named them).
+		if (ctx.getNode().typeVersion >= 2) {
+			config.lean_unchanged = !(ctx.getNodeParameter('unchangedChecksums', 0, false) as boolean);
+		}
 		config.time_zone = ctx.getNodeParameter('timeZone', 0, 'UTC');
 		const mapping = (ctx.getNodeParameter('mapping.values', 0, []) as IDataObject[]).map((m) => {
 			const entry: JsonObject = {

@@ -237,6 +237,15 @@ export const properties: INodeProperties[] = [
 			'Whether an unchanged pair that has no base yet goes to Changes instead of Unchanged, with its target record (the base to store for the next three-way comparison). Off: such a pair goes to Unchanged without a target record, which is faster and leaner.',
 		...show(['compare']),
 	},
+	{
+		displayName: 'Checksums of Unchanged Pairs',
+		name: 'unchangedChecksums',
+		type: 'boolean',
+		default: false,
+		description:
+			"Whether an unchanged pair's item names its records' checksums (and its base's). Off: it names the pair's ID, its records' indexes and versions and its base's index and version, and a pair whose two records are the same JSON text is not hashed at all, which is faster and leaner. (Version 1 of this node always names them.)",
+		displayOptions: { show: { operation: ['compare'], '@version': [2] } },
+	},
 	...strategyParameters,
 	{
 		displayName: 'Field Mapping',

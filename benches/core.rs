@@ -114,8 +114,13 @@ fn classify(c: &mut Criterion) {
         })
     });
     g.bench_function(
-        "contract::call end to end (parse, classify, serialize)",
+        "contract::call end to end (read from the text, classify, serialize)",
         |b| b.iter(|| batch_sync::contract::call(req.as_bytes()).len()),
+    );
+    // The request parsed into one tree first: the reading every other path must equal.
+    g.bench_function(
+        "contract::call_parsed end to end (parse whole, classify, serialize)",
+        |b| b.iter(|| batch_sync::contract::call_parsed(req.as_bytes()).len()),
     );
     g.finish();
 }

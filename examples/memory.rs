@@ -36,20 +36,49 @@ fn main() {
     const N: usize = 100_000;
     let req = data::classify_request(N);
     let records_json = req.len();
-    let before = NOW.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let out = batch_sync::contract::call(req.as_bytes());
-    let peak = PEAK.load(Relaxed) - before;
-    println!(
-        "classify {N} local/remote/base triples: request {:.1} MB, response {:.1} MB",
-        records_json as f64 / 1e6,
-        out.len() as f64 / 1e6
-    );
-    println!(
-        "peak heap above the request: {:.1} MB = {:.2}x the request's JSON size",
-        peak as f64 / 1e6,
-        peak as f64 / records_json as f64
-    );
+    // The same work three ways: the request read from its text (`call`, what every host does),
+    // the whole request parsed into one tree first (`call_parsed`), and two-way without seeding
+    // and with lean unchanged decisions (what the n8n node's Compare sends without a base).
+    let two_way = {
+        let v = batch_sync::value::Value::parse(req.as_bytes()).unwrap();
+        let get = |k: &str| batch_sync::canonical::to_string(v.get(k).unwrap());
+        format!(
+            r#"{{"op":"classify","config":{{"seed_base":false,"lean_unchanged":true}},"local":{},"remote":{}}}"#,
+            get("local"),
+            get("remote")
+        )
+    };
+    type Call = fn(&[u8]) -> Vec<u8>;
+    let ways: [(&str, &str, Call); 3] = [
+        (
+            "three-way, read from its text (call)",
+            &req,
+            batch_sync::contract::call,
+        ),
+        (
+            "three-way, parsed whole (call_parsed)",
+            &req,
+            batch_sync::contract::call_parsed,
+        ),
+        (
+            "two-way, lean, read from its text (call)",
+            &two_way,
+            batch_sync::contract::call,
+        ),
+    ];
+    for (name, r, f) in ways {
+        let before = NOW.load(Relaxed);
+        PEAK.store(before, Relaxed);
+        let out = f(r.as_bytes());
+        let peak = PEAK.load(Relaxed) - before;
+        println!(
+            "{name}: {N} pairs, request {:.1} MB, response {:.1} MB, peak heap above the request {:.1} MB = {:.2}x the request",
+            r.len() as f64 / 1e6,
+            out.len() as f64 / 1e6,
+            peak as f64 / 1e6,
+            peak as f64 / r.len() as f64
+        );
+    }
     let before = NOW.load(Relaxed);
     PEAK.store(before, Relaxed);
     let parsed = batch_sync::value::Value::parse(req.as_bytes()).unwrap();

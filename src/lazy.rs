@@ -84,6 +84,7 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         by_hash: None,
         defer: false,
         deferred: Vec::new(),
+        base_ids: None,
         twin_links: Vec::new(),
         local: None,
         remote: None,
@@ -97,7 +98,7 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         return None;
     }
     let n = local.len().max(remote.len());
-    Some(crate::contract::classify_response(n, |emit| {
+    Some(crate::contract::classify_response(n, text.len(), |emit| {
         classify::classify_read(&r.cfg, r.links, local, remote, base, emit)
     }))
 }
@@ -108,8 +109,8 @@ struct Reader<'t> {
     config_seen: bool,
     records_seen: bool,
     prepared: bool,
-    /// Where the base array starts, when it came before the configuration.
-    deferred_base: Option<usize>,
+    /// Where the base array starts and ends, when it came before the configuration.
+    deferred_base: Option<(usize, usize)>,
     /// The op was given apart: an `op` member is replaced, whatever it holds.
     op_given: bool,
     op_seen: bool,
@@ -139,6 +140,8 @@ struct Reader<'t> {
     /// is in its side, where its record is in the first).
     defer: bool,
     deferred: Vec<usize>,
+    /// The ids of the base entries (when the base was read before the sides).
+    base_ids: Option<HashSet<String, Fixed>>,
     twin_links: Vec<(usize, usize)>,
     /// Those records by a hash of their text (made when first needed).
     by_hash: Option<HashMap<u64, usize, Fixed>>,
@@ -196,10 +199,12 @@ impl<'t> Reader<'t> {
         if self.ws(i + 1) != self.text.len() || !self.op_seen {
             return None;
         }
-        if let Some(at) = self.deferred_base.take() {
+        if let Some((at, end)) = self.deferred_base.take() {
             // The configuration is known now (given, or the default).
             self.config_seen = true;
-            self.member(Member::Base, at)?;
+            if self.member(Member::Base, at)? != end {
+                return None;
+            }
         }
         self.hash_deferred()
     }
@@ -254,19 +259,22 @@ impl<'t> Reader<'t> {
                 }
                 Some(end)
             }
+            Member::Base if self.text.get(i..i + 4) == Some(b"null") => {
+                self.base = Some(Vec::new());
+                Some(i + 4)
+            }
             Member::Base if !self.config_seen => {
                 // Canonical order puts `base` before `config`: its entries are read once the
-                // configuration is known (their checks depend on it), at the end.
-                self.deferred_base = Some(i);
-                self.skip_value(i)
+                // configuration is known (their checks depend on it), at the end. Until then
+                // only its end is found (the reading at the end must agree, or the whole parse
+                // answers).
+                let end = canon_text::container_end(self.text, i)?;
+                self.deferred_base = Some((i, end));
+                Some(end)
             }
             Member::Local | Member::Remote | Member::Base => {
                 self.records_seen = true;
                 self.prepare();
-                if m == Member::Base && self.text.get(i..i + 4) == Some(b"null") {
-                    self.base = Some(Vec::new());
-                    return Some(i + 4);
-                }
                 self.array(m, i)
             }
         }
@@ -303,23 +311,6 @@ impl<'t> Reader<'t> {
                     _ => None,
                 })
                 .collect();
-        }
-    }
-
-    /// The offset past the value at `i`, which must be valid JSON.
-    fn skip_value(&mut self, i: usize) -> Option<usize> {
-        let mut sink = std::mem::take(&mut self.out);
-        sink.clear();
-        let r = self.walker.value(i, 1, &mut sink);
-        self.out = sink;
-        match r {
-            Ok((end, _)) => Some(end),
-            Err(Stop::Invalid) => None,
-            Err(Stop::Tree) => self
-                .parser
-                .parse_at_lenient(self.text, i, 1)
-                .ok()
-                .map(|(_, _, end)| end),
         }
     }
 
@@ -417,6 +408,9 @@ impl<'t> Reader<'t> {
                             }
                         }
                         let id = info.id().to_owned();
+                        // A record with a base entry is compared with it: hashed now (known when
+                        // the base came first, as the node sends it).
+                        let based = first && self.defer && self.in_base(&id);
                         into.push((
                             Some(id),
                             Item {
@@ -425,7 +419,7 @@ impl<'t> Reader<'t> {
                                 info: Ok(info),
                             },
                         ));
-                        if first && self.defer {
+                        if first && self.defer && !based {
                             // Hashed at the end if its pair needs a checksum (`hash_deferred`).
                             self.deferred.push(into.len() - 1);
                             return Some(w.end);
@@ -505,6 +499,17 @@ impl<'t> Reader<'t> {
             return None;
         }
         Some((j, info_of(items, j)?, end))
+    }
+
+    /// Whether the base array, already read, has an entry of this id.
+    fn in_base(&mut self, id: &str) -> bool {
+        let Some(base) = &self.base else {
+            return false;
+        };
+        let ids = self
+            .base_ids
+            .get_or_insert_with(|| base.iter().filter_map(|(id, _)| id.clone()).collect());
+        ids.contains(id)
     }
 
     /// With lean unchanged decisions: hashes the records of the side read first whose checksum

@@ -338,7 +338,9 @@ fn request(r: &mut Rng) -> String {
             base_entry(r, n, &mut s);
         }
         s.push(']');
-        members.push(("base", s));
+        // Before the sides (as the node sends it) or after them.
+        let at = if r.chance(50) { 1 } else { members.len() };
+        members.insert(at, ("base", s));
     } else if r.chance(10) {
         members.push(("base", "null".into()));
     }

@@ -18,7 +18,7 @@ const { callBytes } = require('../dist/nodes/BatchSync/generated/batch_sync.js')
 /** The whole JSON.stringify text through callBytes, with op, contract and config first as
  * callCore writes them (error messages name byte offsets in the text). */
 function whole(request) {
-	const first = Object.fromEntries(['op', 'contract', 'config'].filter((k) => k in request).map((k) => [k, request[k]]));
+	const first = Object.fromEntries(['op', 'contract', 'config', 'base'].filter((k) => k in request).map((k) => [k, request[k]]));
 	return JSON.parse(callBytes(new TextEncoder().encode(JSON.stringify({ ...first, ...request }))));
 }
 

@@ -25,8 +25,9 @@ export type CoreResponse = JsonObject & { ok: boolean; error?: CoreError };
 const CHUNK = 256;
 
 /** Members written first: the core reads the configuration before the records, and reads a
- * classify request straight from its text only when it comes first (see src/lazy.rs). */
-const FIRST = ['op', 'contract', 'config'];
+ * classify request straight from its text only when it comes first (see src/lazy.rs); with the
+ * base before the sides it knows which pairs are compared with a base as it reads them. */
+const FIRST = ['op', 'contract', 'config', 'base'];
 
 /**
  * Sends the request and returns the response. The request is the text `JSON.stringify` writes

@@ -488,16 +488,9 @@ impl<'t> Walker<'t> {
                         break Err(Stop::Invalid);
                     };
                     i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => match unicode_escape(b, &mut i) {
+                    let ch = match (e, crate::parse::short_escape(e)) {
+                        (_, Some(c)) => c,
+                        (b'u', _) => match unicode_escape(b, &mut i) {
                             Ok(ch) => ch,
                             Err(s) => break Err(s),
                         },

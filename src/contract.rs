@@ -94,16 +94,7 @@ fn read_request(op: Option<&str>, input: &[u8]) -> Result<(Value, ItemErrors), E
         let parser = Parser::new(HARD_MAX_DEPTH);
         let (mut req, soft) = match parser.parse(input) {
             Ok(v) => (v, Vec::new()),
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::LoneSurrogate
-                        | ErrorCode::NumberOutOfRange
-                        | ErrorCode::DuplicateKey
-                ) =>
-            {
-                parser.parse_lenient(input)?
-            }
+            Err(e) if e.code().is_unrepresentable() => parser.parse_lenient(input)?,
             Err(e) => return Err(e),
         };
         if let Some(op) = op {

@@ -60,6 +60,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// True for what valid JSON may hold but canonical JSON cannot represent (a lone surrogate,
+    /// an out-of-range number, a repeated key): inside an item of a batch it rejects only that
+    /// item (see `contract::call_op`).
+    pub fn is_unrepresentable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::LoneSurrogate | ErrorCode::NumberOutOfRange | ErrorCode::DuplicateKey
+        )
+    }
+
     /// The code as written in the JSON contract.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,7 +31,7 @@ use crate::canon_text::{self, Stop, Walker};
 use crate::canonical;
 use crate::classify::{self, Base, Item, Read, Rec, Snapshot};
 use crate::config::{Side, SyncConfig};
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::mapping::Links;
 use crate::parse::{Parser, HARD_MAX_DEPTH};
 use crate::record::{self, id_key, RecordInfo};
@@ -356,6 +356,19 @@ impl<'t> Reader<'t> {
         Some(i)
     }
 
+    /// A record read, with its match key, its index in its side, where it starts, and what
+    /// reading it gave.
+    fn item<T>(
+        &self,
+        id: Option<String>,
+        index: usize,
+        start: usize,
+        info: Result<T, Error>,
+    ) -> (Option<String>, Item<'t, T>) {
+        let rec = self.rec(start, RECORD_LEVEL);
+        (id, Item { index, rec, info })
+    }
+
     fn rec(&self, start: usize, level: usize) -> Rec<'t> {
         Rec::Text {
             text: self.text,
@@ -383,14 +396,7 @@ impl<'t> Reader<'t> {
                     self.twin_links.push((into.len(), j));
                 }
                 let id = info.id().to_owned();
-                into.push((
-                    Some(id),
-                    Item {
-                        index,
-                        rec: self.rec(start, RECORD_LEVEL),
-                        info: Ok(info),
-                    },
-                ));
+                into.push(self.item(Some(id), index, start, Ok(info)));
                 return Some(end);
             }
         }
@@ -411,14 +417,7 @@ impl<'t> Reader<'t> {
                         // A record with a base entry is compared with it: hashed now (known when
                         // the base came first, as the node sends it).
                         let based = first && self.defer && self.in_base(&id);
-                        into.push((
-                            Some(id),
-                            Item {
-                                index,
-                                rec: self.rec(start, RECORD_LEVEL),
-                                info: Ok(info),
-                            },
-                        ));
+                        into.push(self.item(Some(id), index, start, Ok(info)));
                         if first && self.defer && !based {
                             // Hashed at the end if its pair needs a checksum (`hash_deferred`).
                             self.deferred.push(into.len() - 1);
@@ -452,14 +451,7 @@ impl<'t> Reader<'t> {
                 record::inspect(&self.cfg, side, &v, learn)
             }
         };
-        into.push((
-            id,
-            Item {
-                index,
-                rec: self.rec(start, RECORD_LEVEL),
-                info,
-            },
-        ));
+        into.push(self.item(id, index, start, info));
         Some(end)
     }
 
@@ -628,14 +620,7 @@ impl<'t> Reader<'t> {
     fn parse(&self, start: usize) -> Option<(Value, usize, Option<Error>)> {
         match self.parser.parse_at(self.text, start, RECORD_LEVEL) {
             Ok((v, end)) => Some((v, end, None)),
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::LoneSurrogate
-                        | ErrorCode::NumberOutOfRange
-                        | ErrorCode::DuplicateKey
-                ) =>
-            {
+            Err(e) if e.code().is_unrepresentable() => {
                 let (v, soft, end) = self
                     .parser
                     .parse_at_lenient(self.text, start, RECORD_LEVEL)
@@ -660,14 +645,7 @@ impl<'t> Reader<'t> {
         match self.walker.record(start, RECORD_LEVEL, none, &mut self.out) {
             Ok(w) => {
                 if let Some((id, base)) = self.base_from_text() {
-                    into.push((
-                        Some(id),
-                        Item {
-                            index,
-                            rec: self.rec(start, RECORD_LEVEL),
-                            info: Ok(base),
-                        },
-                    ));
+                    into.push(self.item(Some(id), index, start, Ok(base)));
                     return Some(w.end);
                 }
             }
@@ -696,14 +674,7 @@ impl<'t> Reader<'t> {
                 Err(e) => (v.get("id").and_then(|x| id_key(x).ok()), Err(e)),
             },
         };
-        into.push((
-            id,
-            Item {
-                index,
-                rec: self.rec(start, RECORD_LEVEL),
-                info,
-            },
-        ));
+        into.push(self.item(id, index, start, info));
         Some(end)
     }
 

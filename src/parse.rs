@@ -156,6 +156,21 @@ impl Parser {
     }
 }
 
+/// The character a one-letter escape (`\n`, `\"`, …, all but `\u`) stands for.
+pub(crate) fn short_escape(e: u8) -> Option<char> {
+    Some(match e {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
 impl Fail {
     fn into_error(self) -> Error {
         let mut path = String::new();
@@ -472,16 +487,9 @@ impl<'a> Cursor<'a> {
                         return Err(self.fail(ErrorCode::InvalidJson, "unterminated string"));
                     };
                     self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.unicode_escape()?,
+                    let ch = match (e, short_escape(e)) {
+                        (_, Some(c)) => c,
+                        (b'u', _) => self.unicode_escape()?,
                         _ => return Err(self.fail(ErrorCode::InvalidJson, "invalid escape")),
                     };
                     let mut tmp = [0u8; 4];

@@ -202,23 +202,19 @@ base = [{"id": "a", "snapshot": {"s": 1}, "version": 3}, {"id": "b", "snapshot":
         {"id": "c", "snapshot": {"s": 1}}, {"id": "d", "checksum": cs({"s": 1})}]
 L = [{"id": "a", "s": 2}, {"id": "b", "s": 1}, {"id": "c", "s": 5}, {"id": "d", "s": 1}]
 R = [{"id": "a", "s": 1, "lockVersion": 3}, {"id": "b", "s": 9, "lockVersion": 4}, {"id": "c", "s": 5, "lockVersion": 4}, {"id": "d", "s": 1, "lockVersion": 3}]
-V.append(classify_vector("three-way by checksums: update_remote, update_local, converged, unchanged", {"local": L, "remote": R, "base": base}, [
+changed_abc = [
     {"id": "a", "decision": "update_remote", "local": side(0, cs({"s": 2})), "remote": side(0, cs({"s": 1}), "update", 3, patch={"s": 2, "lockVersion": 3}, record={"id": "a", "s": 2, "lockVersion": 3}),
      "base": {"index": 0, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 2})},
     {"id": "b", "decision": "update_local", "local": side(1, cs({"s": 1}), "update", patch={"s": 9}, record={"id": "b", "s": 9}), "remote": side(1, cs({"s": 9}), version=4),
      "base": {"index": 1, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 9})},
     {"id": "c", "decision": "converged", "local": side(2, cs({"s": 5})), "remote": side(2, cs({"s": 5}), version=4),
      "base": {"index": 2, "checksum": cs({"s": 1})}, "target": target({"s": 5})},
+]
+V.append(classify_vector("three-way by checksums: update_remote, update_local, converged, unchanged", {"local": L, "remote": R, "base": base}, changed_abc + [
     {"id": "d", "decision": "unchanged", "local": side(3, cs({"s": 1})), "remote": side(3, cs({"s": 1}), version=3),
      "base": {"index": 3, "checksum": cs({"s": 1})}, "target": target()},
 ]))
-V.append(classify_vector("three-way, lean_unchanged: the unchanged pair names no checksum, nor does its base; the others are as without it", {"local": L, "remote": R, "base": base, "config": {"lean_unchanged": True}}, [
-    {"id": "a", "decision": "update_remote", "local": side(0, cs({"s": 2})), "remote": side(0, cs({"s": 1}), "update", 3, patch={"s": 2, "lockVersion": 3}, record={"id": "a", "s": 2, "lockVersion": 3}),
-     "base": {"index": 0, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 2})},
-    {"id": "b", "decision": "update_local", "local": side(1, cs({"s": 1}), "update", patch={"s": 9}, record={"id": "b", "s": 9}), "remote": side(1, cs({"s": 9}), version=4),
-     "base": {"index": 1, "checksum": cs({"s": 1}), "version": 3}, "target": target({"s": 9})},
-    {"id": "c", "decision": "converged", "local": side(2, cs({"s": 5})), "remote": side(2, cs({"s": 5}), version=4),
-     "base": {"index": 2, "checksum": cs({"s": 1})}, "target": target({"s": 5})},
+V.append(classify_vector("three-way, lean_unchanged: the unchanged pair names no checksum, nor does its base; the others are as without it", {"local": L, "remote": R, "base": base, "config": {"lean_unchanged": True}}, changed_abc + [
     {"id": "d", "decision": "unchanged", "local": side(3), "remote": side(3, version=3),
      "base": {"index": 3}, "target": target()},
 ]))

@@ -103,12 +103,38 @@ pub fn write_measured<S: Sink + ?Sized>(v: &Value, out: &mut S) -> usize {
 pub fn write_number<S: Sink + ?Sized>(n: f64, out: &mut S) {
     if n == 0.0 {
         out.put(b"0");
+    } else if n.fract() == 0.0 && n.abs() < EXACT_INTEGERS {
+        // ECMAScript writes an integer below 1e21 as its digits; below 2^53 the cast is exact.
+        write_integer(n as i64, out);
     } else if n.is_finite() {
         let mut buf = ryu_js::Buffer::new();
         out.put(buf.format_finite(n).as_bytes());
     } else {
         out.put(b"null");
     }
+}
+
+/// 2^53: every integer below it in magnitude is a double exactly.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+/// Writes the decimal digits of `n` (with its sign), as `ryu_js` would for the same double.
+fn write_integer<S: Sink + ?Sized>(n: i64, out: &mut S) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    out.put(&buf[at..]);
 }
 
 /// Writes a JSON string with JCS escaping.

@@ -315,3 +315,22 @@ fn reorder_and_escape(v: &Value, seed: u64) -> String {
     write(v, &mut seed, &mut out);
     out
 }
+
+proptest! {
+    /// Numbers are written as ECMAScript writes them (RFC 8785 §3.2.2.3): the integer shortcut
+    /// agrees with the general formatter on every integer near it and on any double.
+    #[test]
+    fn numbers_written_as_ecmascript_writes_them(
+        int in -(1i64 << 54)..(1i64 << 54),
+        near in prop::sample::select(vec![1i64 << 53, (1i64 << 53) - 1, 1 << 52, 999_999_999_999_999, 1_000_000_000_000_000]),
+        delta in -3i64..3,
+        any in any::<f64>().prop_filter("finite", |f| f.is_finite()),
+    ) {
+        for x in [int as f64, (near + delta) as f64, -((near + delta) as f64), any, any.trunc()] {
+            let mut out = Vec::new();
+            canonical::write_number(x, &mut out);
+            let want = if x == 0.0 { "0".to_string() } else { ryu_js::Buffer::new().format_finite(x).to_string() };
+            prop_assert_eq!(String::from_utf8(out).unwrap(), want, "{}", x);
+        }
+    }
+}

@@ -15,6 +15,7 @@ module.exports = {
 					const r = runs[0];
 					nodes[name] = {
 						executionTime: r.executionTime,
+						startTime: r.startTime,
 						outputs: (r.data?.main ?? []).map((items) => (items ?? []).length),
 						error: r.error ? String(r.error.message) : undefined,
 					};

@@ -178,7 +178,7 @@ const rows = [];
 try {
 	for (const n of sizes) {
 		for (const [n8n, tag] of runs) for (const variant of variants) {
-			if (tag && !variant.startsWith('ours')) continue;
+			if ((tag && !variant.startsWith('ours')) || variant === 'plain') continue; // plain: measured below, outside n8n
 			if (variant === 'datasets' && n > datasetsMax) {
 				rows.push({ n, variant, skipped: `above --datasets-max=${datasetsMax}` });
 				continue;

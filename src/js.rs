@@ -46,14 +46,8 @@ impl RequestWriter {
     #[wasm_bindgen(constructor)]
     pub fn new(size_hint: usize) -> RequestWriter {
         // The request, its response (a fraction of it) and the working set of a request read
-        // from its text (see `lazy`): about 1.5x the request, grown in one step.
-        // Only when the memory is smaller than that (see `reserve` below).
-        let want = size_hint.saturating_add(size_hint / 2);
-        if memory_bytes() < want {
-            let mut scratch: Vec<u8> = Vec::new();
-            let _ = scratch.try_reserve_exact(want);
-            drop(scratch);
-        }
+        // from its text (see `lazy`): about 1.5x the request.
+        grow_memory_to(size_hint.saturating_add(size_hint / 2));
         let mut buf = Vec::new();
         let _ = buf.try_reserve_exact(size_hint);
         RequestWriter { buf, open: 0 }
@@ -97,23 +91,27 @@ pub fn module_memory() -> JsValue {
 }
 
 /// Grows the module's memory once, up front, to about what a request of `len` bytes needs at
-/// its peak (~3x, see the memory benchmark), and hands it to the allocator. Grown step by step
+/// its peak (~3x, see the memory benchmark).
+fn reserve(len: usize) {
+    grow_memory_to(len.saturating_mul(3));
+}
+
+/// Grows the module's memory in one step to `bytes`, handed to the allocator. Grown step by step
 /// instead, V8 runs a full garbage collection of the host's heap at many of the steps: the first
 /// 10k-pair classify in a fresh process took 1.9 s instead of 0.6 s (BENCHMARKS.md). If the
 /// memory cannot be had, nothing happens here and the request meets the limit where it would.
 ///
-/// Only when the memory is smaller than that: a memory already that large (an earlier call's)
+/// Only when the memory is smaller than `bytes`: a memory already that large (an earlier call's)
 /// is reused as it is. Reserving the whole amount as one block again did not fit in what the
 /// last call freed (the allocator's free space is not one block after a call), so the memory,
 /// which never shrinks, grew by as much again (a second 100k-pair Compare: 410 → 819 MB;
 /// n8n-node/test/memory.test.mjs).
-fn reserve(len: usize) {
-    let want = len.saturating_mul(3);
-    if memory_bytes() >= want {
+fn grow_memory_to(bytes: usize) {
+    if memory_bytes() >= bytes {
         return;
     }
     let mut scratch: Vec<u8> = Vec::new();
-    let _ = scratch.try_reserve_exact(want);
+    let _ = scratch.try_reserve_exact(bytes);
     std::hint::black_box(&scratch);
 }
 

@@ -121,10 +121,10 @@ function workflow(variant, n, warm = false) {
 		nodes.push({ ...code('Measured', codeBaseline, 200), position: [500, 200] });
 		connections.Local = { main: [[to('Measured', 0)]] };
 	}
-	if (warm && nodes.some((x) => x.name === 'Measured')) {
+	const measured = warm && nodes.find((x) => x.name === 'Measured');
+	if (measured) {
 		// The same node once before, on the same inputs: Measured is then the process's second
 		// call, as in an n8n that has been running (main or a queue-mode worker).
-		const measured = nodes.find((x) => x.name === 'Measured');
 		nodes.push({ ...measured, id: 'Warm', name: 'Warm', position: [measured.position[0], measured.position[1] - 150] });
 		for (const out of Object.values(connections)) {
 			for (const list of out.main) {

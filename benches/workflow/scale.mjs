@@ -21,7 +21,9 @@
 // Last, the floor: the same N rows straight into PostgreSQL with psql (COPY into staging, the
 // same upsert into the mirror, rows marked processed).
 // Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
-// items/s and items/min, pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
+// items/s and items/min; the run's own time (sync_runs.started_at → finished_at, without the
+// start of the `n8n execute` process, as a schedule trigger in a running n8n sees it) and its
+// items/min; pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
 // (the `n8n execute` process), main and each worker (with their task runners, each process
 // counted on its own).
 import { execFileSync } from 'node:child_process';
@@ -164,6 +166,10 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 				wallS: +wallS.toFixed(1),
 				itemsPerS: Math.round(N / wallS),
 				itemsPerMin: Math.round((N / wallS) * 60),
+				// The run itself (sync_runs: started → finished), without the start of the
+				// `n8n execute` process: what a schedule trigger in a running n8n takes.
+				runS: run?.finished_at ? +((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000).toFixed(1) : null,
+				runItemsPerMin: run?.finished_at ? Math.round((N / ((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000)) * 60) : null,
 				patches: op.stats.patches - patches0,
 				pages,
 				processed: m?.processed_items,

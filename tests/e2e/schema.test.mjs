@@ -788,16 +788,73 @@ test('adaptive batch size: searched from measured batches within its bounds, hal
 	}
 });
 
+/**
+ * The pages batch_sync_plan_pages should cut `total` keys into, from its rule: the fewest pages of
+ * at most `size` keys, their number rounded up to a multiple of `workers` unless a page would get
+ * fewer than min(`min`, `size`) keys; key n goes to page floor(n · pages / total). Sizes in page order.
+ */
+function evenPages(total, size, { workers = 3, min = 2 } = {}) {
+	const fewest = Math.ceil(total / size);
+	const count = Math.max(fewest, Math.min(Math.ceil(fewest / workers) * workers, Math.floor(total / Math.min(min, size))));
+	const sizes = new Array(count).fill(0);
+	for (let n = 0; n < total; n++) sizes[Math.floor((n * count) / total)]++;
+	return sizes;
+}
+
+test('pages are even and spread over the workers: never above the page size, a multiple of PARALLEL_WORKERS while a page keeps PAGE_SIZE_MIN keys', async () => {
+	const { q, json, pg } = await database();
+	try {
+		const plan = (keys, settings) => {
+			q('TRUNCATE tasks RESTART IDENTITY CASCADE');
+			q(`INSERT INTO tasks (title) SELECT 'T' || n FROM generate_series(1, ${keys}) n`);
+			const run = q(`SELECT run_id FROM batch_sync_start(true, '${JSON.stringify({ ADAPTIVE_PAGE_SIZE: false, ...settings })}', 'wf', 'coord')`);
+			q("SELECT * FROM batch_sync_plan_pages(:'run', '{\"ids\": [], \"maxUpdatedAt\": \"\"}'::jsonb);", { run });
+			const pages = json(`SELECT coalesce(jsonb_agg(keys ORDER BY page_no), '[]') FROM sync_run_pages WHERE run_id = '${run}'`);
+			json("SELECT to_jsonb(f) FROM batch_sync_finish(:'run', 'wf', 'coord') f;", { run });
+			// Every key once.
+			assert.deepEqual(pages.flat().sort(), Array.from({ length: keys }, (_, i) => `task-${i + 1}`).sort(), 'every key once');
+			return pages.map((p) => p.length);
+		};
+		// 10,000 keys in pages of 1000 on 3 workers: 12 pages, four full rounds (not 10 pages, the last round one page).
+		assert.deepEqual(plan(10000, { PAGE_SIZE: 1000, PARALLEL_WORKERS: 3 }), [834, 833, 833, 834, 833, 833, 834, 833, 833, 834, 833, 833]);
+		// One worker: the fewest pages of at most 1000, as even as can be.
+		assert.deepEqual(plan(2500, { PAGE_SIZE: 1000, PARALLEL_WORKERS: 1 }), [834, 833, 833]);
+		// 600 keys: one page of 600 would run on one worker; 3 pages of 200.
+		assert.deepEqual(plan(600, { PAGE_SIZE: 1000, PARALLEL_WORKERS: 3 }), [200, 200, 200]);
+		// 250 keys: three pages would hold fewer than PAGE_SIZE_MIN (100): two of 125.
+		assert.deepEqual(plan(250, { PAGE_SIZE: 1000, PARALLEL_WORKERS: 3 }), [125, 125]);
+		assert.deepEqual(plan(150, { PAGE_SIZE: 1000, PARALLEL_WORKERS: 3 }), [150]);
+		// The page size wins over the workers' multiple: never above it.
+		assert.deepEqual(plan(7, { PAGE_SIZE: 2, PAGE_SIZE_MIN: 5, PARALLEL_WORKERS: 3 }), [2, 2, 2, 1]);
+		assert.deepEqual(plan(0, { PAGE_SIZE: 10, PARALLEL_WORKERS: 3 }), []);
+		// The rule, over many shapes: the sizes evenPages gives, none above the size, at most one apart.
+		for (const [keys, size, workers, min] of [[25, 10, 3, 2], [101, 10, 4, 1], [1000, 1000, 3, 100], [1001, 1000, 3, 100], [37, 5, 5, 3], [9, 100, 8, 1]]) {
+			const sizes = plan(keys, { PAGE_SIZE: size, PARALLEL_WORKERS: workers, PAGE_SIZE_MIN: min });
+			assert.deepEqual(sizes, evenPages(keys, size, { workers, min }), JSON.stringify({ keys, size, workers, min }));
+			assert.ok(Math.max(...sizes) <= size && Math.max(...sizes) - Math.min(...sizes) <= 1, JSON.stringify(sizes));
+		}
+	} finally {
+		pg.stop();
+	}
+});
+
 test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split in two the next time, the size grows back with room to spare, the figures are in the metrics', async () => {
 	const { q, json, pg } = await database();
 	try {
 		q("INSERT INTO tasks (title) SELECT 'T' || n FROM generate_series(1, 25) n");
 		const base = { PAGE_SIZE: 10, PAGE_SIZE_MIN: 2 };
 		/** A full run: each page is claimed, the hook reports `peaks[page]` MiB for it (none when
-		 * undefined), the page completes; the run finishes. Returns the run's pages and metrics. */
-		const runWith = (peaks, settings = {}) => {
+		 * undefined), the page completes; the run finishes. Returns the run's pages and metrics.
+		 * `fill`: the pages re-cut as full pages of the run's size and a short last one (as a
+		 * planner without even pages cut them). */
+		const runWith = (peaks, settings = {}, { fill = false } = {}) => {
 			const run = q(`SELECT run_id FROM batch_sync_start(true, '${JSON.stringify({ ...base, ...settings })}', 'wf', 'coord')`);
 			q("SELECT * FROM batch_sync_plan_pages(:'run', '{\"ids\": [], \"maxUpdatedAt\": \"\"}'::jsonb);", { run });
+			if (fill) {
+				q(`CREATE TEMP TABLE k AS SELECT key, row_number() OVER (ORDER BY p.page_no, k.ord) - 1 AS n FROM sync_run_pages p, jsonb_array_elements_text(p.keys) WITH ORDINALITY k(key, ord) WHERE p.run_id = '${run}';
+				   DELETE FROM sync_run_pages WHERE run_id = '${run}';
+				   INSERT INTO sync_run_pages (run_id, page_no, keys) SELECT '${run}', n / r.page_size, jsonb_agg(key ORDER BY n) FROM k, sync_runs r WHERE r.run_id = '${run}' GROUP BY n / r.page_size`);
+			}
 			const pages = json(`SELECT jsonb_agg(jsonb_array_length(keys) ORDER BY page_no) FROM sync_run_pages WHERE run_id = '${run}'`);
 			pages.forEach((_, n) => {
 				const exec = `p${pageRuns++}`;
@@ -812,7 +869,8 @@ test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split 
 			return { run, pages, m };
 		};
 		let r = runWith([300, 620, 200]);
-		assert.deepEqual(r.pages, [10, 10, 5]);
+		assert.deepEqual(r.pages, evenPages(25, 10));
+		assert.deepEqual(r.pages, [9, 8, 8]);
 		assert.deepEqual([r.m.page_size, r.m.page_size_reason, r.m.peak_rss_mib, r.m.memory_limit_mib], [10, 'PAGE_SIZE: no run at this PAGE_SIZE yet', 620, 500]);
 		// Only the execution that holds a page is heard; the coordinator's figure may come after the run's end.
 		assert.equal(q(`SELECT batch_sync_record_memory('${r.run}', 0, 'someone else', 9999, 'h:2')`), 'f');
@@ -820,34 +878,34 @@ test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split 
 		assert.equal(q(`SELECT batch_sync_record_memory('${r.run}', NULL, 'coord', 700, 'h:3')`), 't');
 		assert.equal(q(`SELECT peak_rss_mib || ' ' || coordinator_rss_mib FROM sync_metrics JOIN sync_runs USING (run_id) WHERE run_id = '${r.run}'`), '700 700');
 		assert.equal(q(`SELECT rss_process FROM sync_run_pages WHERE run_id = '${r.run}' AND page_no = 1`), 'host:1');
-		// Page 1 (10 keys) went over 500 MiB: pages of 5 now.
+		// Page 1 (8 keys) went over 500 MiB: pages of 4 now (9 of them: 7 rounded up to 3 workers).
 		r = runWith([300, 300, 300, 300, 300]);
-		assert.deepEqual(r.pages, [5, 5, 5, 5, 5]);
-		assert.equal(r.m.page_size_reason, 'page 1 (10 keys) peaked at 620 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of 5');
-		// Room to spare, but 10 keys went over the bound lately: kept.
+		assert.deepEqual(r.pages, evenPages(25, 4));
+		assert.equal(r.pages.length, 9);
+		assert.equal(r.m.page_size_reason, 'page 1 (8 keys) peaked at 620 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of 4');
+		// Room to spare, but 8 keys went over the bound lately: kept.
 		r = runWith([300, 300, 300, 300, 300]);
-		assert.deepEqual(r.pages, [5, 5, 5, 5, 5]);
-		assert.equal(r.m.page_size_reason, 'peak 300 MiB of MEMORY_LIMIT_MB 500 (a page of 10 keys went over it lately): kept');
+		assert.deepEqual(r.pages, evenPages(25, 4));
+		assert.equal(r.m.page_size_reason, 'peak 300 MiB of MEMORY_LIMIT_MB 500 (a page of 8 keys went over it lately): kept');
 		// With a higher bound, nothing lately went over it: twice the size, up to PAGE_SIZE.
 		r = runWith([], { MEMORY_LIMIT_MB: 1000 });
-		assert.deepEqual(r.pages, [10, 10, 5]);
-		assert.equal(r.m.page_size_reason, 'peak 300 MiB, under three quarters of MEMORY_LIMIT_MB 1000: pages of 10');
+		assert.deepEqual(r.pages, evenPages(25, 8));
+		assert.equal(r.m.page_size_reason, 'peak 300 MiB, under three quarters of MEMORY_LIMIT_MB 1000: pages of 8');
 		assert.equal(r.m.peak_rss_mib, null, 'no figure from the hook this time');
 		// A run without figures (the hook not loaded) keeps its size.
 		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
-		assert.deepEqual(r.pages, [10, 10, 5]);
+		assert.deepEqual([r.m.page_size, r.pages], [8, evenPages(25, 8)]);
 		assert.match(r.m.page_size_reason, /^no memory figure from run [0-9a-f-]+ \(workflows\/hooks\/memory\.js is not loaded\): kept$/);
 		// 3000 MiB on page 0: halves, and again, down to PAGE_SIZE_MIN.
 		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
-		assert.deepEqual([r.m.page_size, r.pages.length], [5, 5]);
-		r = runWith([3000], { MEMORY_LIMIT_MB: 1000 });
-		assert.deepEqual([r.m.page_size, r.pages.length], [3, 9]);
+		assert.deepEqual([r.m.page_size, r.pages], [3, evenPages(25, 3)]);
+		assert.equal(r.m.page_size_reason, `page 0 (${evenPages(25, 8)[0]} keys) peaked at 3000 MiB, over MEMORY_LIMIT_MB 1000: split in two, pages of 3`);
 		r = runWith([], { MEMORY_LIMIT_MB: 1000 });
-		assert.deepEqual([r.m.page_size, r.pages.length], [2, 13]);
+		assert.deepEqual([r.m.page_size, r.pages], [2, evenPages(25, 2)]);
 		assert.equal(r.m.page_size_reason, 'page 0 (3 keys) peaked at 3000 MiB, over MEMORY_LIMIT_MB 1000: split in two, pages of 2');
 		// Switched off: PAGE_SIZE.
 		r = runWith([], { ADAPTIVE_PAGE_SIZE: false });
-		assert.deepEqual([r.m.page_size, r.m.page_size_reason, r.pages], [10, 'fixed: ADAPTIVE_PAGE_SIZE is off', [10, 10, 5]]);
+		assert.deepEqual([r.m.page_size, r.m.page_size_reason, r.pages], [10, 'fixed: ADAPTIVE_PAGE_SIZE is off', [9, 8, 8]]);
 		assert.throws(() => q(`SELECT batch_sync_settings('{"MEMORY_LIMIT_MB": 10}')`), /MEMORY_LIMIT_MB must be a whole number from 64/);
 		assert.throws(() => q(`SELECT batch_sync_settings('{"ADAPTIVE_PAGE_SIZE": "yes"}')`), /ADAPTIVE_PAGE_SIZE must be true or false/);
 		// The metrics: each run's figures, the next run's page size and why; Prometheus gauges.
@@ -860,13 +918,18 @@ test('memory watch: a page whose n8n process went over MEMORY_LIMIT_MB is split 
 		assert.match(prom, new RegExp(`^batch_sync_last_run_peak_rss_bytes ${450 * 1048576}$`, 'm'));
 		assert.match(prom, new RegExp(`^batch_sync_memory_limit_bytes ${500 * 1048576}$`, 'm'));
 		assert.match(prom, /^batch_sync_page_size 10$/m);
-		// Over the bound with the last page of 5 keys only (half a page): no page size would help.
-		runWith([100, 100, 900]);
+		// Over the bound with a short last page of 5 keys only, the full pages of 10 under it: no page size would help.
+		r = runWith([100, 100, 900], {}, { fill: true });
+		assert.deepEqual(r.pages, [10, 10, 5]);
 		assert.equal(json('SELECT batch_sync_figures(1)').memory.reason,
-			'page 2 (5 keys, half a page of 10 or less) peaked at 900 MiB, over MEMORY_LIMIT_MB 500: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept');
+			"page 2 (5 keys, half the run's fullest page of 10 or less) peaked at 900 MiB, over MEMORY_LIMIT_MB 500: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept");
 		// Full pages over it too: the fullest of them is split.
-		runWith([100, 600, 900]);
+		runWith([100, 600, 900], {}, { fill: true });
 		assert.equal(json('SELECT batch_sync_figures(1)').memory.reason, 'page 1 (10 keys) peaked at 600 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of 5');
+		// Even pages all over it: split, whatever their size against the page size.
+		r = runWith([900, 900, 900]);
+		assert.deepEqual(r.pages, evenPages(25, 5));
+		assert.equal(json('SELECT batch_sync_figures(1)').memory.reason, `page 0 (${r.pages[0]} keys) peaked at 900 MiB, over MEMORY_LIMIT_MB 500: split in two, pages of ${Math.ceil(r.pages[0] / 2)}`);
 	} finally {
 		pg.stop();
 	}

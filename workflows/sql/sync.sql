@@ -505,7 +505,11 @@ END $$;
 -- The run's pages: every key the run must look at (tasks changed since the cursor, the work
 -- packages OpenProject listed as changed, rows waiting for a retry, open conflicts; in a full
 -- sync every task, work package and mirror row), in order (work package ids by number, then
--- task-<id>), PAGE_SIZE keys a page. p_remote: {ids, maxUpdatedAt} of the listing. Tasks are
+-- task-<id>), cut into pages of at most PAGE_SIZE keys (the run's page size) and as even as can
+-- be. Their number is rounded up to a multiple of PARALLEL_WORKERS while a page keeps at least
+-- PAGE_SIZE_MIN keys: 10,000 keys in pages of 1000 on 3 workers are 12 pages of 833–834, four
+-- rounds of three, not 10 pages of which the last runs alone; 600 keys are 3 pages of 200, not
+-- one page on one worker. p_remote: {ids, maxUpdatedAt} of the listing. Tasks are
 -- read with a 5-minute overlap before the cursor: updated_at is stamped when a row is written,
 -- not when its transaction commits, so an edit committed just after a run read the table still
 -- has a stamp before that run's start.
@@ -515,10 +519,14 @@ RETURNS TABLE (pages integer, keys integer) LANGUAGE plpgsql AS $$
 DECLARE
   run sync_runs;
   v_size integer;
+  v_min integer;
+  v_workers integer;
 BEGIN
   PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
   v_size := coalesce(run.page_size, (run.settings->>'PAGE_SIZE')::integer);
+  v_min := greatest(1, least(coalesce((run.settings->>'PAGE_SIZE_MIN')::integer, v_size), v_size));
+  v_workers := greatest(1, coalesce((run.settings->>'PARALLEL_WORKERS')::integer, 1));
   -- A person's choices for open conflicts go to both sides in this run (their keys are read:
   -- open conflicts always are).
   PERFORM batch_sync_apply_resolutions(p_run_id, run.workflow_id, run.execution_id);
@@ -533,10 +541,19 @@ BEGIN
     UNION SELECT c.external_id FROM sync_conflicts c WHERE c.status = 'open'
     UNION SELECT w.external_id FROM work_packages w WHERE run.full_sync
   ), ordered AS (
-    SELECT key, row_number() OVER (ORDER BY key !~ '^[0-9]+$', CASE WHEN key ~ '^[0-9]+$' THEN key::numeric END, key) - 1 AS n
+    SELECT key, row_number() OVER (ORDER BY key !~ '^[0-9]+$', CASE WHEN key ~ '^[0-9]+$' THEN key::numeric END, key) - 1 AS n,
+           count(*) OVER () AS total
     FROM k
+  ), counted AS (
+    -- pages: at least ceil(total / size) (no page above the size); rounded up to a multiple of
+    -- the workers unless that makes a page smaller than v_min.
+    SELECT key, n, total,
+           greatest(ceil(total::numeric / v_size),
+                    least(ceil(ceil(total::numeric / v_size) / v_workers) * v_workers, floor(total::numeric / v_min)))::bigint AS pages
+    FROM ordered
   )
-  SELECT p_run_id, (n / v_size)::integer, jsonb_agg(key ORDER BY n) FROM ordered GROUP BY n / v_size;
+  -- Key n of total goes to page floor(n · pages / total): every page holds floor or ceil of total / pages.
+  SELECT p_run_id, (n * pages / total)::integer, jsonb_agg(key ORDER BY n) FROM counted GROUP BY (n * pages / total)::integer;
   RETURN QUERY SELECT count(*)::integer, coalesce(sum(jsonb_array_length(p.keys)), 0)::integer
     FROM sync_run_pages p WHERE p.run_id = p_run_id;
 END $$;
@@ -1324,8 +1341,9 @@ END $$;
 -- n8n processes that ran the latest run's pages (sync_run_pages.peak_rss_mib, written by the
 -- external hook workflows/hooks/memory.js through batch_sync_record_memory):
 --   a page above MEMORY_LIMIT_MB: half its keys (it is split in two the next time); when even
---   the fullest page over the bound held half a page or less, the size is kept and the reason
---   says that the process takes that much anyway;
+--   the fullest page over the bound held half as many keys as the run's fullest page or fewer
+--   (which stayed under it), the size is kept and the reason says that the process takes that
+--   much anyway;
 --   every page under three quarters of the bound: twice the size, up to PAGE_SIZE, unless a page
 --   of that many keys or more went over the bound in the last 6 measured runs;
 --   else kept. A run without figures (the hook not loaded) keeps its size; a run without pages
@@ -1341,6 +1359,7 @@ DECLARE
   v_used integer;
   v_page integer;
   v_keys integer;
+  v_fullest integer;
   v_peak numeric;
   v_ceiling integer;
   v_up integer;
@@ -1367,11 +1386,13 @@ BEGIN
     RETURN QUERY SELECT v_used, format('no memory figure from run %s (workflows/hooks/memory.js is not loaded): kept', v_run);
     RETURN;
   END IF;
-  -- Over the bound with half a page or less: smaller pages would not bring the process under it.
-  IF v_peak > v_limit AND v_keys * 2 <= v_used THEN
+  -- Over the bound with half the run's fullest page or less (which stayed under it, else it would
+  -- be the page to go by): smaller pages would not bring the process under it.
+  SELECT max(jsonb_array_length(p.keys)) INTO v_fullest FROM sync_run_pages p WHERE p.run_id = v_run;
+  IF v_peak > v_limit AND v_keys * 2 <= v_fullest THEN
     RETURN QUERY SELECT v_used,
-      format('page %s (%s keys, half a page of %s or less) peaked at %s MiB, over MEMORY_LIMIT_MB %s: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept',
-             v_page, v_keys, v_used, round(v_peak), v_limit);
+      format('page %s (%s keys, half the run''s fullest page of %s or less) peaked at %s MiB, over MEMORY_LIMIT_MB %s: the n8n process takes that much whatever the page size (raise the bound or give n8n less to hold): kept',
+             v_page, v_keys, v_fullest, round(v_peak), v_limit);
     RETURN;
   END IF;
   IF v_peak > v_limit THEN

@@ -6,7 +6,7 @@
 //                                         conflict choices, and the alerts of failed executions
 //   node workflows/src/build.mjs
 //
-// A run is split into pages of PAGE_SIZE keys (both sides of a key in the same page). The
+// A run is split into even pages of at most PAGE_SIZE keys (both sides of a key in the same page). The
 // coordinator plans them and sends each to the page workflow's webhook, PARALLEL_WORKERS at a
 // time; in n8n's queue mode each call is a job on a worker. The run's state is in PostgreSQL
 // (sync_runs, sync_run_pages), so no execution holds more than a page, a page whose worker died
@@ -503,7 +503,7 @@ export function workflow() {
 			"OpenProject's statuses and types, kept `CACHE_MAX_AGE_MINUTES` (the links of `STATUS_MAPPING`, `OPENPROJECT_TYPE`).",
 			'Creates whose answer was lost are found by `MARKER_FIELD` before anything is listed: nothing is created twice.',
 		].join('\n\n'), 4),
-		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in pages of `PAGE_SIZE`. OpenProject unreadable: **Fail Run**.', 6),
+		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in even pages of at most `PAGE_SIZE` (a multiple of `PARALLEL_WORKERS` of them when the keys allow). OpenProject unreadable: **Fail Run**.', 6),
 		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. One round a second.', 3),
 		sticky('6. Finish and alerts', [3480, -420], [820, 480], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`, and e-mailed to `ALERT_EMAIL_TO` (pick your SMTP credential in **E-mail Alert** and enable it).', 2),
 	];

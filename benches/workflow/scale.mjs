@@ -23,7 +23,8 @@
 // Reported per configuration: wall time of the measured run (`n8n execute` of the manager),
 // items/s and items/min; the run's own time (sync_runs.started_at → finished_at, without the
 // start of the `n8n execute` process, as a schedule trigger in a running n8n sees it) and its
-// items/min; pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
+// items/min; the CPU seconds each process used during the run (coordinator, main, each worker,
+// PostgreSQL, Redis, this process with the stand-in); pages, and the peak RSS (VmHWM) of every n8n process: the coordinator
 // (the `n8n execute` process), main and each worker (with their task runners, each process
 // counted on its own).
 import { execFileSync } from 'node:child_process';
@@ -49,6 +50,9 @@ const heapMiB = arg('heap', null);
 const writeConcurrency = Number(arg('write-concurrency', 8));
 const adaptiveModes = arg('adaptive', 'default').split(',');
 const rounds = Number(arg('rounds', 1));
+// --pg-stats: PostgreSQL's pg_stat_statements (statements inside functions too) over the measured
+// run; its 15 statements of the most execution time are printed after the run's figures.
+const pgStats = args.includes('--pg-stats');
 const tarball = packNode();
 const results = [];
 
@@ -71,6 +75,46 @@ function groupPeaks(pgid) {
 	}
 	return out;
 }
+/**
+ * CPU time by process, sampled from /proc (utime + stime of every process, each time it is
+ * called): `sample()` while the run goes, `seconds(classify)` at its end gives the CPU seconds
+ * each class of process used since the first sample (a process that ended between two samples
+ * loses at most the last interval). `classify({ pid, pgrp, comm })` names the class, or null.
+ */
+function cpuMeter() {
+	const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+	const seen = new Map(); // pid -> { first, last, pgrp, comm }
+	let firstSample = true;
+	const sample = () => {
+		for (const entry of readdirSafe('/proc')) {
+			if (!/^\d+$/.test(entry)) continue;
+			try {
+				const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+				const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+				const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+				const ticks = Number(f[11]) + Number(f[12]);
+				const pid = Number(entry);
+				const had = seen.get(pid);
+				if (had && had.comm === comm) had.last = ticks;
+				else seen.set(pid, { first: firstSample ? ticks : 0, last: ticks, pgrp: Number(f[2]), comm });
+			} catch {
+				// gone meanwhile
+			}
+		}
+		firstSample = false;
+	};
+	const seconds = (classify) => {
+		const out = {};
+		for (const [pid, p] of seen) {
+			const name = classify({ pid, pgrp: p.pgrp, comm: p.comm });
+			if (!name) continue;
+			out[name] = (out[name] ?? 0) + (p.last - p.first) / tick;
+		}
+		for (const k of Object.keys(out)) out[k] = +out[k].toFixed(1);
+		return out;
+	};
+	return { sample, seconds };
+}
 function readdirSafe(dir) {
 	try {
 		return readdirSync(dir);
@@ -79,7 +123,9 @@ function readdirSafe(dir) {
 	}
 }
 for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
-	const pg = await startPostgres({ settings: { max_connections: 300, shared_buffers: '256MB' } });
+	const pg = await startPostgres({
+		settings: { max_connections: 300, shared_buffers: '256MB', ...(pgStats ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}) },
+	});
 	const op = createStandin({ apiKey: 'bench', latencyMs });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	const redis = workers > 0 ? await startRedis() : null;
@@ -115,16 +161,31 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 		const started = [];
 		for (let k = 0; k < workers; k++) started.push(await n8n.startWorker({ concurrency: 5 }));
 		const measure = async () => {
+			const cpu = cpuMeter();
+			cpu.sample();
 			const execution = n8n.spawnExecute('batchSyncManager');
 			let coordinatorPeak = 0;
 			const timer = setInterval(() => {
 				for (const p of groupPeaks(execution.child.pid)) coordinatorPeak = Math.max(coordinatorPeak, p.peakMiB);
+				cpu.sample();
 			}, 200);
 			const t0 = performance.now();
 			let error = null;
 			await execution.done.catch((e) => (error = e.message.slice(0, 500)));
 			clearInterval(timer);
-			return { wallS: (performance.now() - t0) / 1000, coordinatorPeak, error };
+			cpu.sample();
+			const workerGroups = started.map((w) => w.pid);
+			// Where the machine's cores went during the run, by process (n8n's task runners count
+			// with the n8n process that started them: same process group).
+			const cpuS = cpu.seconds(({ pid, pgrp, comm }) =>
+				pid === process.pid ? 'bench + stand-in'
+				: comm === 'postgres' ? 'postgres'
+				: comm.startsWith('redis') ? 'redis'
+				: pgrp === execution.child.pid ? 'coordinator'
+				: pgrp === main.pid ? 'main'
+				: workerGroups.includes(pgrp) ? `worker ${workerGroups.indexOf(pgrp) + 1}`
+				: null);
+			return { wallS: (performance.now() - t0) / 1000, coordinatorPeak, error, cpuS };
 		};
 		if (kind === 'writes') {
 			const first = await measure();
@@ -139,7 +200,8 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 				pg.psql("TRUNCATE work_packages, sync_staging_work_packages; UPDATE sync_state SET full_requested = true", 'flrts');
 			}
 			const patches0 = op.stats.patches;
-			const { wallS, coordinatorPeak, error } = await measure();
+			if (pgStats) pg.psql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()', 'flrts');
+			const { wallS, coordinatorPeak, error, cpuS } = await measure();
 			const m = JSON.parse(pg.psql("SELECT coalesce(to_jsonb(m), 'null') FROM sync_metrics m ORDER BY id DESC LIMIT 1", 'flrts') || 'null');
 			const pages = Number(pg.psql(`SELECT count(*) FROM sync_run_pages WHERE run_id = '${m?.run_id}'`, 'flrts'));
 			const mainPeaks = groupPeaks(main.pid);
@@ -171,12 +233,17 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 				runS: run?.finished_at ? +((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000).toFixed(1) : null,
 				runItemsPerMin: run?.finished_at ? Math.round((N / ((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000)) * 60) : null,
 				patches: op.stats.patches - patches0,
+				cpuS: { ...cpuS, total: +Object.values(cpuS).reduce((a, b) => a + b, 0).toFixed(1) },
 				pages,
 				processed: m?.processed_items,
 				peakRssMiB: { coordinator: coordinatorPeak, main: Math.max(0, ...mainPeaks.map((p) => p.peakMiB)), workers: workerPeaks.map((ps) => Math.max(0, ...ps.map((p) => p.peakMiB))), max: Math.max(...all) },
 			};
 			results.push(row);
 			console.error(JSON.stringify(row));
+			if (pgStats) {
+				console.error(pg.psql(`SELECT round(total_exec_time) || ' ms, ' || calls || ' calls, ' || rows || ' rows: ' || regexp_replace(left(query, 160), '\\s+', ' ', 'g')
+				                       FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`, 'flrts'));
+			}
 		}
 	} finally {
 		n8n.stop();

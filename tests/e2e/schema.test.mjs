@@ -1,7 +1,7 @@
 // workflows/sql/schema.sql is idempotent: applied twice, the second run changes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -223,6 +223,84 @@ test('a run whose heartbeat stopped is taken over at once after LOCK_TIMEOUT_MIN
 		assert.throws(() => q("SELECT * FROM batch_sync_finish(:'run', 'wf', 'x');", { run: dead }), /no longer holds the sync lock/);
 		assert.equal(q(`SELECT cursor_at FROM sync_state WHERE direction = 'local'`), '-infinity');
 	} finally {
+		pg.stop();
+	}
+});
+
+/** A psql session kept open (one connection, statements sent one at a time), to hold a
+ * transaction while other sessions act. `send(sql)` resolves with the statement's output, or
+ * rejects with its error; `pending(sql)` sends it without waiting: a promise that settles when the
+ * statement does (e.g. one waiting for a lock). */
+function session(pg) {
+	const proc = spawn('psql', ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'flrts', '-qAtX', '-v', 'ON_ERROR_STOP=0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+	let out = '';
+	let err = '';
+	proc.stdout.on('data', (d) => (out += d));
+	proc.stderr.on('data', (d) => (err += d));
+	let n = 0;
+	const send = (sql) => {
+		const mark = `--done-${n++}--`;
+		proc.stdin.write(`${sql.trim().replace(/;?$/, ';')}\n\\echo ${mark}\n`);
+		return new Promise((resolve, reject) => {
+			const timer = setInterval(() => {
+				const at = out.indexOf(mark);
+				if (at < 0) return;
+				clearInterval(timer);
+				const text = out.slice(0, at).trim();
+				out = out.slice(at + mark.length + 1);
+				const e = err;
+				err = '';
+				if (/ERROR:/.test(e)) reject(new Error(e.trim()));
+				else resolve(text);
+			}, 10);
+		});
+	};
+	return { send, close: () => proc.stdin.end() };
+}
+
+test("a run's transactions do not wait for each other on the sync lock; a takeover waits for those that passed its check, after which they fail", async () => {
+	const { pg, q } = await database();
+	const a = session(pg);
+	const b = session(pg);
+	const c = session(pg);
+	try {
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{"LOCK_TIMEOUT_MINUTES": 1}', 'wf', 'e1')`);
+		const beat = () => q("SELECT heartbeat_at FROM sync_state WHERE direction = 'local'");
+		const beat0 = beat();
+		// Two of the run's transactions pass the check at once (a batch of each of two pages).
+		await a.send('BEGIN');
+		await a.send(`SELECT batch_sync_heartbeat('${run}')`);
+		await b.send("BEGIN; SET LOCAL lock_timeout = '2s'");
+		await b.send(`SELECT batch_sync_heartbeat('${run}')`);
+		await b.send(`SELECT batch_sync_heartbeat('${run}')`); // twice in one transaction: no wait either
+		assert.equal(beat(), beat0, 'a fresh heartbeat is not written again');
+		await b.send('COMMIT');
+		// A start (here the schedule's next tick) waits for the transaction that passed the check,
+		// then sees the run alive.
+		let started = false;
+		const tick = c.send(`SELECT blocked FROM batch_sync_start(false, '{"LOCK_TIMEOUT_MINUTES": 1}', 'wf', 'e2')`).then((r) => ((started = true), r));
+		await new Promise((res) => setTimeout(res, 500));
+		assert.equal(started, false, 'the start waits for the transaction holding the check');
+		await a.send(`SELECT batch_sync_heartbeat('${run}')`); // that transaction goes on as it was
+		await a.send('COMMIT');
+		assert.equal(await tick, 't');
+		// A heartbeat 5 seconds old or more is written again.
+		q("UPDATE sync_state SET heartbeat_at = now() - interval '6 seconds' WHERE direction = 'local'");
+		const stale = beat();
+		q(`SELECT batch_sync_heartbeat('${run}')`);
+		assert.ok(beat() > stale && beat() > beat0, `${stale} → ${beat()}`);
+		// The process died (no heartbeat for 2 minutes): a new run takes over; the old one's
+		// transactions fail from then on.
+		q("UPDATE sync_state SET heartbeat_at = now() - interval '2 minutes', running_since = now() - interval '3 minutes' WHERE direction = 'local'");
+		const next = q(`SELECT run_id FROM batch_sync_start(false, '{"LOCK_TIMEOUT_MINUTES": 1}', 'wf', 'e3')`);
+		assert.notEqual(next, run);
+		await assert.rejects(b.send(`SELECT batch_sync_heartbeat('${run}')`), /no longer holds the sync lock/);
+		assert.throws(() => q(`SELECT batch_sync_heartbeat('${run}')`), /no longer holds the sync lock/);
+		q(`SELECT batch_sync_heartbeat('${next}')`);
+	} finally {
+		a.close();
+		b.close();
+		c.close();
 		pg.stop();
 	}
 });

@@ -30,7 +30,7 @@
 //                                 -> Check Alerts -> Alerts to Send? -> Send Alert
 //                                                 -> E-mail Alerts? -> E-mail Alert
 //                        false -> Pages to Send -> Send Page (POST to the page webhook)
-//                                 Poll Again -> Next Pages (which waits, up to 2 s, for a free slot)
+//                                 Wait -> Next Pages
 //
 // Batch Sync Page:
 //   Page Webhook (answers on receipt) -> Claim Page (a page sent twice is taken once)
@@ -486,10 +486,7 @@ export function workflow() {
 			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
 			{ onError: 'continueRegularOutput' },
 		),
-		// Next Pages waits in PostgreSQL (up to 2 s) until a slot comes free: called again at once,
-		// after the pages were sent (this branch is below Pages to Send on the canvas: n8n's v1
-		// order runs it second).
-		node('Poll Again', 'n8n-nodes-base.noOp', 1, [3080, 500], {}),
+		node('Wait', 'n8n-nodes-base.wait', 1.1, [3080, 500], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
 		// The threshold checks (dead letters, error rate, no success, old conflicts, a partial
 		// run): new alerts are kept in sync_alerts and sent to ALERT_WEBHOOK_URL when it is set.
 		sql('Check Alerts', [3300, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
@@ -518,7 +515,7 @@ export function workflow() {
 		'Reference Data Fresh?': [1320, 300], 'Read Reference Data': [1540, 500], 'Cache Reference Data': [1760, 500],
 		'Unfinished Creates': [1980, 300], 'Find Lost Creates': [2200, 300], 'Record Found Creates': [2420, 300],
 		'List Changed Work Packages': [2640, 300], 'Fail Run': [2640, 100], 'Run Failed': [2860, 100], 'Plan Pages': [2860, 300],
-		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], 'Poll Again': [3520, 700],
+		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], Wait: [3520, 700],
 		'Finish Run': [3520, -100], 'Check Alerts': [3740, -100], 'Alerts to Send?': [3960, -100], 'Send Alert': [4180, -100],
 		'E-mail Alerts?': [3960, -280], 'E-mail Alert': [4180, -280],
 	};
@@ -548,13 +545,13 @@ export function workflow() {
 		'Fail Run': { main: [[to('Run Failed')]] },
 		'Plan Pages': { main: [[to('Next Pages')], [to('Fail Run')]] },
 		'Next Pages': { main: [[to('All Pages Done?')]] },
-		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Poll Again')]] },
+		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
 		'Finish Run': { main: [[to('Check Alerts')]] },
 		'Check Alerts': { main: [[to('Alerts to Send?'), to('E-mail Alerts?')]] },
 		'Alerts to Send?': { main: [[to('Send Alert')], []] },
 		'E-mail Alerts?': { main: [[to('E-mail Alert')], []] },
 		'Pages to Send': { main: [[to('Send Page')]] },
-		'Poll Again': { main: [[to('Next Pages')]] },
+		Wait: { main: [[to('Next Pages')]] },
 	};
 	return {
 		id: 'batchSyncManager',

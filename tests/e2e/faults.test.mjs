@@ -152,17 +152,21 @@ test('a first full sync links 150 pairs', async () => {
 async function runAndStrike(when, act) {
 	const at = { ...op.stats };
 	const execution = n8n.spawnExecute('batchSyncManager');
-	const struck = await new Promise((resolve) => {
+	// Struck: the fault was made while the run was going (the run may end while `act` is still
+	// busy, e.g. restarting a process; `act` is awaited either way).
+	let struck = false;
+	await new Promise((resolve) => {
 		const timer = setInterval(async () => {
-			if (!when(op.stats, at)) return;
+			if (struck || !when(op.stats, at)) return;
+			struck = true;
 			clearInterval(timer);
 			await act(execution);
-			resolve(true);
+			resolve();
 		}, 5);
 		execution.done.then(
 			() => {
 				clearInterval(timer);
-				resolve(false);
+				if (!struck) resolve();
 			},
 			() => {},
 		);
@@ -236,13 +240,17 @@ test('kill -9 of the coordinator mid-run: the next run is blocked and says so; a
 
 test("kill -9 of n8n's main mid-run (the webhooks): the pages it could not take are sent again once it is back", async () => {
 	edits({ localCreates: 150, remoteCreates: 20, localEdits: 20, remoteEdits: 20 });
-	const { struck, ok, error } = await runAndStrike((s, at) => s.posts >= at.posts + 20, async () => {
+	// Early in the run (the listing and the first pages' reads done), while most pages are still
+	// to be sent: those sent while main is down are sent again.
+	const { struck, ok, error } = await runAndStrike((s, at) => s.requests >= at.requests + 6, async () => {
 		main.kill();
 		await new Promise((r) => setTimeout(r, 2000));
 		main = await n8n.startMain();
 	});
 	assert.ok(struck);
 	assert.ok(ok, `the run completes: ${error?.message?.slice(0, 500)}`);
+	const run = db('SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 1');
+	assert.ok(json(`SELECT max(dispatches) FROM sync_run_pages WHERE run_id = '${run}'`) >= 2, 'a page was sent again');
 	const runs = await settle(MAX_RETRIES);
 	assert.ok(runs <= MAX_RETRIES, `settled: ${left()}`);
 	assertConsistent(pairs);

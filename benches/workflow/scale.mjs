@@ -56,19 +56,31 @@ const pgStats = args.includes('--pg-stats');
 const tarball = packNode();
 const results = [];
 
-/** Peak RSS (MiB) of every process in the process group of `pid` (Linux /proc). */
-function groupPeaks(pgid) {
+/** Every process now (Linux /proc): pid, command name, process group and CPU ticks (utime + stime). */
+function processes() {
 	const out = [];
 	for (const entry of readdirSafe('/proc')) {
 		if (!/^\d+$/.test(entry)) continue;
 		try {
 			const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-			if (Number(fields[2]) !== pgid) continue;
-			const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+			const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			out.push({ pid: Number(entry), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), pgrp: Number(f[2]), ticks: Number(f[11]) + Number(f[12]) });
+		} catch {
+			// gone meanwhile
+		}
+	}
+	return out;
+}
+/** Peak RSS (MiB) of every process in the process group of `pid` (from `list`, else /proc now). */
+function groupPeaks(pgid, list = processes()) {
+	const out = [];
+	for (const { pid, pgrp } of list) {
+		if (pgrp !== pgid) continue;
+		try {
+			const status = readFileSync(`/proc/${pid}/status`, 'utf8');
 			const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-			const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
-			out.push({ pid: Number(entry), peakMiB: Math.round(hwm), cmd: cmd.slice(-60) });
+			const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
+			out.push({ pid, peakMiB: Math.round(hwm), cmd: cmd.slice(-60) });
 		} catch {
 			// gone meanwhile
 		}
@@ -76,30 +88,20 @@ function groupPeaks(pgid) {
 	return out;
 }
 /**
- * CPU time by process, sampled from /proc (utime + stime of every process, each time it is
- * called): `sample()` while the run goes, `seconds(classify)` at its end gives the CPU seconds
- * each class of process used since the first sample (a process that ended between two samples
- * loses at most the last interval). `classify({ pid, pgrp, comm })` names the class, or null.
+ * CPU time by process: `sample(list)` (a `processes()` list) while the run goes,
+ * `seconds(classify)` at its end gives the CPU seconds each class of process used since the
+ * first sample (a process that ended between two samples loses at most the last interval).
+ * `classify({ pid, pgrp, comm })` names the class, or null.
  */
 function cpuMeter() {
 	const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 	const seen = new Map(); // pid -> { first, last, pgrp, comm }
 	let firstSample = true;
-	const sample = () => {
-		for (const entry of readdirSafe('/proc')) {
-			if (!/^\d+$/.test(entry)) continue;
-			try {
-				const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-				const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-				const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-				const ticks = Number(f[11]) + Number(f[12]);
-				const pid = Number(entry);
-				const had = seen.get(pid);
-				if (had && had.comm === comm) had.last = ticks;
-				else seen.set(pid, { first: firstSample ? ticks : 0, last: ticks, pgrp: Number(f[2]), comm });
-			} catch {
-				// gone meanwhile
-			}
+	const sample = (list = processes()) => {
+		for (const { pid, comm, pgrp, ticks } of list) {
+			const had = seen.get(pid);
+			if (had && had.comm === comm) had.last = ticks;
+			else seen.set(pid, { first: firstSample ? ticks : 0, last: ticks, pgrp, comm });
 		}
 		firstSample = false;
 	};
@@ -166,8 +168,9 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 			const execution = n8n.spawnExecute('batchSyncManager');
 			let coordinatorPeak = 0;
 			const timer = setInterval(() => {
-				for (const p of groupPeaks(execution.child.pid)) coordinatorPeak = Math.max(coordinatorPeak, p.peakMiB);
-				cpu.sample();
+				const list = processes();
+				for (const p of groupPeaks(execution.child.pid, list)) coordinatorPeak = Math.max(coordinatorPeak, p.peakMiB);
+				cpu.sample(list);
 			}, 200);
 			const t0 = performance.now();
 			let error = null;
@@ -208,6 +211,7 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 			const workerPeaks = started.map((w) => groupPeaks(w.pid));
 			const all = [coordinatorPeak, ...mainPeaks.map((p) => p.peakMiB), ...workerPeaks.flat().map((p) => p.peakMiB)];
 			const run = JSON.parse(pg.psql(`SELECT coalesce(to_jsonb(r), 'null') FROM sync_runs r WHERE run_id = '${m?.run_id}'`, 'flrts') || 'null');
+			const runS = run?.finished_at ? (Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000 : null;
 			const row = {
 				kind,
 				N,
@@ -230,8 +234,8 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 				itemsPerMin: Math.round((N / wallS) * 60),
 				// The run itself (sync_runs: started → finished), without the start of the
 				// `n8n execute` process: what a schedule trigger in a running n8n takes.
-				runS: run?.finished_at ? +((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000).toFixed(1) : null,
-				runItemsPerMin: run?.finished_at ? Math.round((N / ((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 1000)) * 60) : null,
+				runS: runS === null ? null : +runS.toFixed(1),
+				runItemsPerMin: runS === null ? null : Math.round((N / runS) * 60),
 				patches: op.stats.patches - patches0,
 				cpuS: { ...cpuS, total: +Object.values(cpuS).reduce((a, b) => a + b, 0).toFixed(1) },
 				pages,

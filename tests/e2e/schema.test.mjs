@@ -101,6 +101,74 @@ test('Process Batch does not overwrite a task edited after the run read it; one 
 });
 
 /** A database with the schema and the functions, and a psql helper. */
+test('Process Batch: rows that only write the mirror (done together) end as the row-by-row rows do; a key with two rows, a local write, a kept conflict and an OpenProject request go one by one', async () => {
+	const { pg, q, json } = await database();
+	try {
+		const sum = (c) => c.repeat(64);
+		q("INSERT INTO tasks (external_id, title) VALUES ('l-upd', 'old title')");
+		q(`INSERT INTO work_packages (external_id, data, checksum, lock_version) VALUES
+		     ('m-same', '{"title": "same"}', '${sum('1')}', 4), ('m-old', '{"title": "old"}', '${sum('0')}', 2),
+		     ('m-del', '{"title": "gone"}', '${sum('5')}', 1), ('m-conf', '{"title": "c0"}', '${sum('6')}', 1),
+		     ('l-upd', '{"title": "old title"}', '${sum('8')}', 3)`);
+		const oldSynced = q("SELECT synced_at FROM work_packages WHERE external_id = 'm-same'");
+		q(`INSERT INTO sync_conflicts (run_id, external_id, conflict_type, strategy, conflicts) VALUES
+		     ('earlier', 'm-conf', 'field', 'manual', '[{"path": "/title"}]')`);
+		const run = q(`SELECT run_id FROM batch_sync_start(false, '{}', 'wf', 'e1')`);
+		const row = (key, external_id, operation, checksum, more = {}) => ({
+			external_id, operation, data: operation === 'delete' ? null : { title: key }, checksum, decision: 'update_base',
+			local_action: 'none', remote_version: null, idempotency_key: key, retry_delays_ms: [1000], ...more,
+		});
+		const conflict = { type: 'field', strategy: 'manual', conflicts: [{ path: '/due_date' }], local_checksum: 'l', remote_checksum: 'r' };
+		const rows = [
+			row('k-same', 'm-same', 'update', sum('1')), // mirror already so: no write, no audit
+			row('k-old', 'm-old', 'update', sum('2'), { remote_version: 3 }),
+			row('k-new', 'm-new', 'insert', sum('3')),
+			row('k-del', 'm-del', 'delete', null),
+			row('k-conf', 'm-conf', 'update', sum('7')), // its open conflict is closed
+			row('k-keep', 'm-keep', 'insert', sum('9'), { conflict }), // keeps a conflict open: one by one
+			row('k-upd', 'l-upd', 'update', sum('a'), { local_action: 'update', local_record: { sync_id: 'l-upd', title: 'new title' } }),
+			row('k-patch', 'r-patch', 'update', sum('b'), { remote: { op: 'patch', body: { subject: 'p', lockVersion: 1 }, lock_version: 1 } }),
+			row('k-dup1', 'dup', 'insert', sum('c')), // one key twice in the batch: one by one, in order
+			row('k-dup2', 'dup', 'update', sum('d')),
+		];
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify(rows) }), '10');
+		const keys = JSON.stringify(rows.map((r) => r.idempotency_key));
+		const out = json("SELECT to_jsonb(p) FROM batch_sync_process(:'run', :'keys'::jsonb, 'wf', 'e1') p;", { run, keys });
+		assert.equal(out.processed, 10);
+		assert.deepEqual(out.ops.map((o) => o.idempotency_key), ['k-patch']);
+		// The mirror.
+		const mirror = Object.fromEntries(json("SELECT jsonb_agg(jsonb_build_array(external_id, data->>'title', checksum, lock_version)) FROM work_packages").map((r) => [r[0], r.slice(1)]));
+		assert.deepEqual(mirror, {
+			'm-same': ['same', sum('1'), 4], 'm-old': ['k-old', sum('2'), 3], 'm-new': ['k-new', sum('3'), null],
+			'm-conf': ['k-conf', sum('7'), 1], 'm-keep': ['k-keep', sum('9'), null], 'l-upd': ['k-upd', sum('a'), 3], dup: ['k-dup2', sum('d'), null],
+		});
+		assert.equal(q("SELECT synced_at FROM work_packages WHERE external_id = 'm-same'"), oldSynced, 'a mirror row already so is not rewritten');
+		assert.equal(q("SELECT title FROM tasks WHERE external_id = 'l-upd'"), 'new title');
+		// Staging: every row processed but the one waiting for OpenProject.
+		assert.deepEqual(json("SELECT jsonb_object_agg(idempotency_key, status) FROM sync_staging_work_packages"),
+			Object.fromEntries(rows.map((r) => [r.idempotency_key, r.idempotency_key === 'k-patch' ? 'pending' : 'processed'])));
+		// Conflicts: m-conf's closed, m-keep's opened.
+		assert.deepEqual(json("SELECT jsonb_object_agg(external_id, status) FROM sync_conflicts"), { 'm-conf': 'resolved', 'm-keep': 'open' });
+		// The audit: per key, in order, what was written.
+		const audit = {};
+		for (const [key, action, before, after] of json("SELECT jsonb_agg(jsonb_build_array(external_id, action, before_checksum, after_checksum) ORDER BY id) FROM sync_audit WHERE run_id = :'run'", { run })) {
+			(audit[key] ??= []).push([action, before, after]);
+		}
+		assert.deepEqual(audit, {
+			'm-old': [['base.update', sum('0'), sum('2')]],
+			'm-new': [['base.insert', null, sum('3')]],
+			'm-del': [['base.delete', sum('5'), null]],
+			'm-conf': [['base.update', sum('6'), sum('7')], ['conflict.resolved', null, null]],
+			'm-keep': [['base.insert', null, sum('9')], ['conflict.open', 'r', 'l']],
+			'l-upd': [['local.update', null, sum('a')], ['base.update', sum('8'), sum('a')]],
+			dup: [['base.insert', null, sum('c')], ['base.update', sum('c'), sum('d')]],
+		});
+		assert.equal(q("SELECT bool_and(workflow_id = 'wf' AND execution_id = 'e1' AND detail->>'decision' = 'update_base') FROM sync_audit WHERE run_id = :'run' AND action NOT LIKE 'conflict.open'", { run }), 't');
+	} finally {
+		pg.stop();
+	}
+});
+
 async function database() {
 	const pg = await startPostgres();
 	pg.createDatabase('flrts');

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS sync_staging_work_packages (
 );
 CREATE INDEX IF NOT EXISTS sync_staging_open ON sync_staging_work_packages (status, next_attempt_at)
   WHERE status IN ('pending', 'retry');
+-- The rows of a key (an older plan superseded, a page's keys, unfinished creates).
+CREATE INDEX IF NOT EXISTS sync_staging_key ON sync_staging_work_packages (external_id);
 
 -- Cursors per direction ('local' = tasks.updated_at, 'remote' = OpenProject updatedAt).
 CREATE TABLE IF NOT EXISTS sync_state (
@@ -366,6 +368,11 @@ BEGIN
     LOOP
       EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', t, c.attname, c.type, coalesce(c.dflt, ''));
     END LOOP;
+    -- and the indexes added since (named after the table, as LIKE ... INCLUDING ALL names them).
+    IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = t AND i.indnatts = 1 AND a.attname = 'external_id' AND i.indpred IS NULL) THEN
+      EXECUTE format('CREATE INDEX ON %s (external_id)', t);
+    END IF;
   END LOOP;
 END $$;
 

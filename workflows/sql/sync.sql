@@ -24,7 +24,8 @@ $$;
 
 -- The mirror of p_key after a sync: the agreed record with the lockVersion OpenProject has now
 -- (the stored one kept when it is not known), or no row after a delete. The seed story's
--- checksum guard: a row that is already so is not rewritten.
+-- checksum guard: a row that is already so (same checksum, and the same lockVersion when one
+-- is known) is not rewritten.
 CREATE OR REPLACE FUNCTION batch_sync_write_mirror(p_key text, p_delete boolean, p_data jsonb, p_checksum text,
                                                   p_lock_version integer)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -39,7 +40,7 @@ BEGIN
     SET data = EXCLUDED.data, checksum = EXCLUDED.checksum,
         lock_version = coalesce(EXCLUDED.lock_version, work_packages.lock_version), synced_at = now()
     WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum
-       OR work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version;
+       OR (EXCLUDED.lock_version IS NOT NULL AND work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version);
 END $$;
 
 -- The settings of a run (the workflow's Settings node), checked, with the defaults filled in.
@@ -760,7 +761,7 @@ END $$;
 -- Record): its rows still pending go to a retry with the planned delay (or the dead letter),
 -- the failure is in the audit, and the run goes on with the next batch.
 CREATE OR REPLACE FUNCTION batch_sync_fail_batch(p_run_id text, p_keys jsonb, p_error jsonb, p_workflow_id text, p_execution_id text)
-RETURNS TABLE (failed integer) LANGUAGE plpgsql AS $$
+RETURNS TABLE (failed integer) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   n integer;
 BEGIN
@@ -770,7 +771,7 @@ BEGIN
            last_error = jsonb_build_object('code', 'batch_failed', 'message', p_error->>'message', 'error', p_error),
            status = CASE WHEN attempts + 1 > jsonb_array_length(coalesce(retry_delays_ms, '[]')) THEN 'dead' ELSE 'retry' END,
            next_attempt_at = now() + make_interval(secs => coalesce((retry_delays_ms->>(attempts))::numeric, 0) / 1000)
-     WHERE run_id = p_run_id AND status = 'pending' AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
+     WHERE run_id = p_run_id AND (status = 'pending') IS TRUE AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
     RETURNING 1)
   SELECT count(*)::integer INTO n FROM up;
   PERFORM batch_sync_audit(p_run_id, p_workflow_id, p_execution_id, '*', 'batch.failed', NULL, NULL,
@@ -948,8 +949,17 @@ END $$;
 -- Process Batch, one transaction: the local writes, the mirror for rows with no remote write
 -- (with the seed story's checksum guard), audit rows; rows with a remote write stay pending
 -- until OpenProject answered. Returns the remote requests of the batch (one row, a JSON array).
+--
+-- A batch's rows are found by their keys (the unique index), never through the index of open
+-- rows: "(status = 'pending') IS TRUE" keeps the planner off sync_staging_open, whose entries
+-- of rows processed since its last vacuum stay until then (a status change is never a HOT
+-- update) and which a bitmap scan reads all of: measured, a 20k full sync's later batches read
+-- 20,000 such entries each, so a batch cost grew with the run (and with the table's history).
+-- And its statements are planned at each call (plan_cache_mode): a plan cached by a pooled
+-- connection while staging was nearly empty (a sequential scan) was kept as the table grew.
+-- The same in batch_sync_fail_batch.
 CREATE OR REPLACE FUNCTION batch_sync_process(p_run_id text, p_keys jsonb, p_workflow_id text, p_execution_id text)
-RETURNS TABLE (ops jsonb, processed integer) LANGUAGE plpgsql AS $$
+RETURNS TABLE (ops jsonb, processed integer) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   r sync_staging;
   rec jsonb;
@@ -965,8 +975,59 @@ BEGIN
    WHERE run_id = p_run_id AND claimed_by = p_execution_id AND status = 'claimed' AND write_started_at IS NULL;
   SELECT running_since INTO v_started FROM sync_state WHERE direction = 'local' AND running_run_id = p_run_id;
   v_started := coalesce(v_started, now());
+  -- Rows that only write the mirror (no local write, no OpenProject request, no conflict left
+  -- open; a first full sync is nearly all such rows) are done together, set-based, with what the
+  -- loop below would do for each: the mirror (checksum guard), the base.* audit row when the
+  -- mirror changed, the row processed, an open conflict of the key closed with its audit row
+  -- (per key in the loop's order). A key with two rows in the batch is left to the loop.
+  -- Measured (pg_stat_statements, 30k pairs): this function was a sixth of PostgreSQL's time.
+  WITH f AS (
+    SELECT s.id, s.external_id, s.operation, s.data, s.checksum, s.remote_version, s.decision
+      FROM sync_staging s
+     WHERE s.run_id = p_run_id AND (s.status = 'pending') IS TRUE AND s.remote_op IS NULL AND s.conflict IS NULL
+       AND coalesce(s.local_action, 'none') NOT IN ('create', 'update', 'delete')
+       AND s.idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
+     ORDER BY s.id FOR UPDATE
+  ), b AS (
+    SELECT f.*, w.checksum AS before_sum
+      FROM (SELECT f.*, count(*) OVER (PARTITION BY f.external_id) AS rows_of_key FROM f) f
+      LEFT JOIN work_packages w ON w.external_id = f.external_id
+     WHERE f.rows_of_key = 1
+  ), gone AS (
+    DELETE FROM work_packages w USING b WHERE b.operation = 'delete' AND w.external_id = b.external_id
+    RETURNING 1
+  ), mirrored AS (
+    INSERT INTO work_packages (external_id, data, checksum, lock_version, synced_at)
+    SELECT b.external_id, b.data, b.checksum, b.remote_version, now() FROM b WHERE b.operation IN ('insert', 'update')
+    ON CONFLICT (external_id) DO UPDATE
+      SET data = EXCLUDED.data, checksum = EXCLUDED.checksum,
+          lock_version = coalesce(EXCLUDED.lock_version, work_packages.lock_version), synced_at = now()
+      WHERE work_packages.checksum IS DISTINCT FROM EXCLUDED.checksum
+         OR (EXCLUDED.lock_version IS NOT NULL AND work_packages.lock_version IS DISTINCT FROM EXCLUDED.lock_version)
+    RETURNING 1
+  ), done AS (
+    UPDATE sync_staging s SET status = 'processed', processed_at = now(), attempts = s.attempts + 1
+      FROM b WHERE s.id = b.id
+    RETURNING 1
+  ), closed AS (
+    UPDATE sync_conflicts c SET status = 'resolved', resolved_at = now()
+      FROM b WHERE c.external_id = b.external_id AND c.status = 'open'
+    RETURNING c.external_id
+  ), audited AS (
+    INSERT INTO sync_audit (run_id, workflow_id, execution_id, external_id, action, before_checksum, after_checksum, detail)
+    SELECT p_run_id, p_workflow_id, p_execution_id, a.external_id, a.action, a.before_sum, a.after_sum,
+           jsonb_build_object('decision', a.decision)
+      FROM (SELECT b.id, 0 AS step, b.external_id, 'base.' || b.operation AS action, b.before_sum, b.checksum AS after_sum, b.decision
+              FROM b WHERE b.operation <> 'none' AND b.before_sum IS DISTINCT FROM b.checksum
+            UNION ALL
+            SELECT b.id, 1, b.external_id, 'conflict.resolved', NULL, NULL, b.decision
+              FROM b JOIN closed ON closed.external_id = b.external_id) a
+     ORDER BY a.id, a.step
+    RETURNING 1
+  )
+  SELECT count(*) INTO n FROM done;
   FOR r IN SELECT * FROM sync_staging
-           WHERE run_id = p_run_id AND status = 'pending'
+           WHERE run_id = p_run_id AND (status = 'pending') IS TRUE
              AND idempotency_key IN (SELECT jsonb_array_elements_text(p_keys))
            ORDER BY id FOR UPDATE
   LOOP
@@ -1026,7 +1087,7 @@ BEGIN
     SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
              'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]'), n
     FROM sync_staging s
-    WHERE s.run_id = p_run_id AND s.status = 'pending' AND s.remote_op IS NOT NULL
+    WHERE s.run_id = p_run_id AND (s.status = 'pending') IS TRUE AND s.remote_op IS NOT NULL
       AND s.idempotency_key IN (SELECT jsonb_array_elements_text(p_keys));
 END $$;
 

@@ -41,8 +41,9 @@
 //          (error output -> Fail Page -> Page Failed: the coordinator sends it again)
 //     -> Get Base (the mirror rows of the page's keys)
 //     -> Compare (Batch Sync: Local, Remote, Base; every key of the page read on both sides)
-//          Changes   -> Reconciliation Run? true -> Record Differences (the report; nothing else)
-//                       false -> Plan Staging Rows -> Loop Over Items (one plan batch at a time)
+//          Changes   -> Gather Changes (one item: the If below asks once a page, not per decision)
+//                    -> Reconciliation Run? true -> Record Differences (the report; nothing else)
+//                       false -> Split Changes -> Plan Staging Rows -> Loop Over Items (one plan batch at a time)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE, concurrent)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
@@ -649,13 +650,18 @@ export function pageWorkflow() {
 			},
 			{ onError: 'continueRegularOutput' },
 		),
+		// The run's kind is asked once a page, not once a decision: Changes in one item (an If
+		// evaluates its condition for every item it gets; on 1,000 decisions a page that was a
+		// tenth of the page's CPU), then back to one item a decision for the plan.
+		node('Gather Changes', 'n8n-nodes-base.aggregate', 1, [2200, 0], { aggregate: 'aggregateAllItemData', destinationFieldName: 'decisions', options: {} }),
 		ifTrue('Reconciliation Run?', [2200, 0], `${settings}.KIND === 'reconciliation'`),
 		sql(
 			'Record Differences',
 			[2420, -200],
 			"SELECT * FROM batch_sync_record_differences($1::jsonb->>'run', $1::jsonb->'decisions')",
-			`{ run: ${claim}.run_id, decisions: $input.all().map((i) => i.json) }`,
+			`{ run: ${claim}.run_id, decisions: $json.decisions }`,
 		),
+		node('Split Changes', 'n8n-nodes-base.splitOut', 1, [2420, 0], { fieldToSplitOut: 'decisions', include: 'noOtherFields', options: {} }),
 		node('Plan Staging Rows', 'n8n-nodes-batch-sync.batchSync', 2, [2420, 0], {
 			operation: 'plan',
 			batchSize: `={{ ${settings}.BATCH_SIZE }}`,
@@ -736,10 +742,12 @@ export function pageWorkflow() {
 		'Get Page Work Packages': { main: [[to('Get Base'), to('Compare', 1)], [to('Fail Page')]] },
 		'Fail Page': { main: [[to('Page Failed')]] },
 		'Get Base': { main: [[to('Compare', 2)]] },
-		Compare: { main: [[to('Reconciliation Run?')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
+		Compare: { main: [[to('Gather Changes')], [to('Record Conflicts')], [to('Refresh Versions')], [to('Record Invalid')]] },
+		'Gather Changes': { main: [[to('Reconciliation Run?')]] },
 		// A reconciliation run reports what a sync would change (its conflicts and invalid
 		// records too, by the same SQL functions) and writes nothing.
-		'Reconciliation Run?': { main: [[to('Record Differences')], [to('Plan Staging Rows')]] },
+		'Reconciliation Run?': { main: [[to('Record Differences')], [to('Split Changes')]] },
+		'Split Changes': { main: [[to('Plan Staging Rows')]] },
 		'Plan Staging Rows': { main: [[to('Loop Over Items')], []] },
 		// splitInBatches v3: output 0 is "done", output 1 is "loop".
 		'Loop Over Items': { main: [[], [to('Stage Batch')]] },
@@ -755,9 +763,9 @@ export function pageWorkflow() {
 		'Page Unfinished Creates': [660, 300], 'Find Page Lost Creates': [880, 300], 'Record Page Found Creates': [1100, 300],
 		'Get Page Items': [1320, 300], 'Get Page Work Packages': [1540, 300], 'Get Base': [1760, 300], Compare: [1980, 400],
 		'Fail Page': [1540, 100], 'Page Failed': [1760, 100],
-		'Reconciliation Run?': [2200, 300], 'Record Differences': [2420, 100], 'Plan Staging Rows': [2420, 300],
-		'Loop Over Items': [2640, 300], 'Stage Batch': [2860, 300], 'Process Batch': [3080, 300], 'Write to OpenProject': [3300, 300],
-		'Record OpenProject Results': [3520, 300], 'Record Batch Failure': [3300, 500],
+		'Gather Changes': [2200, 300], 'Reconciliation Run?': [2420, 300], 'Record Differences': [2640, 100], 'Split Changes': [2640, 300],
+		'Plan Staging Rows': [2860, 300], 'Loop Over Items': [3080, 300], 'Stage Batch': [3300, 300], 'Process Batch': [3520, 300],
+		'Write to OpenProject': [3740, 300], 'Record OpenProject Results': [3960, 300], 'Record Batch Failure': [3740, 500],
 		'Record Conflicts': [2200, 760], 'Refresh Versions': [2200, 960], 'Record Invalid': [2200, 1160],
 		'Complete Page': [660, 760],
 	};
@@ -768,7 +776,7 @@ export function pageWorkflow() {
 			"The page's tasks and work packages (by id), the mirror as base; **Compare** (the core) decides per key. Status links from OpenProject (cached); `CONFLICT_STRATEGY` from the settings.",
 			'OpenProject unreadable: **Fail Page**, sent again by the manager.',
 		].join('\n\n'), 6),
-		sticky('4. Write, one batch at a time', [2160, -60], [1500, 680], [
+		sticky('4. Write, one batch at a time', [2160, -60], [1940, 680], [
 			'A reconciliation only reports. Else `BATCH_SIZE` rows a batch: staged, the local side in one transaction, OpenProject (`WRITE_CONCURRENCY`, `REQUESTS_PER_SECOND`, lockVersion), the answers recorded; a failed row waits `RETRY_BASE_SECONDS`·2ⁿ (jitter), `MAX_RETRIES` times.',
 			"A failed batch: **Record Batch Failure**, and the loop goes on. The loop's *done* output and Plan's *Untouched* (decisions with nothing to write) end here on purpose.",
 		].join('\n\n'), 3),

@@ -241,6 +241,22 @@ export function memoryHookEnv(pg, db = 'flrts') {
 	};
 }
 
+/** The execution's result that `n8n execute --rawOutput` printed in `text` (a JSON document from a
+ * line "{" to the first line "}" that closes it; log lines, and error objects printed by
+ * util.inspect, may come before and after), or null while there is none. */
+function resultDocument(text) {
+	const start = text.search(/^\{$/m);
+	if (start < 0) return null;
+	for (let end = text.indexOf('\n}', start); end >= 0; end = text.indexOf('\n}', end + 2)) {
+		try {
+			return JSON.parse(text.slice(start, end + 2));
+		} catch {
+			// not this one
+		}
+	}
+	return null;
+}
+
 /** The operator's Basic Auth credential the tests set (the run webhook, the endpoints). */
 export const OPERATOR = { user: 'operator', password: 'test-operator-password' };
 /** The Authorization header of OPERATOR. */
@@ -347,10 +363,32 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 			const done = new Promise((resolve, reject) => {
 				const out = [];
 				let err = '';
-				child.stdout.on('data', (d) => out.push(d));
+				// `n8n execute` (2.8.4) prints the execution's result, then closes its database
+				// connection and exits; when its own database connection died during the run (the
+				// fault test that crashes PostgreSQL), closing waits for good on the pool's broken
+				// client (`dbConnection.close()` in the command's `finally`), after the result was
+				// printed and stored. Reproduced with a one-node workflow (a Postgres node sleeping
+				// when PostgreSQL is stopped -m immediate). The result is complete: 20 s after it,
+				// the process is killed and the result used, said loudly.
+				let hungAfterResult = false;
+				let exitWatch = null;
+				child.stdout.on('data', (d) => {
+					out.push(d);
+					if (exitWatch || !d.includes('\n}')) return;
+					if (!resultDocument(Buffer.concat(out).toString('utf8'))?.stoppedAt) return;
+					exitWatch = setTimeout(() => {
+						hungAfterResult = true;
+						process.stderr.write(`harness: n8n execute --id=${id} printed its complete result and did not exit within 20 s (its database connection had died); killed, using that result\n${err.slice(-2000)}\n`);
+						kill();
+					}, 20000);
+					exitWatch.unref();
+				});
 				child.stderr.on('data', (d) => (err += d));
-				child.on('close', (code, signal) => {
+				child.on('close', (closeCode, signal) => {
+					clearTimeout(exitWatch);
 					const text = Buffer.concat(out).toString('utf8');
+					let code = closeCode;
+					if (hungAfterResult) code = resultDocument(text)?.status === 'success' ? 0 : 1;
 					// The JSON document runs from a line "{" to a line "}"; log lines may surround it.
 					const start = text.search(/^\{$/m);
 					const end = text.lastIndexOf('\n}');
@@ -376,17 +414,13 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 					if (code !== 0 || start < 0 || end < start) {
 						// A failed execution still prints its result: its error message leads.
 						let reason = '';
-						try {
-							reason = JSON.parse(text.slice(start, end + 2)).data.resultData.error.message;
-						} catch {
-							reason = (/"message": "([^"]*)"/.exec(text + err) ?? [])[1] ?? '';
-						}
+						reason = resultDocument(text)?.data?.resultData?.error?.message ?? (/"message": "([^"]*)"/.exec(text + err) ?? [])[1] ?? '';
 						const e = new Error(`n8n execute --id=${id} failed (exit ${code ?? signal}): ${reason}\n${text.slice(-4000)}\n${err.slice(-4000)}`);
 						e.output = text;
 						return reject(e);
 					}
 					try {
-						resolve(JSON.parse(text.slice(start, end + 2)));
+						resolve(resultDocument(text) ?? JSON.parse(text.slice(start, end + 2)));
 					} catch (e) {
 						if (code === 0) return resolve({ status: 'success', data: null, unparsed: true });
 						reject(e);

@@ -131,7 +131,7 @@ test('Process Batch: rows that only write the mirror (done together) end as the 
 			row('k-dup1', 'dup', 'insert', sum('c')), // one key twice in the batch: one by one, in order
 			row('k-dup2', 'dup', 'update', sum('d')),
 		];
-		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb);", { run, rows: JSON.stringify(rows) }), '10');
+		assert.equal(q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb, 'e1');", { run, rows: JSON.stringify(rows) }), '10');
 		const keys = JSON.stringify(rows.map((r) => r.idempotency_key));
 		const out = json("SELECT to_jsonb(p) FROM batch_sync_process(:'run', :'keys'::jsonb, 'wf', 'e1') p;", { run, keys });
 		assert.equal(out.processed, 10);
@@ -164,6 +164,16 @@ test('Process Batch: rows that only write the mirror (done together) end as the 
 			dup: [['base.insert', null, sum('c')], ['base.update', sum('c'), sum('d')]],
 		});
 		assert.equal(q("SELECT bool_and(workflow_id = 'wf' AND execution_id = 'e1' AND detail->>'decision' = 'update_base') FROM sync_audit WHERE run_id = :'run' AND action NOT LIKE 'conflict.open'", { run }), 't');
+		// The batch waits for its OpenProject answers (Record OpenProject Results ends it); a batch
+		// with no request is ended by Process Batch itself (the workflow goes on to the next).
+		const batch = () => json("SELECT to_jsonb(b) - 'id' - 'run_id' - 'started_at' FROM sync_batches b ORDER BY id DESC LIMIT 1");
+		assert.deepEqual({ ...batch(), processed_at: batch().processed_at !== null }, { execution_id: 'e1', rows: 10, processed_at: true, finished_at: null, writes: null, throttled: null, latency_ms: null });
+		q("SELECT * FROM batch_sync_stage(:'run', :'rows'::jsonb, 'e1');", { run, rows: JSON.stringify([row('k-more', 'm-more', 'insert', sum('e'))]) });
+		assert.deepEqual(json("SELECT to_jsonb(p) FROM batch_sync_process(:'run', '[\"k-more\"]'::jsonb, 'wf', 'e1') p;", { run }), { ops: [], processed: 1 });
+		const quiet = batch();
+		assert.equal(quiet.rows, 1);
+		assert.ok(quiet.finished_at !== null && quiet.finished_at >= quiet.processed_at, JSON.stringify(quiet));
+		assert.deepEqual([quiet.writes, quiet.throttled, quiet.latency_ms], [0, 0, null]);
 	} finally {
 		pg.stop();
 	}

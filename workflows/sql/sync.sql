@@ -579,6 +579,13 @@ END $$;
 -- and whether the run is through. A page claimed by an execution that stopped beating, or sent
 -- and never claimed (a lost queue job), for PAGE_TIMEOUT_SECONDS is sent again; one sent
 -- 1 + MAX_RETRIES times fails.
+--
+-- It answers as soon as there is something to do: while every worker's slot is taken (or no
+-- page is ready to send) and the run is not through, it waits, up to 2 seconds, looking every
+-- 50 ms, so that a page is sent within ~50 ms of a slot coming free (the coordinator calls it
+-- again at once). It waits before it takes any lock (the heartbeat comes after), so the pages'
+-- transactions never wait for it. Measured: polled every second instead, a 100k full sync
+-- (102 pages of ~1 s on 3 slots) left slots idle half a second a page on average.
 CREATE OR REPLACE FUNCTION batch_sync_next_pages(p_run_id text)
 RETURNS TABLE (dispatch jsonb, total integer, done integer, failed integer, in_flight integer, finished boolean)
 LANGUAGE plpgsql AS $$
@@ -588,9 +595,19 @@ DECLARE
   v_timeout interval;
   v_room integer;
 BEGIN
-  PERFORM batch_sync_heartbeat(p_run_id);
   SELECT * INTO run FROM sync_runs WHERE sync_runs.run_id = p_run_id;
   v_timeout := make_interval(secs => (run.settings->>'PAGE_TIMEOUT_SECONDS')::integer);
+  FOR i IN 1..40 LOOP
+    EXIT WHEN EXISTS (
+      SELECT 1 FROM sync_run_pages p WHERE p.run_id = p_run_id
+      HAVING count(*) FILTER (WHERE p.status IN ('done', 'failed')) = count(*)
+          OR (count(*) FILTER (WHERE p.status = 'queued' AND (p.dispatched_at IS NULL OR p.dispatched_at < clock_timestamp() - v_timeout)) > 0
+              AND count(*) FILTER (WHERE p.status = 'claimed' OR (p.status = 'queued' AND p.dispatched_at >= clock_timestamp() - v_timeout))
+                  < (run.settings->>'PARALLEL_WORKERS')::integer)
+          OR count(*) FILTER (WHERE p.status = 'claimed' AND p.heartbeat_at < clock_timestamp() - v_timeout) > 0);
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  PERFORM batch_sync_heartbeat(p_run_id);
   -- Claimed by an execution that stopped beating: back to the queue.
   UPDATE sync_run_pages p SET status = 'queued', claimed_by = NULL, dispatched_at = NULL,
          last_error = jsonb_build_object('code', 'page_timeout', 'message',
@@ -968,6 +985,7 @@ DECLARE
   v_started timestamptz;
   v_read timestamptz;
   v_now_at timestamptz;
+  v_ops jsonb;
 BEGIN
   PERFORM batch_sync_page_heartbeat(p_run_id, p_execution_id);
   -- The page's compare stage ends with its first batch processed (per-stage timings).
@@ -1081,14 +1099,18 @@ BEGIN
     END IF;
     n := n + 1;
   END LOOP;
-  UPDATE sync_batches SET processed_at = clock_timestamp()
-   WHERE id = (SELECT max(b.id) FROM sync_batches b WHERE b.run_id = p_run_id AND b.execution_id = p_execution_id);
-  RETURN QUERY
-    SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
-             'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]'), n
+  SELECT coalesce(jsonb_agg(jsonb_build_object('op', s.remote_op, 'id', s.external_id, 'body', s.remote_body,
+           'idempotency_key', s.idempotency_key) ORDER BY s.id), '[]') INTO v_ops
     FROM sync_staging s
     WHERE s.run_id = p_run_id AND (s.status = 'pending') IS TRUE AND s.remote_op IS NOT NULL
       AND s.idempotency_key IN (SELECT jsonb_array_elements_text(p_keys));
+  -- A batch with no OpenProject request ends here (the page workflow goes straight on to the
+  -- next batch): as batch_sync_record_remote would end it with no results.
+  UPDATE sync_batches SET processed_at = clock_timestamp(),
+         finished_at = CASE WHEN v_ops = '[]' THEN clock_timestamp() END,
+         writes = CASE WHEN v_ops = '[]' THEN 0 END, throttled = CASE WHEN v_ops = '[]' THEN 0 END
+   WHERE id = (SELECT max(b.id) FROM sync_batches b WHERE b.run_id = p_run_id AND b.execution_id = p_execution_id);
+  RETURN QUERY SELECT v_ops, n;
 END $$;
 
 -- After the OpenProject requests of a batch: successes update the mirror (with the lockVersion

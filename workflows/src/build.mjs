@@ -30,7 +30,7 @@
 //                                 -> Check Alerts -> Alerts to Send? -> Send Alert
 //                                                 -> E-mail Alerts? -> E-mail Alert
 //                        false -> Pages to Send -> Send Page (POST to the page webhook)
-//                                 Wait -> Next Pages
+//                                 Poll Again -> Next Pages (which waits, up to 2 s, for a free slot)
 //
 // Batch Sync Page:
 //   Page Webhook (answers on receipt) -> Claim Page (a page sent twice is taken once)
@@ -45,6 +45,7 @@
 //                    -> Reconciliation Run? true -> Record Differences (the report; nothing else)
 //                       false -> Split Changes -> Plan Staging Rows -> Loop Over Items (one plan batch at a time)
 //                         -> Stage Batch -> Process Batch (one transaction: local writes, mirror, audit)
+//                         -> OpenProject Requests? (none: straight back to Loop Over Items)
 //                         -> Write to OpenProject (PATCH with lockVersion / POST / DELETE, concurrent)
 //                         -> Record OpenProject Results (mirror, links, retries) -> Loop Over Items
 //                       (each of the four: error output -> Record Batch Failure -> Loop Over Items)
@@ -487,7 +488,10 @@ export function workflow() {
 			// A page whose call fails is not lost: Next Pages sends it again after PAGE_TIMEOUT_SECONDS.
 			{ onError: 'continueRegularOutput' },
 		),
-		node('Wait', 'n8n-nodes-base.wait', 1.1, [3080, 500], { amount: 1, unit: 'seconds' }, { webhookId: '6f1d8a52-3c1e-4a57-9e0b-5b7d0c2a9e11' }),
+		// Next Pages waits in PostgreSQL (up to 2 s) until a slot comes free: called again at once,
+		// after the pages were sent (this branch is below Pages to Send on the canvas: n8n's v1
+		// order runs it second).
+		node('Poll Again', 'n8n-nodes-base.noOp', 1, [3080, 500], {}),
 		// The threshold checks (dead letters, error rate, no success, old conflicts, a partial
 		// run): new alerts are kept in sync_alerts and sent to ALERT_WEBHOOK_URL when it is set.
 		sql('Check Alerts', [3300, 100], "SELECT * FROM batch_sync_check_alerts($1::jsonb->>'run')", `{ run: ${start}.run_id }`),
@@ -505,7 +509,7 @@ export function workflow() {
 			'Creates whose answer was lost are found by `MARKER_FIELD` before anything is listed: nothing is created twice.',
 		].join('\n\n'), 4),
 		sticky('4. List and plan', [2600, -40], [440, 500], 'Work packages changed since the cursor (ids only); every key the run looks at, in even pages of at most `PAGE_SIZE` (a multiple of `PARALLEL_WORKERS` of them when the keys allow). OpenProject unreadable: **Fail Run**.', 6),
-		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. One round a second.', 3),
+		sticky('5. Pages to the workers', [3060, 100], [900, 760], '`PARALLEL_WORKERS` pages in flight, each POSTed to `PAGE_WEBHOOK_URL` (the Batch Sync Page; in queue mode a worker runs it). A page silent for `PAGE_TIMEOUT_SECONDS` is sent again. A page goes out as soon as a slot is free (Next Pages waits for one in PostgreSQL, up to 2 s).', 3),
 		sticky('6. Finish and alerts', [3480, -420], [820, 480], 'Every page done or failed: metrics, cursors, lock released. Thresholds (`MAX_*`) checked; new alerts to `ALERT_WEBHOOK_URL`, and e-mailed to `ALERT_EMAIL_TO` (pick your SMTP credential in **E-mail Alert** and enable it).', 2),
 	];
 	const layout = {
@@ -516,7 +520,7 @@ export function workflow() {
 		'Reference Data Fresh?': [1320, 300], 'Read Reference Data': [1540, 500], 'Cache Reference Data': [1760, 500],
 		'Unfinished Creates': [1980, 300], 'Find Lost Creates': [2200, 300], 'Record Found Creates': [2420, 300],
 		'List Changed Work Packages': [2640, 300], 'Fail Run': [2640, 100], 'Run Failed': [2860, 100], 'Plan Pages': [2860, 300],
-		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], Wait: [3520, 700],
+		'Next Pages': [3080, 300], 'All Pages Done?': [3300, 300], 'Pages to Send': [3520, 500], 'Send Page': [3740, 500], 'Poll Again': [3520, 700],
 		'Finish Run': [3520, -100], 'Check Alerts': [3740, -100], 'Alerts to Send?': [3960, -100], 'Send Alert': [4180, -100],
 		'E-mail Alerts?': [3960, -280], 'E-mail Alert': [4180, -280],
 	};
@@ -546,13 +550,13 @@ export function workflow() {
 		'Fail Run': { main: [[to('Run Failed')]] },
 		'Plan Pages': { main: [[to('Next Pages')], [to('Fail Run')]] },
 		'Next Pages': { main: [[to('All Pages Done?')]] },
-		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Wait')]] },
+		'All Pages Done?': { main: [[to('Finish Run')], [to('Pages to Send'), to('Poll Again')]] },
 		'Finish Run': { main: [[to('Check Alerts')]] },
 		'Check Alerts': { main: [[to('Alerts to Send?'), to('E-mail Alerts?')]] },
 		'Alerts to Send?': { main: [[to('Send Alert')], []] },
 		'E-mail Alerts?': { main: [[to('E-mail Alert')], []] },
 		'Pages to Send': { main: [[to('Send Page')]] },
-		Wait: { main: [[to('Next Pages')]] },
+		'Poll Again': { main: [[to('Next Pages')]] },
 	};
 	return {
 		id: 'batchSyncManager',
@@ -677,6 +681,9 @@ export function pageWorkflow() {
 			`{ run: ${claim}.run_id, keys: $('Loop Over Items').first().json.rows.map((r) => r.idempotency_key), ${audit} }`,
 			onErrorOutput,
 		),
+		// A batch with no OpenProject request (e.g. a first full sync seeding the mirror) goes
+		// straight on: Process Batch has ended it (its sync_batches row).
+		ifTrue('OpenProject Requests?', [3300, 100], '$json.ops.length > 0'),
 		node(
 			'Write to OpenProject',
 			'n8n-nodes-batch-sync.openProjectSync',
@@ -753,7 +760,8 @@ export function pageWorkflow() {
 		'Loop Over Items': { main: [[], [to('Stage Batch')]] },
 		// A batch that fails as a whole is recorded (its rows wait for a retry) and the loop goes on.
 		'Stage Batch': { main: [[to('Process Batch')], [to('Record Batch Failure')]] },
-		'Process Batch': { main: [[to('Write to OpenProject')], [to('Record Batch Failure')]] },
+		'Process Batch': { main: [[to('OpenProject Requests?')], [to('Record Batch Failure')]] },
+		'OpenProject Requests?': { main: [[to('Write to OpenProject')], [to('Loop Over Items')]] },
 		'Write to OpenProject': { main: [[to('Record OpenProject Results')], [to('Record Batch Failure')]] },
 		'Record OpenProject Results': { main: [[to('Loop Over Items')], [to('Record Batch Failure')]] },
 		'Record Batch Failure': { main: [[to('Loop Over Items')]] },
@@ -765,7 +773,7 @@ export function pageWorkflow() {
 		'Fail Page': [1540, 100], 'Page Failed': [1760, 100],
 		'Gather Changes': [2200, 300], 'Reconciliation Run?': [2420, 300], 'Record Differences': [2640, 100], 'Split Changes': [2640, 300],
 		'Plan Staging Rows': [2860, 300], 'Loop Over Items': [3080, 300], 'Stage Batch': [3300, 300], 'Process Batch': [3520, 300],
-		'Write to OpenProject': [3740, 300], 'Record OpenProject Results': [3960, 300], 'Record Batch Failure': [3740, 500],
+		'OpenProject Requests?': [3740, 300], 'Write to OpenProject': [3960, 300], 'Record OpenProject Results': [4180, 300], 'Record Batch Failure': [3960, 500],
 		'Record Conflicts': [2200, 760], 'Refresh Versions': [2200, 960], 'Record Invalid': [2200, 1160],
 		'Complete Page': [660, 760],
 	};
@@ -776,7 +784,7 @@ export function pageWorkflow() {
 			"The page's tasks and work packages (by id), the mirror as base; **Compare** (the core) decides per key. Status links from OpenProject (cached); `CONFLICT_STRATEGY` from the settings.",
 			'OpenProject unreadable: **Fail Page**, sent again by the manager.',
 		].join('\n\n'), 6),
-		sticky('4. Write, one batch at a time', [2160, -60], [1940, 680], [
+		sticky('4. Write, one batch at a time', [2160, -60], [2160, 680], [
 			'A reconciliation only reports. Else `BATCH_SIZE` rows a batch: staged, the local side in one transaction, OpenProject (`WRITE_CONCURRENCY`, `REQUESTS_PER_SECOND`, lockVersion), the answers recorded; a failed row waits `RETRY_BASE_SECONDS`·2ⁿ (jitter), `MAX_RETRIES` times.',
 			"A failed batch: **Record Batch Failure**, and the loop goes on. The loop's *done* output and Plan's *Untouched* (decisions with nothing to write) end here on purpose.",
 		].join('\n\n'), 3),

@@ -131,7 +131,7 @@ for (const workers of workerCounts) for (const adaptive of adaptiveModes) {
 	const op = createStandin({ apiKey: 'bench', latencyMs });
 	const opUrl = `http://127.0.0.1:${await op.listen(0)}`;
 	const redis = workers > 0 ? await startRedis() : null;
-	const n8n = await setupN8n({ pg, tarball, redis, env: { ...memoryHookEnv(pg), ...(heapMiB ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : {}) } });
+	const n8n = await setupN8n({ pg, tarball, redis, env: { ...memoryHookEnv(pg), ...(heapMiB ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : {}), ...(process.env.BENCH_ENV ? JSON.parse(process.env.BENCH_ENV) : {}) } });
 	try {
 		pg.createDatabase('flrts');
 		pg.psqlFile(path.join(root, 'workflows/sql/schema.sql'), 'flrts');

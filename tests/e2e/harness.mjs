@@ -289,7 +289,15 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 		N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
 		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
 		...(redis
-			? { EXECUTIONS_MODE: 'queue', QUEUE_BULL_REDIS_HOST: redis.host, QUEUE_BULL_REDIS_PORT: String(redis.port) }
+			? {
+					EXECUTIONS_MODE: 'queue',
+					QUEUE_BULL_REDIS_HOST: redis.host,
+					QUEUE_BULL_REDIS_PORT: String(redis.port),
+					// As the README's queue-mode set-up: a worker does not read back from the database
+					// the execution it has just written, nor main each job's (n8n 2.8.4 reads this
+					// variable in job-processor.js and workflow-runner.js; measured in BENCHMARKS.md).
+					N8N_MINIMIZE_EXECUTION_DATA_FETCHING: 'true',
+				}
 			: {}),
 		...extraEnv,
 	};
@@ -433,7 +441,11 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 		publish: (id) => run(n8nMajor === 1 ? ['update:workflow', `--id=${id}`, '--active=true'] : ['publish:workflow', `--id=${id}`]),
 		/** `n8n start`: the editor, the webhooks and (in queue mode) the queue's producer. */
 		async startMain() {
-			const server = serve(['start'], env, 'main');
+			// In queue mode main runs no page (the workers do): the memory watch goes on the workers
+			// only, as the README says (on main its workflow.postExecute hook would make main read
+			// every job's whole execution back from the database).
+			const { EXTERNAL_HOOK_FILES: _hooks, ...mainEnv } = env;
+			const server = serve(['start'], redis ? mainEnv : env, 'main');
 			await waitForHttp(`http://127.0.0.1:${env.N8N_PORT}/healthz`, 180_000, server.proc);
 			// /healthz answers before the published workflows are activated (their webhooks
 			// answer 404 until then); main says when it is through.

@@ -164,6 +164,9 @@ test('Process Batch: rows that only write the mirror (done together) end as the 
 			dup: [['base.insert', null, sum('c')], ['base.update', sum('c'), sum('d')]],
 		});
 		assert.equal(q("SELECT bool_and(workflow_id = 'wf' AND execution_id = 'e1' AND detail->>'decision' = 'update_base') FROM sync_audit WHERE run_id = :'run' AND action NOT LIKE 'conflict.open'", { run }), 't');
+		// Every audit row names the run's kind and requester, as the audit trigger fills them in.
+		assert.equal(q("SELECT string_agg(DISTINCT coalesce(a.run_kind, '?') || '/' || (a.requested_by IS NOT DISTINCT FROM r.requested_by), ',') FROM sync_audit a JOIN sync_runs r USING (run_id) WHERE a.run_id = :'run'", { run }),
+			`${q("SELECT kind FROM sync_runs WHERE run_id = :'run'", { run })}/true`);
 		// The batch waits for its OpenProject answers (Record OpenProject Results ends it); a batch
 		// with no request is ended by Process Batch itself (the workflow goes on to the next).
 		const batch = () => json("SELECT to_jsonb(b) - 'id' - 'run_id' - 'started_at' FROM sync_batches b ORDER BY id DESC LIMIT 1");

@@ -395,44 +395,27 @@ export async function setupN8n({ pg, tarball, env: extraEnv = {}, redis = null, 
 				child.on('close', (closeCode, signal) => {
 					clearTimeout(exitWatch);
 					const text = Buffer.concat(out).toString('utf8');
-					let code = closeCode;
-					if (hungAfterResult) code = resultDocument(text)?.status === 'success' ? 0 : 1;
-					// The JSON document runs from a line "{" to a line "}"; log lines may surround it.
-					const start = text.search(/^\{$/m);
-					const end = text.lastIndexOf('\n}');
-					if (signal === 'SIGSEGV' && start >= 0 && end > start) {
+					const doc = resultDocument(text);
+					const code = hungAfterResult ? (doc?.status === 'success' ? 0 : 1) : closeCode;
+					if (signal === 'SIGSEGV' && doc) {
 						// `n8n execute` prints the result as its last act, then closes its database
 						// connection and calls process.exit(). A crash after a complete result is
 						// Node tearing the process down (seen once in CI on n8n 2.8.4 / Node 20, not
 						// reproduced in 35 runs here): the execution itself finished and its result
 						// is what the test asserts on. Said loudly, not hidden.
-						try {
-							const result = JSON.parse(text.slice(start, end + 2));
-							process.stderr.write(`harness: n8n execute --id=${id} died of SIGSEGV after printing its complete result; using that result\n${err.slice(-2000)}\n`);
-							return resolve(result);
-						} catch {
-							// not a complete document: fall through to the failure below
-						}
+						process.stderr.write(`harness: n8n execute --id=${id} died of SIGSEGV after printing its complete result; using that result\n${err.slice(-2000)}\n`);
+						return resolve(doc);
 					}
-					if (code === 0 && (start < 0 || end < start)) {
+					if (code === 0) {
 						// A successful run whose printed result is too large or interleaved with log
-						// lines to cut out (a 100k-key run in a benchmark).
-						return resolve({ status: 'success', data: null, unparsed: true });
+						// lines to cut out (a 100k-key run in a benchmark) resolves unparsed.
+						return resolve(doc ?? { status: 'success', data: null, unparsed: true });
 					}
-					if (code !== 0 || start < 0 || end < start) {
-						// A failed execution still prints its result: its error message leads.
-						let reason = '';
-						reason = resultDocument(text)?.data?.resultData?.error?.message ?? (/"message": "([^"]*)"/.exec(text + err) ?? [])[1] ?? '';
-						const e = new Error(`n8n execute --id=${id} failed (exit ${code ?? signal}): ${reason}\n${text.slice(-4000)}\n${err.slice(-4000)}`);
-						e.output = text;
-						return reject(e);
-					}
-					try {
-						resolve(resultDocument(text) ?? JSON.parse(text.slice(start, end + 2)));
-					} catch (e) {
-						if (code === 0) return resolve({ status: 'success', data: null, unparsed: true });
-						reject(e);
-					}
+					// A failed execution still prints its result: its error message leads.
+					const reason = doc?.data?.resultData?.error?.message ?? (/"message": "([^"]*)"/.exec(text + err) ?? [])[1] ?? '';
+					const e = new Error(`n8n execute --id=${id} failed (exit ${code ?? signal}): ${reason}\n${text.slice(-4000)}\n${err.slice(-4000)}`);
+					e.output = text;
+					reject(e);
 				});
 			});
 			return { child, kill, done };

@@ -681,7 +681,7 @@ fn hex4(b: &[u8], i: usize) -> W<u32> {
 /// From `start` (inside a string), the offset of the first `"`, `\` or control character, that
 /// byte (`None` at the end of the text), and whether a byte above ASCII came before it. Eight
 /// bytes at a time: most strings need no unescaping.
-fn scan_string(b: &[u8], start: usize) -> (usize, Option<u8>, bool) {
+pub(crate) fn scan_string(b: &[u8], start: usize) -> (usize, Option<u8>, bool) {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
@@ -795,11 +795,14 @@ mod tests {
         ];
         for x in keys {
             for y in keys {
+                // The definition: UTF-16 code units compared in order.
+                let by_units = x.encode_utf16().cmp(y.encode_utf16());
                 assert_eq!(
                     key_order(x.as_bytes(), y.as_bytes()),
-                    cmp_utf16(x, y),
+                    by_units,
                     "{x:?} {y:?}"
                 );
+                assert_eq!(cmp_utf16(x, y), by_units, "{x:?} {y:?}");
             }
         }
     }

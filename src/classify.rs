@@ -121,11 +121,11 @@ pub(crate) enum Rec<'a> {
 }
 
 impl<'a> Rec<'a> {
-    /// The value (parsed now for text; text that was read once parses again).
-    pub(crate) fn value(self) -> Result<Cow<'a, Value>, Error> {
+    /// The value (parsed now for text, by `parser`; text that was read once parses again).
+    pub(crate) fn value(self, parser: &Parser) -> Result<Cow<'a, Value>, Error> {
         match self {
             Rec::Tree(v) => Ok(Cow::Borrowed(v)),
-            Rec::Text { text, start, level } => Parser::new(HARD_MAX_DEPTH)
+            Rec::Text { text, start, level } => parser
                 .parse_at(text, start, level)
                 .map(|(v, _)| Cow::Owned(v)),
             Rec::Member {
@@ -133,7 +133,7 @@ impl<'a> Rec<'a> {
                 start,
                 level,
                 key,
-            } => match Parser::new(HARD_MAX_DEPTH).parse_at(text, start, level)? {
+            } => match parser.parse_at(text, start, level)? {
                 (Value::Object(mut m), _) => Ok(Cow::Owned(m.remove(key).unwrap_or(Value::Null))),
                 _ => Ok(Cow::Owned(Value::Null)),
             },
@@ -156,11 +156,12 @@ pub(crate) struct Item<'a, T> {
 /// One side's records read, each with its match key when it has a usable one.
 pub(crate) type Read<'a, T> = Vec<(Option<String>, Item<'a, T>)>;
 
+/// The records of one id: the index of the first one on each side (local, remote, base). An
+/// id met again on a side has all its indexes listed apart (see `classify_read`).
 #[derive(Default)]
 struct Group {
-    local: Vec<usize>,
-    remote: Vec<usize>,
-    base: Vec<usize>,
+    first: [Option<usize>; 3],
+    repeated: bool,
 }
 
 /// The state of one side for an id.
@@ -177,6 +178,8 @@ struct Ctx<'a> {
     local: Vec<Item<'a, RecordInfo>>,
     remote: Vec<Item<'a, RecordInfo>>,
     base: Vec<Item<'a, Base<'a>>>,
+    /// Parses the records that decisions need, one after another (keeping its interned keys).
+    parser: Parser,
 }
 
 pub(crate) fn read_base<'a>(cfg: &SyncConfig, v: &'a Value) -> Result<(String, Base<'a>), Error> {
@@ -405,39 +408,57 @@ pub(crate) fn classify_read<'a>(
     mut emit: impl FnMut(Decision),
 ) -> Tally {
     let n = local_items.len() + remote_items.len();
-    let mut groups: Map64<String, Group> = Map64::with_capacity_and_hasher(n, Default::default());
-    let mut order: Vec<Result<String, (u8, usize)>> = Vec::with_capacity(n);
-    let sides = [
-        local_items
-            .iter()
-            .map(|(id, it)| (id, it.index))
-            .collect::<Vec<_>>(),
-        remote_items.iter().map(|(id, it)| (id, it.index)).collect(),
-        base_items.iter().map(|(id, it)| (id, it.index)).collect(),
-    ];
-    for (tag, list) in sides.iter().enumerate() {
-        for (id, i) in list {
-            let Some(id) = id else {
-                order.push(Err((tag as u8, *i)));
-                continue;
-            };
-            let g = match groups.get_mut(id.as_str()) {
-                Some(g) => g,
-                None => {
-                    order.push(Ok(id.clone()));
-                    groups.entry(id.clone()).or_default()
-                }
-            };
-            [&mut g.local, &mut g.remote, &mut g.base][tag].push(*i);
+    let (local_ids, local): (Vec<_>, Vec<_>) = local_items.into_iter().unzip();
+    let (remote_ids, remote): (Vec<_>, Vec<_>) = remote_items.into_iter().unzip();
+    let (base_ids, base): (Vec<_>, Vec<_>) = base_items.into_iter().unzip();
+    // Ids to groups (in the order ids are first met), and the order of decisions: a group, or
+    // a record without an id.
+    let mut index: Map64<&str, usize> = Map64::with_capacity_and_hasher(n, Default::default());
+    let mut groups: Vec<(&str, Group)> = Vec::with_capacity(n);
+    let mut repeated: Map64<usize, [Vec<usize>; 3]> = Map64::default();
+    let mut order: Vec<Result<usize, (u8, usize)>> = Vec::with_capacity(n);
+    let sides = [(&local_ids, &local), (&remote_ids, &remote)];
+    let lists = sides
+        .iter()
+        .map(|(ids, items)| ids.iter().zip(items.iter().map(|it| it.index)))
+        .enumerate()
+        .flat_map(|(tag, l)| l.map(move |(id, i)| (tag, id, i)))
+        .chain(
+            base_ids
+                .iter()
+                .zip(base.iter().map(|it| it.index))
+                .map(|(id, i)| (2, id, i)),
+        );
+    for (tag, id, i) in lists {
+        let Some(id) = id else {
+            order.push(Err((tag as u8, i)));
+            continue;
+        };
+        let g = *index.entry(id.as_str()).or_insert_with(|| {
+            order.push(Ok(groups.len()));
+            groups.push((id.as_str(), Group::default()));
+            groups.len() - 1
+        });
+        let group = &mut groups[g].1;
+        if group.first[tag].is_none() && !group.repeated {
+            group.first[tag] = Some(i);
+        } else {
+            group.repeated = true;
+            let all = repeated
+                .entry(g)
+                .or_insert_with(|| group.first.map(|f| f.into_iter().collect()));
+            all[tag].push(i);
         }
     }
+    drop(index);
 
     let cx = Ctx {
         cfg,
         links,
-        local: local_items.into_iter().map(|(_, it)| it).collect(),
-        remote: remote_items.into_iter().map(|(_, it)| it).collect(),
-        base: base_items.into_iter().map(|(_, it)| it).collect(),
+        local,
+        remote,
+        base,
+        parser: Parser::new(HARD_MAX_DEPTH),
     };
     let mut tally = Tally::default();
     let mut push = |d: Decision| {
@@ -450,9 +471,13 @@ pub(crate) fn classify_read<'a>(
                 let err = cx.error_of(tag, i);
                 push(cx.invalid(None, tag, i, err));
             }
-            Ok(id) => {
-                let g = &groups[&id];
-                for d in cx.decide_group(&id, g) {
+            Ok(g) => {
+                let (id, group) = &groups[g];
+                let lists = match repeated.get(&g) {
+                    Some(all) => [&all[0][..], &all[1][..], &all[2][..]],
+                    None => group.first.each_ref().map(Option::as_slice),
+                };
+                for d in cx.decide_group(id, lists) {
                     push(d);
                 }
             }
@@ -487,18 +512,15 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn decide_group(&self, id: &str, g: &Group) -> Vec<Decision> {
-        let members: Vec<(u8, usize)> = g
-            .local
-            .iter()
-            .map(|&i| (0u8, i))
-            .chain(g.remote.iter().map(|&i| (1, i)))
-            .chain(g.base.iter().map(|&i| (2, i)))
+    /// The decisions for one id, whose records are at these indexes of each side (local,
+    /// remote, base).
+    fn decide_group(&self, id: &str, lists: [&[usize]; 3]) -> Vec<Decision> {
+        let members: Vec<(u8, usize)> = (0u8..)
+            .zip(lists)
+            .flat_map(|(t, l)| l.iter().map(move |&i| (t, i)))
             .collect();
         // Repeated ids: every record of the id is rejected.
-        let dup = [(&g.local, 0usize), (&g.remote, 1), (&g.base, 2)]
-            .into_iter()
-            .find(|(v, _)| v.len() > 1);
+        let dup = lists.into_iter().zip(0usize..).find(|(v, _)| v.len() > 1);
         if let Some((v, tag)) = dup {
             let at: Vec<String> = v
                 .iter()
@@ -551,16 +573,14 @@ impl<'a> Ctx<'a> {
                 })
                 .collect();
         }
-        let l = g
-            .local
+        let [local, remote, base] = lists;
+        let l = local
             .first()
             .and_then(|&i| self.local[i].info.as_ref().ok().map(|x| (i, x)));
-        let r = g
-            .remote
+        let r = remote
             .first()
             .and_then(|&i| self.remote[i].info.as_ref().ok().map(|x| (i, x)));
-        let b = g
-            .base
+        let b = base
             .first()
             .and_then(|&i| self.base[i].info.as_ref().ok().map(|x| (i, x)));
         vec![self.decide(id, l, r, b)]
@@ -716,12 +736,13 @@ type BuildError = (Error, Side);
 
 /// The contents of a decision's records and base snapshot, read when first needed (records
 /// kept as text are parsed then, once per decision).
-struct Contents<'a> {
+struct Contents<'a, 'p> {
+    parser: &'p Parser,
     recs: [Option<Rec<'a>>; 3],
     read: [OnceCell<Cow<'a, Value>>; 3],
 }
 
-impl<'a> Contents<'a> {
+impl<'a> Contents<'a, '_> {
     fn get(&self, k: usize, side: Side) -> Result<Option<&Value>, BuildError> {
         let Some(rec) = self.recs[k] else {
             return Ok(None);
@@ -729,7 +750,7 @@ impl<'a> Contents<'a> {
         if let Some(v) = self.read[k].get() {
             return Ok(Some(v));
         }
-        let v = rec.value().map_err(|e| (e, side))?;
+        let v = rec.value(self.parser).map_err(|e| (e, side))?;
         Ok(Some(self.read[k].get_or_init(|| v)))
     }
 
@@ -750,8 +771,9 @@ impl<'a> Contents<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn contents(&self, d: &Draft<'a, '_>) -> Contents<'a> {
+    fn contents(&self, d: &Draft<'a, '_>) -> Contents<'a, '_> {
         Contents {
+            parser: &self.parser,
             recs: [
                 d.l.map(|(i, _)| self.local[i].rec),
                 d.r.map(|(i, _)| self.remote[i].rec),
@@ -761,7 +783,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn view(&self, c: &Contents<'a>, side: Side) -> Result<Value, BuildError> {
+    fn view(&self, c: &Contents<'a, '_>, side: Side) -> Result<Value, BuildError> {
         record::view(self.cfg, side, c.rec(side)?, None).map_err(|e| (e, side))
     }
 
@@ -988,7 +1010,7 @@ impl<'a> Ctx<'a> {
     fn side_action(
         &self,
         d: &Draft<'a, '_>,
-        c: &Contents<'a>,
+        c: &Contents<'a, '_>,
         side: Side,
         x: Option<(usize, &'a RecordInfo)>,
         view: Option<&Value>,

@@ -14,7 +14,8 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::pointer::escape_token;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use crate::value::{Key, Map, Value};
@@ -22,9 +23,21 @@ use crate::value::{Key, Map, Value};
 /// The deepest nesting any parser accepts, whatever the configuration says.
 pub const HARD_MAX_DEPTH: usize = 512;
 
-/// A parser with a nesting limit.
+/// A parser with a nesting limit. One parser used for many values (the records of a batch,
+/// each parsed on its own) keeps its interned keys and its buffers from one value to the next.
 pub struct Parser {
     max_depth: usize,
+    work: RefCell<Work>,
+}
+
+/// What a parse leaves for the next one: interned keys and emptied buffers.
+#[derive(Default)]
+struct Work {
+    /// Interned keys: records repeat the same few keys, so each is allocated once.
+    keys: HashSet<Key, BuildHasherDefault<Fnv>>,
+    scratch: Vec<u8>,
+    items: Vec<Value>,
+    members: Vec<(Key, Value)>,
 }
 
 enum Seg {
@@ -50,8 +63,8 @@ struct Cursor<'a> {
     items: Vec<Value>,
     /// Members of the objects being parsed, innermost last.
     members: Vec<(Key, Value)>,
-    /// Interned keys: records repeat the same few keys, so each is allocated once per parse.
-    keys: HashMap<&'a [u8], Key, BuildHasherDefault<Fnv>>,
+    /// Interned keys (see [`Work`]).
+    keys: HashSet<Key, BuildHasherDefault<Fnv>>,
     /// Lenient mode: what JCS cannot represent is recorded here (with its path) and parsing goes
     /// on, so that a host can reject just the items that hold it.
     soft: Option<Vec<Error>>,
@@ -85,7 +98,8 @@ impl std::hash::Hasher for Fnv {
 const INTERN_MIN_INPUT: usize = 16 << 10;
 /// Keys longer than this are not interned.
 const INTERN_MAX_LEN: usize = 64;
-/// At most this many distinct keys are interned per parse (hostile input cannot grow the cache).
+/// At most this many distinct keys are interned by a parser (hostile input cannot grow the
+/// cache).
 const INTERN_MAX_KEYS: usize = 4096;
 
 impl Parser {
@@ -93,6 +107,7 @@ impl Parser {
     pub fn new(max_depth: usize) -> Self {
         Parser {
             max_depth: max_depth.min(HARD_MAX_DEPTH),
+            work: RefCell::default(),
         }
     }
 
@@ -109,7 +124,7 @@ impl Parser {
     }
 
     fn run(&self, input: &[u8], lenient: bool) -> Result<(Value, Vec<Error>), Error> {
-        let mut c = Cursor::new(input, 0, self.max_depth, lenient);
+        let mut c = self.cursor(input, 0, lenient);
         let r = c.ws().and_then(|_| c.value(0)).and_then(|v| {
             c.ws()?;
             if c.i < c.b.len() {
@@ -122,7 +137,44 @@ impl Parser {
             }
         });
         let soft = c.soft.take().unwrap_or_default();
+        self.done(c);
         r.map(|v| (v, soft)).map_err(Fail::into_error)
+    }
+
+    /// A cursor at `i` with this parser's keys and buffers.
+    fn cursor<'a>(&self, input: &'a [u8], i: usize, lenient: bool) -> Cursor<'a> {
+        let work = self.work.take();
+        Cursor {
+            b: input,
+            i,
+            max_depth: self.max_depth,
+            scratch: work.scratch,
+            items: work.items,
+            members: work.members,
+            keys: work.keys,
+            soft: lenient.then(Vec::new),
+            stack: Vec::new(),
+        }
+    }
+
+    /// Keeps a finished cursor's keys and (emptied) buffers for the next parse.
+    fn done(&self, c: Cursor<'_>) {
+        let Cursor {
+            mut scratch,
+            mut items,
+            mut members,
+            keys,
+            ..
+        } = c;
+        scratch.clear();
+        items.clear();
+        members.clear();
+        self.work.replace(Work {
+            keys,
+            scratch,
+            items,
+            members,
+        });
     }
 
     /// Parses the one JSON value that starts at byte `start` of `input` (after optional
@@ -135,9 +187,10 @@ impl Parser {
         start: usize,
         depth: usize,
     ) -> Result<(Value, usize), Error> {
-        let mut c = Cursor::new(input, start, self.max_depth, false);
-        let r = c.ws().and_then(|_| c.value(depth));
-        r.map(|v| (v, c.i)).map_err(Fail::into_error)
+        let mut c = self.cursor(input, start, false);
+        let r = c.ws().and_then(|_| c.value(depth)).map(|v| (v, c.i));
+        self.done(c);
+        r.map_err(Fail::into_error)
     }
 
     /// [`Parser::parse_at`] in the lenient mode of [`Parser::parse_lenient`]: what JCS cannot
@@ -149,10 +202,11 @@ impl Parser {
         start: usize,
         depth: usize,
     ) -> Result<(Value, Vec<Error>, usize), Error> {
-        let mut c = Cursor::new(input, start, self.max_depth, true);
-        let r = c.ws().and_then(|_| c.value(depth));
+        let mut c = self.cursor(input, start, true);
+        let r = c.ws().and_then(|_| c.value(depth)).map(|v| (v, c.i));
         let soft = c.soft.take().unwrap_or_default();
-        r.map(|v| (v, soft, c.i)).map_err(Fail::into_error)
+        self.done(c);
+        r.map(|(v, end)| (v, soft, end)).map_err(Fail::into_error)
     }
 }
 
@@ -194,20 +248,6 @@ fn push_seg(path: &mut String, seg: &Seg) {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(b: &'a [u8], i: usize, max_depth: usize, lenient: bool) -> Self {
-        Cursor {
-            b,
-            i,
-            max_depth,
-            scratch: Vec::new(),
-            items: Vec::new(),
-            members: Vec::new(),
-            keys: HashMap::default(),
-            soft: lenient.then(Vec::new),
-            stack: Vec::new(),
-        }
-    }
-
     /// In lenient mode, records a representability error at the current path and returns true.
     fn soft_error(
         &mut self,
@@ -270,7 +310,7 @@ impl<'a> Cursor<'a> {
             None => Err(self.fail(ErrorCode::InvalidJson, "unexpected end of input")),
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
-            Some(b'"') => self.string().map(Value::from),
+            Some(b'"') => self.string_value(),
             Some(b't') => self.expect_lit(b"true", Value::Bool(true)),
             Some(b'f') => self.expect_lit(b"false", Value::Bool(false)),
             Some(b'n') => self.expect_lit(b"null", Value::Null),
@@ -417,15 +457,15 @@ impl<'a> Cursor<'a> {
         // Interning pays off on batches; a small document is cheaper without the cache.
         let intern = b.len() >= INTERN_MIN_INPUT;
         if let Some(end) = end.filter(|&e| intern && b[e] == b'"' && e - start <= INTERN_MAX_LEN) {
-            let raw = &b[start..end];
-            if let Some(k) = self.keys.get(raw) {
+            let s = self.utf8(&b[start..end], start)?;
+            if let Some(k) = self.keys.get(s) {
                 self.i = end + 1;
                 return Ok(k.clone());
             }
-            let k: Key = Key::from(self.utf8(raw, start)?);
+            let k: Key = Key::from(s);
             self.i = end + 1;
             if self.keys.len() < INTERN_MAX_KEYS {
-                self.keys.insert(raw, k.clone());
+                self.keys.insert(k.clone());
             }
             return Ok(k);
         }
@@ -446,6 +486,26 @@ impl<'a> Cursor<'a> {
         }
         self.i += 4;
         Ok(n)
+    }
+
+    /// A string value: one without escapes is read from the text as it is (eight bytes at a
+    /// time, checked as UTF-8 only when it holds bytes above ASCII) and, when short, never
+    /// allocated.
+    fn string_value(&mut self) -> R<Value> {
+        let start = self.i + 1;
+        let (end, stop, high) = crate::canon_text::scan_string(self.b, start);
+        if stop == Some(b'"') {
+            let raw = &self.b[start..end];
+            let s = if high {
+                self.utf8(raw, start)?
+            } else {
+                // ASCII only: valid UTF-8.
+                std::str::from_utf8(raw).unwrap_or_default()
+            };
+            self.i = end + 1;
+            return Ok(Value::from(s));
+        }
+        self.string().map(Value::from)
     }
 
     fn string(&mut self) -> R<String> {

@@ -120,29 +120,8 @@ pub struct Map {
 
 /// Compares two strings by their UTF-16 code units (RFC 8785 §3.2.3).
 pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let common = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
-    if common == ab.len() || common == bb.len() {
-        return ab.len().cmp(&bb.len());
-    }
-    // Back up to the start of the differing character.
-    let mut start = common;
-    while !a.is_char_boundary(start) {
-        start -= 1;
-    }
-    let ca = a[start..].chars().next().map_or(0, u32::from);
-    let cb = b[start..].chars().next().map_or(0, u32::from);
-    utf16_first_unit(ca)
-        .cmp(&utf16_first_unit(cb))
-        .then(ca.cmp(&cb))
-}
-
-fn utf16_first_unit(c: u32) -> u32 {
-    if c >= 0x10000 {
-        0xD800 + ((c - 0x10000) >> 10)
-    } else {
-        c
-    }
+    // Byte order is code point order; the one place UTF-16 differs is settled by the lead bytes.
+    crate::canon_text::key_order(a.as_bytes(), b.as_bytes())
 }
 
 /// Sorts members into canonical order and keeps only the first of each repeated key; returns

@@ -334,3 +334,16 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Keys are ordered by their UTF-16 code units (RFC 8785 §3.2.3), whatever mix of ASCII,
+    /// BMP (below and above the surrogate range) and supplementary characters they hold.
+    #[test]
+    fn keys_ordered_by_utf16_code_units(
+        a in "[a\u{7f}\u{80}\u{7ff}\u{800}\u{d7ff}\u{e000}\u{fffd}\u{ffff}\u{10000}\u{1f600}\u{10ffff}]{0,4}",
+        b in "[a\u{7f}\u{80}\u{7ff}\u{800}\u{d7ff}\u{e000}\u{fffd}\u{ffff}\u{10000}\u{1f600}\u{10ffff}]{0,4}",
+    ) {
+        let want = a.encode_utf16().cmp(b.encode_utf16());
+        prop_assert_eq!(batch_sync::value::cmp_utf16(&a, &b), want);
+    }
+}

@@ -30,6 +30,51 @@ use std::cmp::Ordering;
 use crate::canonical;
 use crate::parse::HARD_MAX_DEPTH;
 
+/// Where a walk writes: the canonical bytes (`Vec<u8>`), or only how many there are
+/// ([`canonical::Counter`]: the walk then checks the value and measures its canonical form
+/// without copying a byte).
+pub trait Out: canonical::Sink {
+    /// How many bytes were written so far.
+    fn written(&self) -> usize;
+    /// Appends one byte.
+    fn push(&mut self, c: u8) {
+        self.put(&[c]);
+    }
+    /// Moves the bytes from `from` on into `saved` (emptied first) and truncates to `from`.
+    fn take_tail(&mut self, from: usize, saved: &mut Vec<u8>);
+    /// Appends `saved[range]` (bytes that [`Out::take_tail`] moved out).
+    fn put_saved(&mut self, saved: &[u8], range: std::ops::Range<usize>);
+}
+
+impl Out for Vec<u8> {
+    fn written(&self) -> usize {
+        self.len()
+    }
+    fn push(&mut self, c: u8) {
+        Vec::push(self, c);
+    }
+    fn take_tail(&mut self, from: usize, saved: &mut Vec<u8>) {
+        saved.clear();
+        saved.extend_from_slice(&self[from..]);
+        self.truncate(from);
+    }
+    fn put_saved(&mut self, saved: &[u8], range: std::ops::Range<usize>) {
+        self.extend_from_slice(&saved[range]);
+    }
+}
+
+impl Out for canonical::Counter {
+    fn written(&self) -> usize {
+        self.0
+    }
+    fn take_tail(&mut self, from: usize, _saved: &mut Vec<u8>) {
+        self.0 = from;
+    }
+    fn put_saved(&mut self, _saved: &[u8], range: std::ops::Range<usize>) {
+        self.0 += range.len();
+    }
+}
+
 /// Why a walk stopped without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -193,12 +238,12 @@ impl<'t> Walker<'t> {
     /// whitespace) into `out`, leaving out its top-level members named in `skip` (those are still
     /// checked). `level` is the nesting the record sits at in the whole text (for the hard depth
     /// limit). Its top-level members are then in [`Walker::top`].
-    pub fn record<S: AsRef<str>>(
+    pub fn record<S: AsRef<str>, O: Out>(
         &mut self,
         start: usize,
         level: usize,
         skip: &[S],
-        out: &mut Vec<u8>,
+        out: &mut O,
     ) -> W<Walked> {
         let i = self.ws(start);
         if self.at(i) != Some(b'{') {
@@ -211,7 +256,7 @@ impl<'t> Walker<'t> {
 
     /// Writes the canonical form of the value that starts at `start` (after optional
     /// whitespace); returns the offset past it and its depth.
-    pub fn value(&mut self, start: usize, level: usize, out: &mut Vec<u8>) -> W<(usize, usize)> {
+    pub fn value<O: Out>(&mut self, start: usize, level: usize, out: &mut O) -> W<(usize, usize)> {
         let i = self.ws(start);
         self.any(i, level, out)
     }
@@ -233,9 +278,9 @@ impl<'t> Walker<'t> {
         self.b.get(i).copied()
     }
 
-    fn any(&mut self, i: usize, level: usize, out: &mut Vec<u8>) -> W<(usize, usize)> {
+    fn any<O: Out>(&mut self, i: usize, level: usize, out: &mut O) -> W<(usize, usize)> {
         match self.at(i) {
-            Some(b'{') => self.object::<&str>(i, level + 1, out, None),
+            Some(b'{') => self.object::<&str, O>(i, level + 1, out, None),
             Some(b'[') => self.array(i, level + 1, out),
             Some(b'"') => self.string(i, out).map(|e| (e, 0)),
             Some(b't') => self.literal(i, b"true", out),
@@ -246,16 +291,16 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn literal(&self, i: usize, lit: &[u8], out: &mut Vec<u8>) -> W<(usize, usize)> {
+    fn literal<O: Out>(&self, i: usize, lit: &[u8], out: &mut O) -> W<(usize, usize)> {
         if self.b.get(i..i + lit.len()) == Some(lit) {
-            out.extend_from_slice(lit);
+            out.put(lit);
             Ok((i + lit.len(), 0))
         } else {
             Err(Stop::Invalid)
         }
     }
 
-    fn array(&mut self, i: usize, depth: usize, out: &mut Vec<u8>) -> W<(usize, usize)> {
+    fn array<O: Out>(&mut self, i: usize, depth: usize, out: &mut O) -> W<(usize, usize)> {
         if depth > HARD_MAX_DEPTH {
             return Err(Stop::Invalid);
         }
@@ -285,11 +330,11 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn object<S: AsRef<str>>(
+    fn object<S: AsRef<str>, O: Out>(
         &mut self,
         i: usize,
         depth: usize,
-        out: &mut Vec<u8>,
+        out: &mut O,
         top: Option<&[S]>,
     ) -> W<(usize, usize)> {
         if depth > HARD_MAX_DEPTH {
@@ -301,15 +346,15 @@ impl<'t> Walker<'t> {
         r
     }
 
-    fn object_members<S: AsRef<str>>(
+    fn object_members<S: AsRef<str>, O: Out>(
         &mut self,
         i: usize,
         depth: usize,
-        out: &mut Vec<u8>,
+        out: &mut O,
         top: Option<&[S]>,
         base: usize,
     ) -> W<(usize, usize)> {
-        let open = out.len();
+        let open = out.written();
         out.push(b'{');
         let mut i = self.ws(i + 1);
         let mut inner = 0;
@@ -334,16 +379,16 @@ impl<'t> Walker<'t> {
             if self.members.len() > base {
                 out.push(b',');
             }
-            let ms = out.len();
+            let ms = out.written();
             out.push(b'"');
-            out.extend_from_slice(&self.b[ks..ke]);
-            out.extend_from_slice(b"\":");
+            out.put(&self.b[ks..ke]);
+            out.put(b"\":");
             let (end, d) = self.any(i, depth, out)?;
             inner = inner.max(d);
             self.members.push(Member {
                 key: (ks, ke),
                 text: (i, end),
-                out: Some((ms, out.len())),
+                out: Some((ms, out.written())),
             });
             i = self.ws(end);
             match self.at(i) {
@@ -362,10 +407,10 @@ impl<'t> Walker<'t> {
 
     /// Puts the members written since `open` (`{` and members separated by commas) into
     /// canonical order, leaving out those named in `skip` at the top level.
-    fn arrange<S: AsRef<str>>(
+    fn arrange<S: AsRef<str>, O: Out>(
         &mut self,
         open: usize,
-        out: &mut Vec<u8>,
+        out: &mut O,
         top: Option<&[S]>,
         base: usize,
     ) -> W<()> {
@@ -397,9 +442,7 @@ impl<'t> Walker<'t> {
                 }
                 self.shapes.remember(b, ms, &self.order);
             }
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&out[open + 1..]);
-            out.truncate(open + 1);
+            out.take_tail(open + 1, &mut self.scratch);
             let shift = open + 1;
             let mut first = true;
             for k in 0..self.order.len() {
@@ -416,9 +459,9 @@ impl<'t> Walker<'t> {
                     out.push(b',');
                 }
                 first = false;
-                let at = out.len();
-                out.extend_from_slice(&self.scratch[s - shift..e - shift]);
-                m.out = Some((at, out.len()));
+                let at = out.written();
+                out.put_saved(&self.scratch, s - shift..e - shift);
+                m.out = Some((at, out.written()));
             }
         }
         if top.is_some() {
@@ -449,7 +492,7 @@ impl<'t> Walker<'t> {
     }
 
     /// A string at `i` (the opening quote), written canonically; returns the offset past it.
-    fn string(&mut self, i: usize, out: &mut Vec<u8>) -> W<usize> {
+    fn string<O: Out>(&mut self, i: usize, out: &mut O) -> W<usize> {
         let start = i + 1;
         let (end, stop, high) = scan_string(self.b, start);
         match stop {
@@ -457,10 +500,7 @@ impl<'t> Walker<'t> {
                 if high && std::str::from_utf8(&self.b[start..end]).is_err() {
                     return Err(Stop::Invalid);
                 }
-                out.reserve(end - start + 2);
-                out.push(b'"');
-                out.extend_from_slice(&self.b[start..end]);
-                out.push(b'"');
+                out.put_quoted(&self.b[start..end]);
                 Ok(end + 1)
             }
             Some(b'\\') => self.escaped_string(start, end, out),
@@ -470,7 +510,7 @@ impl<'t> Walker<'t> {
 
     /// A string with escapes from `start` (first escape at `from`): decoded, then written with
     /// the canonical escaping.
-    fn escaped_string(&mut self, start: usize, from: usize, out: &mut Vec<u8>) -> W<usize> {
+    fn escaped_string<O: Out>(&mut self, start: usize, from: usize, out: &mut O) -> W<usize> {
         let b = self.b;
         let mut text = std::mem::take(&mut self.text);
         text.clear();
@@ -515,7 +555,7 @@ impl<'t> Walker<'t> {
         r
     }
 
-    fn number(&self, i: usize, out: &mut Vec<u8>) -> W<usize> {
+    fn number<O: Out>(&self, i: usize, out: &mut O) -> W<usize> {
         let b = self.b;
         let start = i;
         let mut i = i;
@@ -559,7 +599,7 @@ impl<'t> Walker<'t> {
         // (but `-0` is written `0`).
         let plain = i == int_end && int_end - int_start <= 15 && text != b"-0";
         if plain {
-            out.extend_from_slice(text);
+            out.put(text);
             return Ok(i);
         }
         // ASCII by the grammar above.
@@ -615,20 +655,50 @@ pub fn container_end(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-/// Whether two byte strings are equal, compared eight bytes at a time (WebAssembly's `memcmp`
-/// goes byte by byte).
+/// Whether two byte strings are equal, compared 32 bytes at a time (WebAssembly's `memcmp`
+/// goes byte by byte; there the 32 bytes are two SIMD compares).
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |c: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        u64::from_le_bytes(w)
-    };
-    let (x, y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (x, y) = (a.chunks_exact(32), b.chunks_exact(32));
     let (xr, yr) = (x.remainder(), y.remainder());
-    x.zip(y).all(|(p, q)| word(p) == word(q)) && xr == yr
+    x.zip(y).all(|(p, q)| !differ32(p, q)) && xr == yr
+}
+
+/// Whether two 32-byte blocks differ.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn differ32(p: &[u8], q: &[u8]) -> bool {
+    use core::arch::wasm32::{u64x2, v128, v128_any_true, v128_or, v128_xor};
+    let half = |c: &[u8], k: usize| -> v128 { u64x2(word(c, 2 * k), word(c, 2 * k + 1)) };
+    let d0 = v128_xor(half(p, 0), half(q, 0));
+    let d1 = v128_xor(half(p, 1), half(q, 1));
+    v128_any_true(v128_or(d0, d1))
+}
+
+/// Whether two 32-byte blocks differ.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn differ32(p: &[u8], q: &[u8]) -> bool {
+    (0..4).fold(0, |d, k| d | (word(p, k) ^ word(q, k))) != 0
+}
+
+/// The `k`th eight bytes of `c`, as a word.
+#[inline(always)]
+fn word(c: &[u8], k: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&c[k * 8..k * 8 + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A 64-bit hash of a record's text for finding its twin: its length, its first 256 bytes and
+/// its last 64 (a record's id is near its start; texts that share all three are told apart by
+/// [`same_bytes`]).
+pub fn twin_hash(b: &[u8]) -> u64 {
+    let head = &b[..b.len().min(256)];
+    let tail = &b[b.len().saturating_sub(64)..];
+    text_hash(head) ^ text_hash(tail).rotate_left(32) ^ (b.len() as u64)
 }
 
 /// A fast 64-bit hash of bytes (not for security: equal hashes are checked byte by byte).
@@ -738,11 +808,34 @@ mod tests {
     fn canon(text: &str) -> Result<String, Stop> {
         let mut out = Vec::new();
         let w = &mut Walker::new(text.as_bytes(), false);
-        let (end, _) = w.value(0, 0, &mut out)?;
+        let written = w.value(0, 0, &mut out);
+        // Measuring agrees with writing: the same outcome, and as many bytes.
+        let mut count = canonical::Counter::default();
+        let measured = Walker::new(text.as_bytes(), false).value(0, 0, &mut count);
+        assert_eq!(measured, written, "{text}");
+        let (end, _) = written?;
+        assert_eq!(count.0, out.len(), "{text}");
         if w.ws(end) != text.len() {
             return Err(Stop::Invalid);
         }
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn measures_records_with_members_left_out() {
+        for (t, skip) in [
+            (r#"{"id":1,"b":[1.0,"x"],"a":{"y":2,"x":1e21}}"#, vec!["id"]),
+            (r#"{"a":1,"id":2}"#, vec!["id", "a"]),
+            (r#"{"z":"\u00e9","id":3,"m":null}"#, vec!["m"]),
+            (r#"{"id":4}"#, vec!["id"]),
+        ] {
+            let mut out = Vec::new();
+            let mut count = canonical::Counter::default();
+            let written = Walker::new(t.as_bytes(), false).record(0, 0, &skip, &mut out);
+            let measured = Walker::new(t.as_bytes(), false).record(0, 0, &skip, &mut count);
+            assert_eq!(measured, written, "{t}");
+            assert_eq!(count.0, out.len(), "{t}");
+        }
     }
 
     #[test]

@@ -924,7 +924,20 @@ impl<'a> Ctx<'a> {
             m.complete(t).map_err(|e| (e, Side::Local))?;
         }
         let target_checksum = match &target {
-            Some(Some(v)) => Some(canonical::sha256_hex(v)),
+            // A target that is one side's view has that side's checksum (of the same view).
+            Some(Some(v)) => Some(
+                [(d.l, &lview), (d.r, &rview)]
+                    .into_iter()
+                    .find_map(|(x, view)| match (x, view) {
+                        (Some((_, info)), Some(view))
+                            if info.checksum().len() == 64 && view == v =>
+                        {
+                            Some(info.checksum().to_owned())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| canonical::sha256_hex(v)),
+            ),
             _ => None,
         };
         // Per-side actions.

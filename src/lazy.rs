@@ -405,9 +405,23 @@ impl<'t> Reader<'t> {
         }
         if let Some(skip) = &self.skips[k] {
             self.out.clear();
-            match self.walker.record(start, RECORD_LEVEL, skip, &mut self.out) {
-                Ok(w) => {
-                    if let Some(info) = self.info_from_text(side, w.depth) {
+            // A record of the side read first whose checksum is put off, with no base entry to
+            // be compared with: its canonical bytes are only measured now (and written by
+            // `hash_deferred` if its pair needs its checksum).
+            let measure = first && self.defer && self.base.as_ref().is_none_or(Vec::is_empty);
+            let walked = if measure {
+                let mut count = canonical::Counter::default();
+                self.walker
+                    .record(start, RECORD_LEVEL, skip, &mut count)
+                    .map(|w| (w, count.0))
+            } else {
+                self.walker
+                    .record(start, RECORD_LEVEL, skip, &mut self.out)
+                    .map(|w| (w, self.out.len()))
+            };
+            match walked {
+                Ok((w, len)) => {
+                    if let Some(info) = self.info_from_text(side, w.depth, len) {
                         if first {
                             if let Some(span) = self.first_spans.last_mut() {
                                 *span = Some((start, w.end));
@@ -422,6 +436,16 @@ impl<'t> Reader<'t> {
                             // Hashed at the end if its pair needs a checksum (`hash_deferred`).
                             self.deferred.push(into.len() - 1);
                             return Some(w.end);
+                        }
+                        if measure {
+                            // Not reached (a measured record is put off), but never hashed
+                            // without its bytes.
+                            let skip = self.skips[k].take().unwrap_or_default();
+                            let again =
+                                self.walker
+                                    .record(start, RECORD_LEVEL, &skip, &mut self.out);
+                            self.skips[k] = Some(skip);
+                            again.ok()?;
                         }
                         // Its checksum comes with three others' (see `hash_pending`).
                         let slot = self.pending.len();
@@ -480,12 +504,12 @@ impl<'t> Reader<'t> {
             let mut m = HashMap::with_capacity_and_hasher(spans.len(), Default::default());
             for (j, span) in spans.iter().enumerate() {
                 if let Some((s, e)) = *span {
-                    m.entry(canon_text::text_hash(&text[s..e])).or_insert(j);
+                    m.entry(canon_text::twin_hash(&text[s..e])).or_insert(j);
                 }
             }
             m
         });
-        let &j = by_hash.get(&canon_text::text_hash(&text[start..end]))?;
+        let &j = by_hash.get(&canon_text::twin_hash(&text[start..end]))?;
         let (s, e) = self.first_spans.get(j).copied().flatten()?;
         if !canon_text::same_bytes(&text[s..e], &text[start..end]) {
             return None;
@@ -590,12 +614,12 @@ impl<'t> Reader<'t> {
         self.pending.clear();
     }
 
-    /// A record's info from the walk just made (its canonical view in `out`, its top-level
-    /// members in the walker; the checksum is left to [`Reader::hash_pending`]), or `None` for
-    /// anything the tree path must report.
-    fn info_from_text(&self, side: Side, depth: usize) -> Option<RecordInfo> {
+    /// A record's info from the walk just made (its canonical view `len` bytes long, its
+    /// top-level members in the walker; the checksum is left to [`Reader::hash_pending`]), or
+    /// `None` for anything the tree path must report.
+    fn info_from_text(&self, side: Side, depth: usize, len: usize) -> Option<RecordInfo> {
         let limits = self.cfg.limits();
-        if depth > limits.max_depth || self.out.len() > limits.max_record_bytes {
+        if depth > limits.max_depth || len > limits.max_record_bytes {
             return None;
         }
         let wanted = &self.field_keys[if side == Side::Local { 0 } else { 1 }];

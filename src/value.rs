@@ -50,11 +50,23 @@ impl Str {
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // The inline bytes are always a copy of a whole `&str`.
             StrRepr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+                let bytes = &bytes[..usize::from(*len)];
+                // SAFETY: the inline bytes are always a copy of a whole `&str` (the only way one
+                // is made, `From<&str>` below, copies `s.len()` bytes of `s`), so they are UTF-8.
+                // Checking them again on every read was a measurable share of merges and
+                // canonical writing (BENCHMARKS.md, issue 12).
+                unsafe { std::str::from_utf8_unchecked(bytes) }
             }
             StrRepr::Heap(b) => b,
+        }
+    }
+
+    /// The text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            StrRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            StrRepr::Heap(b) => b.as_bytes(),
         }
     }
 }
@@ -93,7 +105,8 @@ impl std::ops::Deref for Str {
 
 impl PartialEq for Str {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        a.len() == b.len() && crate::canon_text::same_bytes(a, b)
     }
 }
 

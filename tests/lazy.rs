@@ -282,6 +282,9 @@ const CONFIGS: &[&str] = &[
     r#"{"lean_unchanged":true,"exclude":["/description"],"limits":{"reject_nul":true}}"#,
     r#"{"lean_unchanged":true,"mode":"full","delete_missing":true,"deleted_field":"deleted"}"#,
     r#"{"lean_unchanged":1}"#,
+    // Records put off are measured, not written: the size limit must still hold.
+    r#"{"lean_unchanged":true,"seed_base":false,"limits":{"max_record_bytes":60}}"#,
+    r#"{"lean_unchanged":true,"limits":{"max_record_bytes":45,"max_depth":3}}"#,
 ];
 
 fn request(r: &mut Rng) -> String {

@@ -662,8 +662,12 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     let (x, y) = (a.chunks_exact(32), b.chunks_exact(32));
-    let (xr, yr) = (x.remainder(), y.remainder());
-    x.zip(y).all(|(p, q)| !differ32(p, q)) && xr == yr
+    let (x8, y8) = (x.remainder().chunks_exact(8), y.remainder().chunks_exact(8));
+    let (x1, y1) = (x8.remainder(), y8.remainder());
+    // The tail word by word, then byte by byte: short keys never pay a call to `memcmp`.
+    x.zip(y).all(|(p, q)| !differ32(p, q))
+        && x8.zip(y8).all(|(p, q)| word(p, 0) == word(q, 0))
+        && x1.iter().zip(y1).all(|(p, q)| p == q)
 }
 
 /// Whether two 32-byte blocks differ.
@@ -749,26 +753,10 @@ fn hex4(b: &[u8], i: usize) -> W<u32> {
 }
 
 /// From `start` (inside a string), the offset of the first `"`, `\` or control character, that
-/// byte (`None` at the end of the text), and whether a byte above ASCII came before it. Eight
-/// bytes at a time: most strings need no unescaping.
+/// byte (`None` at the end of the text), and whether a byte above ASCII came before it. Whole
+/// blocks at a time (most strings need no unescaping), then byte by byte.
 pub(crate) fn scan_string(b: &[u8], start: usize) -> (usize, Option<u8>, bool) {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
-    let mut i = start;
-    let mut high = 0u64;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w);
-        let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
-        if ctl | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64)) != 0 {
-            break;
-        }
-        high |= x;
-        i += 8;
-    }
-    let mut high = high & HI != 0;
+    let (mut i, mut high) = skip_plain(b, start);
     while let Some(&c) = b.get(i) {
         match c {
             b'"' | b'\\' | 0..=0x1F => return (i, Some(c), high),
@@ -778,6 +766,52 @@ pub(crate) fn scan_string(b: &[u8], start: usize) -> (usize, Option<u8>, bool) {
         i += 1;
     }
     (i, None, high)
+}
+
+/// Skips the 16-byte blocks from `start` that hold no `"`, `\` or control character (WebAssembly
+/// SIMD); returns where the byte-by-byte scan goes on and whether a skipped byte was above
+/// ASCII.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn skip_plain(b: &[u8], start: usize) -> (usize, bool) {
+    use core::arch::wasm32::*;
+    let (quote, backslash, space) = (u8x16_splat(b'"'), u8x16_splat(b'\\'), u8x16_splat(0x20));
+    let mut i = start;
+    let mut high = u8x16_splat(0);
+    while let Some(c) = b.get(i..i + 16) {
+        let v = u64x2(word(c, 0), word(c, 1));
+        let stop = v128_or(
+            v128_or(u8x16_eq(v, quote), u8x16_eq(v, backslash)),
+            u8x16_lt(v, space),
+        );
+        if v128_any_true(stop) {
+            break;
+        }
+        high = v128_or(high, v);
+        i += 16;
+    }
+    (i, u8x16_bitmask(high) != 0)
+}
+
+/// Skips the 8-byte blocks from `start` that hold no `"`, `\` or control character (eight
+/// bytes in a word); returns where the byte-by-byte scan goes on and whether a skipped byte was
+/// above ASCII.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn skip_plain(b: &[u8], start: usize) -> (usize, bool) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut i = start;
+    let mut high = 0u64;
+    while let Some(c) = b.get(i..i + 8) {
+        let x = word(c, 0);
+        let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
+        if ctl | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64)) != 0 {
+            break;
+        }
+        high |= x;
+        i += 8;
+    }
+    (i, high & HI != 0)
 }
 
 /// RFC 8785 key order (UTF-16 code units) of two valid UTF-8 keys, read as bytes: byte order is

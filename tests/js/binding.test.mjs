@@ -83,3 +83,45 @@ test('hostile input never throws from callJson', () => {
   }
   assert.equal(JSON.parse(core.callJson(cases[0])).error.code, 'depth_exceeded');
 });
+
+// Strings are scanned a block at a time (16 bytes with SIMD in the module, 8 natively): a quote,
+// backslash escape, control-character escape, character above ASCII or byte that is not UTF-8
+// at every offset of strings around those block sizes must read as it does natively, and each
+// string's canonical form is what JSON.stringify writes for it (RFC 8785 §3.2.2.2).
+test('strings read the same at every offset of a block, in the module and natively', () => {
+  const specials = ['\\"', '\\\\', '\\u0001', '\\n', 'é', '😀', '\\u00e9', '\\ud83d\\ude00'];
+  const strings = [];
+  for (let len = 0; len <= 40; len++) {
+    for (let at = 0; at <= len; at++) {
+      for (const s of specials) strings.push(`${'a'.repeat(at)}${s}${'b'.repeat(len - at)}`);
+    }
+  }
+  const canon = `{"op":"canonicalize","value":[${strings.map((s) => `"${s}"`).join(',')}]}`;
+  const records = strings.map((s, i) => `{"id":${i},"s":"${s}","t":{"k":"${s}"}}`).join(',');
+  const classify = `{"op":"classify","config":{"lean_unchanged":true,"seed_base":false},"local":[${records}],"remote":[${records}]}`;
+  for (const text of [canon, classify]) {
+    const got = core.callBytes(new TextEncoder().encode(text));
+    assert.equal(got, nativeCall(text));
+    assert.equal(JSON.parse(got).ok, true, got.slice(0, 200));
+  }
+  const values = JSON.parse(core.callBytes(new TextEncoder().encode(canon))).canonical;
+  assert.equal(values, JSON.stringify(JSON.parse(canon).value));
+  // A byte that is not UTF-8 inside a long string, at every offset: the same error, same place.
+  for (let at = 0; at <= 40; at++) {
+    const head = new TextEncoder().encode(`{"op":"classify","local":[{"id":1,"s":"${'x'.repeat(at)}`);
+    const tail = new TextEncoder().encode(`${'y'.repeat(40 - at)}"}],"remote":[]}`);
+    const bytes = Uint8Array.from([...head, 0xff, ...tail]);
+    const got = core.callBytes(bytes);
+    assert.equal(JSON.parse(got).ok, false, got);
+    assert.equal(got, nativeCallBytes(bytes), `offset ${at}`);
+  }
+});
+
+function nativeCallBytes(bytes) {
+  try {
+    return execFileSync(native, ['call'], { input: Buffer.from(bytes) }).toString('utf8');
+  } catch (e) {
+    if (e.status === 1) return e.stdout.toString('utf8');
+    throw e;
+  }
+}

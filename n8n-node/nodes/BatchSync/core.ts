@@ -107,3 +107,37 @@ function sizeHint(request: JsonObject): number {
 	}
 	return total;
 }
+
+/**
+ * Runs one small classify when the node is loaded (n8n loads community nodes when it starts,
+ * in the main process and in every queue-mode worker). WebAssembly functions are compiled when
+ * first called, and run unoptimised until V8 tiers them up: without this, the first Compare of
+ * a process paid for that (a 10k-pair Compare in a fresh process: ~340 ms against ~160 ms
+ * warm). 128 pairs, some differing, take the paths a Compare takes: ~20 ms at load, and the
+ * first 10k-pair Compare then takes ~250 ms (BENCHMARKS.md, issue 12). A failure here changes
+ * nothing: the real call reports its own.
+ */
+function warmUp(): void {
+	const record = (i: number, edit: string) => ({
+		_type: 'WorkPackage',
+		id: i,
+		lockVersion: 1,
+		subject: `Task ${i}${edit}`,
+		description: { format: 'markdown', raw: `Work package ${i}: a description of some length`, html: '<p>…</p>' },
+		percentageDone: i,
+		_links: { status: { href: '/api/v3/statuses/1', title: 'New' }, self: { href: `/api/v3/work_packages/${i}` } },
+	});
+	const local = [];
+	const remote = [];
+	for (let i = 0; i < 128; i++) {
+		local.push(record(i, i % 8 === 0 ? ' (edited)' : ''));
+		remote.push(record(i, i % 8 === 4 ? ' (edited remotely)' : ''));
+	}
+	try {
+		callCore({ op: 'classify', config: { seed_base: false, lean_unchanged: true }, local, remote });
+	} catch {
+		// Nothing to do: see above.
+	}
+}
+
+warmUp();

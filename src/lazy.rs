@@ -75,6 +75,7 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         out: Vec::new(),
         views: Default::default(),
         pending: Vec::new(),
+        base_pending: Vec::new(),
         links: Links::default(),
         skips: [None, None],
         twins: false,
@@ -122,6 +123,9 @@ struct Reader<'t> {
     /// records are in the side being read.
     views: [Vec<u8>; 4],
     pending: Vec<usize>,
+    /// Base entries whose snapshot checksum is still to be computed: where each is in the
+    /// base, and where its snapshot's canonical bytes lie in its view in `views`.
+    base_pending: Vec<(usize, (usize, usize))>,
     links: Links,
     /// Per side (local, remote): the members its view leaves out, when its records can be
     /// checksummed from their text.
@@ -348,6 +352,7 @@ impl<'t> Reader<'t> {
             }
         }
         self.hash_pending(&mut records);
+        self.hash_base_pending(&mut bases);
         match m {
             Member::Local => self.local = Some(records),
             Member::Remote => self.remote = Some(records),
@@ -597,21 +602,30 @@ impl<'t> Reader<'t> {
     /// Sets the checksums of the records whose views wait in `views`: four at a time, SHA-256
     /// runs on four messages at once (see [`crate::sha256x4`]).
     fn hash_pending(&mut self, into: &mut Read<'t, RecordInfo>) {
-        let v = &self.views;
-        let digests: Vec<[u8; 32]> = if self.pending.len() == 4 {
-            sha256x4::digest4([&v[0], &v[1], &v[2], &v[3]]).to_vec()
-        } else {
-            v[..self.pending.len()]
-                .iter()
-                .map(|m| sha2::Sha256::digest(m).into())
-                .collect()
-        };
+        let spans = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(k, _)| (0, self.views[k].len()));
+        let digests = digests(&self.views, spans);
         for (&i, d) in self.pending.iter().zip(digests) {
             if let Some(Ok(info)) = into.get_mut(i).map(|x| &mut x.1.info) {
                 info.set_checksum(canonical::hex(&d));
             }
         }
         self.pending.clear();
+    }
+
+    /// Sets the checksums of the base entries whose snapshots wait in `views`, four at a time
+    /// as [`Reader::hash_pending`] does.
+    fn hash_base_pending(&mut self, into: &mut Read<'t, Base<'t>>) {
+        let digests = digests(&self.views, self.base_pending.iter().map(|&(_, span)| span));
+        for (&(i, _), d) in self.base_pending.iter().zip(digests) {
+            if let Some(Ok(base)) = into.get_mut(i).map(|x| &mut x.1.info) {
+                base.checksum = canonical::hex(&d);
+            }
+        }
+        self.base_pending.clear();
     }
 
     /// A record's info from the walk just made (its canonical view `len` bytes long, its
@@ -668,8 +682,17 @@ impl<'t> Reader<'t> {
         let none: &[&str] = &[];
         match self.walker.record(start, RECORD_LEVEL, none, &mut self.out) {
             Ok(w) => {
-                if let Some((id, base)) = self.base_from_text() {
+                if let Some((id, base, hash_at)) = self.base_from_text() {
                     into.push(self.item(Some(id), index, start, Ok(base)));
+                    if let Some(span) = hash_at {
+                        // Its snapshot's checksum comes with three others'.
+                        let slot = self.base_pending.len();
+                        std::mem::swap(&mut self.out, &mut self.views[slot]);
+                        self.base_pending.push((into.len() - 1, span));
+                        if self.base_pending.len() == self.views.len() {
+                            self.hash_base_pending(into);
+                        }
+                    }
                     return Some(w.end);
                 }
             }
@@ -702,8 +725,10 @@ impl<'t> Reader<'t> {
         Some(end)
     }
 
-    /// A base entry's id and base from the walk just made, or `None` for the tree path.
-    fn base_from_text(&self) -> Option<(String, Base<'t>)> {
+    /// A base entry's id and base from the walk just made, or `None` for the tree path. When
+    /// its snapshot's checksum is to be computed (the entry names none), the base's checksum is
+    /// left empty and where the snapshot's canonical bytes lie in `out` is returned with it.
+    fn base_from_text(&self) -> Option<(String, Base<'t>, Option<(usize, usize)>)> {
         let mut m = Map::new();
         let mut snapshot = Snapshot::Absent;
         let mut snapshot_out = None;
@@ -729,13 +754,30 @@ impl<'t> Reader<'t> {
                 _ => return None,
             }
         }
-        let out = &self.out;
-        classify::read_base_entry(&self.cfg, &m, snapshot, || {
-            let bytes = snapshot_out
-                .and_then(|(s, e)| out.get(s..e))
-                .unwrap_or_default();
-            (canonical::hex(&sha2::Sha256::digest(bytes)), bytes.len())
+        let mut hash_at = None;
+        let (id, base) = classify::read_base_entry(&self.cfg, &m, snapshot, || {
+            let (s, e) = snapshot_out.unwrap_or_default();
+            hash_at = Some((s, e));
+            (String::new(), e - s)
         })
-        .ok()
+        .ok()?;
+        Some((id, base, hash_at))
+    }
+}
+
+/// SHA-256 of `views[k][span]` for each span given (at most four): four messages at once with
+/// [`sha256x4`] when there are four.
+fn digests(views: &[Vec<u8>; 4], spans: impl Iterator<Item = (usize, usize)>) -> Vec<[u8; 32]> {
+    let msgs: Vec<&[u8]> = views
+        .iter()
+        .zip(spans)
+        .map(|(v, (s, e))| v.get(s..e).unwrap_or_default())
+        .collect();
+    match msgs[..] {
+        [a, b, c, d] => sha256x4::digest4([a, b, c, d]).to_vec(),
+        _ => msgs
+            .iter()
+            .map(|m| sha2::Sha256::digest(m).into())
+            .collect(),
     }
 }

@@ -42,6 +42,9 @@ use crate::value::{Key, Map, Value};
 /// `random_get`.
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
+/// Where some bytes lie: from, to.
+type Span = (usize, usize);
+
 /// Records sit in an array that is a member of the request: at this nesting.
 const RECORD_LEVEL: usize = 2;
 
@@ -125,7 +128,7 @@ struct Reader<'t> {
     pending: Vec<usize>,
     /// Base entries whose snapshot checksum is still to be computed: where each is in the
     /// base, and where its snapshot's canonical bytes lie in its view in `views`.
-    base_pending: Vec<(usize, (usize, usize))>,
+    base_pending: Vec<(usize, Span)>,
     links: Links,
     /// Per side (local, remote): the members its view leaves out, when its records can be
     /// checksummed from their text.
@@ -728,7 +731,7 @@ impl<'t> Reader<'t> {
     /// A base entry's id and base from the walk just made, or `None` for the tree path. When
     /// its snapshot's checksum is to be computed (the entry names none), the base's checksum is
     /// left empty and where the snapshot's canonical bytes lie in `out` is returned with it.
-    fn base_from_text(&self) -> Option<(String, Base<'t>, Option<(usize, usize)>)> {
+    fn base_from_text(&self) -> Option<(String, Base<'t>, Option<Span>)> {
         let mut m = Map::new();
         let mut snapshot = Snapshot::Absent;
         let mut snapshot_out = None;

@@ -86,6 +86,7 @@ fn respond_with(text: &[u8], op_given: bool) -> Option<Vec<u8>> {
         first_side: None,
         first_spans: Vec::new(),
         by_hash: None,
+        misaligned: false,
         defer: false,
         deferred: Vec::new(),
         base_ids: None,
@@ -152,6 +153,9 @@ struct Reader<'t> {
     twin_links: Vec<(usize, usize)>,
     /// Those records by a hash of their text (made when first needed).
     by_hash: Option<HashMap<u64, usize, Fixed>>,
+    /// A record of the side read second did not have the id of the first side's record at its
+    /// index: twins are then looked for at any index (by `by_hash`), not only at the same one.
+    misaligned: bool,
     local: Option<Read<'t, RecordInfo>>,
     remote: Option<Read<'t, RecordInfo>>,
     base: Option<Read<'t, Base<'t>>>,
@@ -436,6 +440,9 @@ impl<'t> Reader<'t> {
                             }
                         }
                         let id = info.id().to_owned();
+                        if !first {
+                            self.note_alignment(index, Some(&id));
+                        }
                         // A record with a base entry is compared with it: hashed now (known when
                         // the base came first, as the node sends it).
                         let based = first && self.defer && self.in_base(&id);
@@ -476,6 +483,9 @@ impl<'t> Reader<'t> {
             .id
             .get(&v)
             .and_then(|x| id_key(x).ok());
+        if !first {
+            self.note_alignment(index, id.as_deref());
+        }
         let info = match soft {
             Some(e) => Err(e),
             None => {
@@ -506,6 +516,11 @@ impl<'t> Reader<'t> {
                 return Some((index, info_of(items, index)?, start + (e - s)));
             }
         }
+        if !self.misaligned {
+            // Sides listed in the same order so far: a record that is not its counterpart's
+            // twin is no other record's either (not looked for, it is read).
+            return None;
+        }
         let end = canon_text::container_end(text, start)?;
         let spans = &self.first_spans;
         let by_hash = self.by_hash.get_or_insert_with(|| {
@@ -523,6 +538,25 @@ impl<'t> Reader<'t> {
             return None;
         }
         Some((j, info_of(items, j)?, end))
+    }
+
+    /// Notes whether this record of the side read second has the id of the first side's record
+    /// at its index; from the first that does not, twins are looked for at any index.
+    fn note_alignment(&mut self, index: usize, id: Option<&str>) {
+        if self.misaligned {
+            return;
+        }
+        let first = match self.first_side {
+            Some(Side::Local) => self.local.as_ref(),
+            Some(Side::Remote) => self.remote.as_ref(),
+            None => None,
+        };
+        let counterpart = first
+            .and_then(|f| f.get(index))
+            .map(|(id, _)| id.as_deref());
+        if counterpart != Some(id) {
+            self.misaligned = true;
+        }
     }
 
     /// Whether the base array, already read, has an entry of this id.

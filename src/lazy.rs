@@ -444,23 +444,13 @@ impl<'t> Reader<'t> {
                             self.note_alignment(index, Some(&id));
                         }
                         // A record with a base entry is compared with it: hashed now (known when
-                        // the base came first, as the node sends it).
-                        let based = first && self.defer && self.in_base(&id);
+                        // the base came first, as the node sends it). A measured record has none.
+                        let put_off = measure || (first && self.defer && !self.in_base(&id));
                         into.push(self.item(Some(id), index, start, Ok(info)));
-                        if first && self.defer && !based {
+                        if put_off {
                             // Hashed at the end if its pair needs a checksum (`hash_deferred`).
                             self.deferred.push(into.len() - 1);
                             return Some(w.end);
-                        }
-                        if measure {
-                            // Not reached (a measured record is put off), but never hashed
-                            // without its bytes.
-                            let skip = self.skips[k].take().unwrap_or_default();
-                            let again =
-                                self.walker
-                                    .record(start, RECORD_LEVEL, &skip, &mut self.out);
-                            self.skips[k] = Some(skip);
-                            again.ok()?;
                         }
                         // Its checksum comes with three others' (see `hash_pending`).
                         let slot = self.pending.len();
@@ -639,11 +629,9 @@ impl<'t> Reader<'t> {
     /// Sets the checksums of the records whose views wait in `views`: four at a time, SHA-256
     /// runs on four messages at once (see [`crate::sha256x4`]).
     fn hash_pending(&mut self, into: &mut Read<'t, RecordInfo>) {
-        let spans = self
-            .pending
+        let spans = self.views[..self.pending.len()]
             .iter()
-            .enumerate()
-            .map(|(k, _)| (0, self.views[k].len()));
+            .map(|v| (0, v.len()));
         let digests = digests(&self.views, spans);
         for (&i, d) in self.pending.iter().zip(digests) {
             if let Some(Ok(info)) = into.get_mut(i).map(|x| &mut x.1.info) {

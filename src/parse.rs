@@ -450,10 +450,10 @@ impl<'a> Cursor<'a> {
     fn key(&mut self) -> R<Key> {
         let start = self.i + 1;
         let b = self.b;
-        let end = b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            .map(|n| start + n);
+        let end = match crate::canon_text::scan_string(b, start) {
+            (end, Some(_), _) => Some(end),
+            (_, None, _) => None,
+        };
         // Interning pays off on batches; a small document is cheaper without the cache.
         let intern = b.len() >= INTERN_MIN_INPUT;
         if let Some(end) = end.filter(|&e| intern && b[e] == b'"' && e - start <= INTERN_MAX_LEN) {

@@ -105,8 +105,7 @@ impl std::ops::Deref for Str {
 
 impl PartialEq for Str {
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.as_bytes(), other.as_bytes());
-        a.len() == b.len() && crate::canon_text::same_bytes(a, b)
+        crate::canon_text::same_bytes(self.as_bytes(), other.as_bytes())
     }
 }
 
